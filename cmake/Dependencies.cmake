@@ -28,3 +28,9 @@ if(NSQ_BUILD_TESTS)
 endif()
 
 find_package(Threads REQUIRED)
+
+# Optional: readiness notification to systemd (Type=notify units) through libsystemd-dev.
+option(NSQ_WITH_SYSTEMD "Notify systemd of readiness when libsystemd is available" ON)
+if(NSQ_WITH_SYSTEMD)
+    pkg_check_modules(systemd QUIET IMPORTED_TARGET GLOBAL libsystemd)
+endif()
