@@ -1,0 +1,104 @@
+/*
+ * channel: one consumer group of a topic (behaviour.md §1, §4-§8).
+ *
+ * Owned by the loop thread. Holds the memory ring (capacity mem-queue-size, grown lazily), the
+ * diskqueue (none for ephemeral channels: overflow dropped), the in-flight table (hash by ID +
+ * deadline heap), the deferred heap, the subscribed clients and the subset of them ready for a
+ * message (in round-robin order).
+ *
+ * One timer per channel is armed for the earliest in-flight deadline or deferred due time; it is
+ * re-armed only when a new earliest appears or after it fired. The pump event pulls from the ring,
+ * then the diskqueue, while a ready client exists (bounded batches).
+ */
+#ifndef NSQD_CHANNEL_H
+#define NSQD_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "in_flight_pqueue.h"
+#include "msg_ring.h"
+#include "msg_table.h"
+
+struct topic;
+struct client;
+struct diskqueue;
+struct event;
+struct nsqd_message;
+struct nsq_quantile;
+
+struct channel {
+    struct topic *topic;
+    char *name;
+    bool ephemeral;
+    bool paused;
+    bool exiting;
+    struct msg_ring memq;
+    size_t mem_cap;
+    struct diskqueue *dq; /* NULL when ephemeral */
+
+    struct msg_table in_flight;     /* id -> message */
+    struct in_flight_pqueue inflight_pq; /* by deadline */
+    struct in_flight_pqueue deferred_pq; /* by due time */
+    struct event *timer;
+    int64_t timer_at; /* monotonic ns the timer is armed for, 0 = not armed */
+
+    struct event *pump_ev;
+    bool pump_scheduled;
+
+    struct client *clients;   /* subscribed clients (client->ch_next) */
+    size_t client_count;
+    struct client *ready_head; /* clients with in_flight < rdy (client->rdy_next/rdy_prev) */
+    struct client *ready_tail;
+
+    uint64_t message_count;
+    uint64_t requeue_count;
+    uint64_t timeout_count;
+    struct nsq_quantile *e2e; /* NULL when no percentiles are configured */
+};
+
+/* Creates a channel of t (no side effects on lookupd/metadata). NULL on failure. */
+struct channel *channel_new(struct topic *t, const char *name);
+
+/* Takes ownership of m (from the topic): deferred if m->deferred > 0, else put. Counts
+   message_count. */
+void channel_receive(struct channel *c, struct nsqd_message *m);
+/* Queues m for delivery: a ready client, else the memory ring, else the diskqueue (ephemeral:
+   dropped). Takes ownership. Returns 0 or a diskqueue error. */
+int channel_put(struct channel *c, struct nsqd_message *m);
+
+/* Subscription. Returns 0, -ESHUTDOWN (exiting) or -EUSERS (max-channel-consumers reached). */
+int channel_add_client(struct channel *c, struct client *cl);
+/* Unsubscribes; an ephemeral channel left without clients is deleted (deferred to the loop). */
+void channel_remove_client(struct channel *c, struct client *cl);
+/* Re-evaluates whether cl may receive messages (after RDY/FIN/REQ/timeout/CLS) and wakes the pump
+   when it can. */
+void channel_client_ready_changed(struct channel *c, struct client *cl);
+
+/* FIN/REQ/TOUCH. Return 0, -ENOENT ("ID not in flight"), -EPERM ("client does not own message"),
+   -ESHUTDOWN ("exiting"). id is NSQ_MSG_ID_LEN bytes. */
+int channel_finish(struct channel *c, struct client *cl, const char *id);
+int channel_requeue(struct channel *c, struct client *cl, const char *id, int64_t timeout_ns);
+int channel_touch(struct channel *c, struct client *cl, const char *id, int64_t msg_timeout_ns);
+/* Text of a FIN/REQ/TOUCH error code. */
+const char *channel_strerror(int err);
+
+void channel_pause(struct channel *c, bool paused);
+/* Drops memory ring, diskqueue, in-flight and deferred; resets clients' in-flight counts. */
+int channel_empty(struct channel *c);
+
+int64_t channel_depth(const struct channel *c);
+int64_t channel_backend_depth(const struct channel *c);
+size_t channel_in_flight_count(const struct channel *c);
+size_t channel_deferred_count(const struct channel *c);
+
+/* Closes every client connection of the channel. */
+void channel_close_clients(struct channel *c);
+/* Shutdown: closes clients, writes ring + in-flight + deferred to the diskqueue, closes it, frees c. */
+void channel_close(struct channel *c);
+/* Deletion: closes clients, empties, deletes queue files, frees c (caller removed it from the
+   topic already). */
+void channel_delete(struct channel *c);
+
+#endif
