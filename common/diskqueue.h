@@ -1,0 +1,95 @@
+/*
+ * diskqueue: a FIFO of byte records persisted in segment files, byte-compatible with the reference
+ * nsqd's data directory (spec/storage.md §1-§4).
+ *
+ * Threading: the owner is one thread (an event loop) calling put/pop/depth at high rates. Those
+ * calls never touch the disk: put copies the record into a pending write buffer, pop takes a record
+ * from a read-ahead list. All file I/O (open, write, read, fsync, rename, unlink) runs on the
+ * threads of a shared diskqueue_service, which writes pending records in batches, refills the
+ * read-ahead list and calls `ready` when it goes from empty to non-empty. Only diskqueue_open
+ * (reads the metadata file) and the rare synchronous empty/close/delete (they wait for an I/O
+ * thread to do the work) block the caller.
+ *
+ * Memory is bounded: pending writes by DISKQUEUE_MAX_PENDING_BYTES (put then waits for the disk,
+ * see diskqueue_putv), read-ahead by DISKQUEUE_READ_AHEAD_BYTES / DISKQUEUE_READ_AHEAD_RECORDS.
+ *
+ * depth = records accepted by put (plus the depth found on disk at open) minus records popped;
+ * records in the pending buffer and in the read-ahead list are counted.
+ */
+#ifndef DISKQUEUE_H
+#define DISKQUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "diskqueue_service.h"
+
+struct diskqueue;
+
+/* Put waits once this many bytes are accepted but not yet written. */
+#define DISKQUEUE_MAX_PENDING_BYTES (64 * 1024 * 1024)
+/* The I/O thread reads ahead at most this much (at least one record, whatever its size). */
+#define DISKQUEUE_READ_AHEAD_BYTES   (1024 * 1024)
+#define DISKQUEUE_READ_AHEAD_RECORDS 256
+/* Retry interval for writes after a write error. */
+#define DISKQUEUE_WRITE_RETRY_NS (1000LL * 1000 * 1000)
+
+struct diskqueue_options {
+    const char *name;      /* "<topic>" or "<topic>:<channel>" */
+    const char *data_path; /* directory; "" or NULL = current directory */
+    int64_t max_bytes_per_file;
+    int32_t min_msg_size; /* 26 */
+    int32_t max_msg_size; /* max-msg-size + 26 */
+    int64_t sync_every;
+    int64_t sync_timeout_ns;
+};
+
+/*
+ * Called from an I/O thread when the queue goes from "nothing to pop" to "records ready". The owner
+ * must only wake its own loop (e.g. event_active) from here.
+ */
+typedef void (*diskqueue_ready_fn)(void *arg);
+
+/*
+ * Opens (or creates, lazily) the queue described by `o` (strings are copied). Reads the metadata
+ * file; a missing or unparsable one is not an error (storage.md §3.1). Returns NULL on bad options
+ * or out of memory. Release with diskqueue_close or diskqueue_delete.
+ */
+struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskqueue_options *o,
+                                 diskqueue_ready_fn ready, void *arg);
+
+/*
+ * Appends one record (the iovecs concatenated = the payload). Never blocks on disk I/O: the data is
+ * copied to the queue's pending buffer and written by the service. Returns 0, -EINVAL (size out of
+ * range) or the sticky write error (-errno) while the disk is failing (the record is then refused).
+ * If DISKQUEUE_MAX_PENDING_BYTES are already waiting to be written, put waits until the I/O thread
+ * has written a batch: back-pressure on a disk that cannot keep up, instead of unbounded memory.
+ */
+int diskqueue_putv(struct diskqueue *dq, const struct iovec *iov, int iovcnt);
+int diskqueue_put(struct diskqueue *dq, const void *data, size_t len);
+
+/* Non-blocking read of the next record: returns 1 and a malloc'd payload (caller frees) or 0. */
+int diskqueue_pop(struct diskqueue *dq, uint8_t **data, size_t *len);
+
+int64_t diskqueue_depth(struct diskqueue *dq);
+
+/*
+ * Synchronous: drops pending and read-ahead records, deletes the segments and the metadata file
+ * (storage.md §3.3), clears a write error. Returns 0 or the first -errno met.
+ */
+int diskqueue_empty(struct diskqueue *dq);
+
+/*
+ * Synchronous: writes everything pending, fsyncs, writes the metadata file, closes and frees dq.
+ * Returns 0 or -errno (dq is freed in every case). NULL is a no-op.
+ */
+int diskqueue_close(struct diskqueue *dq);
+
+/* Synchronous: empty (removes every segment and the metadata file, not .bad files), then frees. */
+int diskqueue_delete(struct diskqueue *dq);
+
+/* 0 if the last write succeeded, else copies the error text ("<errno text>") and returns -1. */
+int diskqueue_health(struct diskqueue *dq, char *buf, size_t len);
+
+#endif
