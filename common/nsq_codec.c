@@ -17,7 +17,9 @@
 
 struct codec_filter {
     int kind;
-    struct bufferevent *bev; /* the filter itself, for error reporting */
+    struct bufferevent *bev;   /* the filter itself, for error reporting */
+    struct bufferevent *under; /* the bufferevent it wraps */
+    struct evbuffer_cb_entry *inbuf_cb;
     bool failed;
     struct nsq_snappy_writer *sw;
     struct nsq_snappy_reader *sr;
@@ -30,6 +32,8 @@ static void codec_filter_free(void *arg)
     struct codec_filter *c = arg;
     if (!c)
         return;
+    if (c->inbuf_cb)
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->inbuf_cb);
     nsq_snappy_writer_free(c->sw);
     nsq_snappy_reader_free(c->sr);
     nsq_deflate_writer_free(c->dw);
@@ -37,11 +41,13 @@ static void codec_filter_free(void *arg)
     free(c);
 }
 
-static void codec_filter_fail(struct codec_filter *c, short what)
+static void codec_filter_fail(struct codec_filter *c, short what, int err)
 {
     if (c->failed)
         return;
     c->failed = true;
+    /* A deferred event callback sees this as EVUTIL_SOCKET_ERROR(). */
+    errno = -err;
     if (c->bev)
         bufferevent_trigger_event(c->bev, what | BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
 }
@@ -65,7 +71,7 @@ static enum bufferevent_filter_result codec_filter_in(struct evbuffer *src, stru
     else
         rc = nsq_deflate_read_max(c->dr, src, dst, max_out);
     if (rc < 0) {
-        codec_filter_fail(c, BEV_EVENT_READING);
+        codec_filter_fail(c, BEV_EVENT_READING, rc);
         return BEV_ERROR;
     }
     if (evbuffer_get_length(src) != src_before || evbuffer_get_length(dst) != dst_before)
@@ -91,10 +97,34 @@ static enum bufferevent_filter_result codec_filter_out(struct evbuffer *src, str
     else
         rc = nsq_deflate_write(c->dw, src, dst);
     if (rc < 0) {
-        codec_filter_fail(c, BEV_EVENT_WRITING);
+        codec_filter_fail(c, BEV_EVENT_WRITING, rc);
         return BEV_ERROR;
     }
     return BEV_OK;
+}
+
+/*
+ * libevent stops decoding when the filter's input reaches its read high watermark and resumes when
+ * the owner drains it, but only if the owner drains it after libevent has noticed the watermark.
+ * An owner draining from inside its read callback (the common case) does so before, and undecoded
+ * input would then sit in the underlying buffer until more bytes arrive. This callback closes that
+ * gap: whenever the owner removes decoded data and undecoded input waits below the watermark, a
+ * decode pass is scheduled (deferred, so passes never nest).
+ */
+static void codec_filter_inbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                                  void *arg)
+{
+    struct codec_filter *c = arg;
+    size_t high = 0;
+
+    if (info->n_deleted == 0 || c->failed)
+        return;
+    if (bufferevent_getwatermark(c->bev, EV_READ, NULL, &high) != 0 || high == 0)
+        return;
+    if (evbuffer_get_length(buf) < high &&
+        evbuffer_get_length(bufferevent_get_input(c->under)) > 0)
+        bufferevent_trigger(c->under, EV_READ,
+                            BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 struct bufferevent *nsq_codec_filter_new(struct bufferevent *under, int kind, int level,
@@ -125,6 +155,10 @@ struct bufferevent *nsq_codec_filter_new(struct bufferevent *under, int kind, in
     if (!f)
         goto err;
     c->bev = f;
+    c->under = under;
+    /* Without memory for the callback the filter still works; resuming after a full watermark
+     * then waits for the next bytes to arrive. */
+    c->inbuf_cb = evbuffer_add_cb(bufferevent_get_input(f), codec_filter_inbuf_cb, c);
     return f;
 err:
     codec_filter_free(c);
