@@ -25,7 +25,8 @@
  * input remains.
  *
  * Corrupt input: the filter stops decoding and reports BEV_EVENT_READING | BEV_EVENT_ERROR to the
- * filter's event callback (deferred, so the callback may free the filter).
+ * filter's event callback (deferred, so the callback may free the filter), with
+ * EVUTIL_SOCKET_ERROR() == EBADMSG inside the callback.
  */
 #ifndef NSQ_CODEC_H
 #define NSQ_CODEC_H
