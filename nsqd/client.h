@@ -46,6 +46,7 @@ struct client {
     bool closed;
     bool magic_ok;   /* "  V2" received */
     bool close_after_flush; /* fatal error sent: close once written */
+    int busy;        /* >0 while a callback of this client runs: freeing is deferred */
 
     char remote_addr[NSQ_NET_ADDRSTRLEN]; /* "ip:port" */
     char *client_id;
@@ -79,10 +80,7 @@ struct client {
 
     struct event *heartbeat_ev;
     struct nsq_parser *parser;
-    int pending_cmd; /* command waiting for its body (protocol_v2.c) */
-    int32_t pending_size;
-    char pending_topic[65];
-    int64_t pending_defer_ms;
+    int pending_cmd;         /* command waiting for its body (protocol_v2.c) */
 
     struct client_pub_count *pub_counts;
     size_t npub_counts;
@@ -116,5 +114,8 @@ void client_count_pub(struct client *c, const char *topic, uint64_t n);
 
 /* Applies heartbeat / timeouts after IDENTIFY. */
 void client_apply_timeouts(struct client *c);
+/* Makes bev the connection's transport (after a TLS/compression upgrade; the previous one is
+   owned by bev as its underlying layer). */
+void client_install_bev(struct client *c, struct bufferevent *bev);
 
 #endif

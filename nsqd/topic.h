@@ -25,6 +25,7 @@ struct diskqueue;
 struct event;
 struct nsqd_message;
 struct name_map;
+struct iovec;
 
 struct topic {
     struct nsqd *n;

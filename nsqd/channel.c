@@ -1,0 +1,605 @@
+/*
+ * channel: delivery, in-flight tracking, requeue and deferral for one consumer group (see
+ * channel.h).
+ */
+#include "channel.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "client.h"
+#include "diskqueue.h"
+#include "message.h"
+#include "nsq_log.h"
+#include "nsq_names.h"
+#if __has_include("nsq_quantile.h")
+#include "nsq_quantile.h"
+#define CHANNEL_HAVE_E2E 1
+#endif
+#include "nsq_time.h"
+#include "nsqd.h"
+#include "topic.h"
+
+/* Messages delivered per pump run, and timeouts handled per timer run, before yielding. */
+#define CHANNEL_PUMP_BATCH   1024
+#define CHANNEL_EXPIRE_BATCH 16384
+
+static void channel_pump_cb(evutil_socket_t fd, short what, void *arg);
+static void channel_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static void channel_dq_ready(void *arg)
+{
+    struct channel *c = arg;
+    /* I/O thread: only wake the loop. */
+    event_active(c->pump_ev, EV_READ, 0);
+}
+
+struct channel *channel_new(struct topic *t, const char *name)
+{
+    struct nsqd *n = t->n;
+    struct channel *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->topic = t;
+    c->name = strdup(name);
+    c->timer = evtimer_new(n->base, channel_timer_cb, c);
+    c->pump_ev = event_new(n->base, -1, 0, channel_pump_cb, c);
+    if (!c->name || !c->timer || !c->pump_ev)
+        goto err;
+    c->ephemeral = nsq_name_is_ephemeral(name, strlen(name));
+    c->mem_cap = n->opts->mem_queue_size > 0 ? (size_t)n->opts->mem_queue_size : 0;
+#ifdef CHANNEL_HAVE_E2E
+    if (n->opts->e2e_processing_latency_percentiles.len > 0) {
+        c->e2e = nsq_quantile_new(n->opts->e2e_processing_latency_window_time,
+                                  n->opts->e2e_processing_latency_percentiles.items,
+                                  n->opts->e2e_processing_latency_percentiles.len);
+    }
+#endif
+    if (!c->ephemeral) {
+        size_t qlen = strlen(t->name) + 1 + strlen(name) + 1;
+        char *qname = malloc(qlen);
+        if (!qname)
+            goto err;
+        snprintf(qname, qlen, "%s:%s", t->name, name);
+        struct diskqueue_options o = {
+                .name = qname,
+                .data_path = n->data_path,
+                .max_bytes_per_file = n->opts->max_bytes_per_file,
+                .min_msg_size = NSQ_MSG_HEADER_LEN,
+                .max_msg_size = (int32_t)(n->opts->max_msg_size + NSQ_MSG_HEADER_LEN),
+                .sync_every = n->opts->sync_every,
+                .sync_timeout_ns = n->opts->sync_timeout,
+        };
+        c->dq = diskqueue_open(n->dqs, &o, channel_dq_ready, c);
+        free(qname);
+        if (!c->dq)
+            goto err;
+    }
+    return c;
+err:
+    if (c->timer)
+        event_free(c->timer);
+    if (c->pump_ev)
+        event_free(c->pump_ev);
+#ifdef CHANNEL_HAVE_E2E
+    nsq_quantile_free(c->e2e);
+#endif
+    free(c->name);
+    free(c);
+    return NULL;
+}
+
+/* ---- ready list (round-robin over clients that can take a message) ---- */
+
+static void ready_remove(struct channel *c, struct client *cl)
+{
+    if (!cl->in_ready_list)
+        return;
+    if (cl->rdy_prev)
+        cl->rdy_prev->rdy_next = cl->rdy_next;
+    else
+        c->ready_head = cl->rdy_next;
+    if (cl->rdy_next)
+        cl->rdy_next->rdy_prev = cl->rdy_prev;
+    else
+        c->ready_tail = cl->rdy_prev;
+    cl->rdy_next = cl->rdy_prev = NULL;
+    cl->in_ready_list = false;
+}
+
+static void ready_append(struct channel *c, struct client *cl)
+{
+    cl->rdy_next = NULL;
+    cl->rdy_prev = c->ready_tail;
+    if (c->ready_tail)
+        c->ready_tail->rdy_next = cl;
+    else
+        c->ready_head = cl;
+    c->ready_tail = cl;
+    cl->in_ready_list = true;
+}
+
+static bool channel_backlog_empty(const struct channel *c)
+{
+    return msg_ring_len(&c->memq) == 0 && (!c->dq || diskqueue_depth(c->dq) == 0);
+}
+
+static void channel_schedule_pump(struct channel *c)
+{
+    if (c->ready_head && !c->paused && !c->exiting && !channel_backlog_empty(c))
+        event_active(c->pump_ev, EV_READ, 0);
+}
+
+void channel_client_ready_changed(struct channel *c, struct client *cl)
+{
+    bool ready = cl->channel == c && client_is_ready(cl);
+    if (ready && !cl->in_ready_list) {
+        ready_append(c, cl);
+        channel_schedule_pump(c);
+    } else if (!ready && cl->in_ready_list) {
+        ready_remove(c, cl);
+    }
+}
+
+/* ---- timer: in-flight deadlines and deferred due times ---- */
+
+static void channel_arm_timer(struct channel *c, int64_t at)
+{
+    if (c->timer_at != 0 && c->timer_at <= at)
+        return;
+    int64_t delta = at - nsq_mono_ns();
+    if (delta < 0)
+        delta = 0;
+    struct timeval tv = {.tv_sec = delta / NSQ_NS_PER_SEC,
+                         .tv_usec = (delta % NSQ_NS_PER_SEC) / NSQ_NS_PER_USEC};
+    evtimer_add(c->timer, &tv);
+    c->timer_at = at;
+}
+
+static void channel_rearm(struct channel *c)
+{
+    struct nsqd_message *a = pq_peek(&c->inflight_pq), *b = pq_peek(&c->deferred_pq);
+    if (!a && !b)
+        return;
+    int64_t at = a ? a->pri : b->pri;
+    if (a && b && b->pri < at)
+        at = b->pri;
+    channel_arm_timer(c, at);
+}
+
+static void channel_push_deferred(struct channel *c, struct nsqd_message *m, int64_t due)
+{
+    m->pri = due;
+    m->client = NULL;
+    if (pq_push(&c->deferred_pq, m) != 0) {
+        /* Out of memory: deliver now rather than lose it. */
+        channel_put(c, m);
+        return;
+    }
+    channel_arm_timer(c, due);
+}
+
+/* ---- delivery ---- */
+
+static void channel_deliver(struct channel *c, struct client *cl, struct nsqd_message *m)
+{
+    if (cl->sample_rate > 0 && rand() % 100 > cl->sample_rate) {
+        nsqd_message_free(m); /* sampled out: consumed, never delivered */
+        return;
+    }
+    int64_t now = nsq_mono_ns();
+    m->attempts++;
+    m->client = cl;
+    m->delivered = now;
+    m->pri = now + cl->msg_timeout_ns;
+    if (msg_table_insert(&c->in_flight, m) != 0 || pq_push(&c->inflight_pq, m) != 0) {
+        if (m->hnext || msg_table_find(&c->in_flight, m->id) == m)
+            msg_table_remove(&c->in_flight, m);
+        m->attempts--;
+        m->client = NULL;
+        nsq_error("CHANNEL(%s): out of memory tracking in-flight message", c->name);
+        if (msg_ring_push(&c->memq, m) != 0)
+            nsqd_message_free(m);
+        return;
+    }
+    channel_arm_timer(c, m->pri);
+    cl->in_flight++;
+    cl->message_count++;
+    client_send_message(cl, m);
+    /* Round-robin: the client goes to the back of the ready list, or leaves it. */
+    ready_remove(c, cl);
+    if (client_is_ready(cl))
+        ready_append(c, cl);
+}
+
+int channel_put(struct channel *c, struct nsqd_message *m)
+{
+    if (c->exiting) {
+        nsqd_message_free(m);
+        return -ESHUTDOWN;
+    }
+    if (c->ready_head && !c->paused && channel_backlog_empty(c)) {
+        channel_deliver(c, c->ready_head, m);
+        return 0;
+    }
+    if (msg_ring_len(&c->memq) < c->mem_cap && msg_ring_push(&c->memq, m) == 0) {
+        channel_schedule_pump(c);
+        return 0;
+    }
+    if (!c->dq) {
+        nsqd_message_free(m); /* ephemeral overflow is dropped */
+        return 0;
+    }
+    int rc = nsqd_message_write_disk(c->dq, m);
+    nsqd_message_free(m);
+    struct nsqd *n = c->topic->n;
+    if (rc) {
+        char err[256];
+        if (diskqueue_health(c->dq, err, sizeof(err)) == 0)
+            snprintf(err, sizeof(err), "%s", strerror(-rc));
+        nsq_error("CHANNEL(%s) ERROR: failed to write message to backend - %s", c->name, err);
+        nsqd_set_health(n, err);
+        return rc;
+    }
+    nsqd_set_health(n, NULL);
+    channel_schedule_pump(c);
+    return 0;
+}
+
+void channel_receive(struct channel *c, struct nsqd_message *m)
+{
+    c->message_count++;
+    int64_t d = m->deferred;
+    m->deferred = 0;
+    if (d > 0 && !c->exiting)
+        channel_push_deferred(c, m, nsq_mono_ns() + d);
+    else
+        channel_put(c, m);
+}
+
+static void channel_pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct channel *c = arg;
+    int budget = CHANNEL_PUMP_BATCH;
+    while (c->ready_head && !c->paused && !c->exiting) {
+        if (budget-- <= 0) {
+            event_active(c->pump_ev, EV_READ, 0);
+            return;
+        }
+        struct nsqd_message *m = msg_ring_pop(&c->memq);
+        if (!m && c->dq) {
+            uint8_t *data;
+            size_t len;
+            if (diskqueue_pop(c->dq, &data, &len) != 1)
+                return; /* the ready callback wakes us */
+            m = nsqd_message_decode(data, len);
+            free(data);
+            if (!m) {
+                nsq_error("CHANNEL(%s) ERROR: failed to decode message - invalid length",
+                          c->name);
+                continue;
+            }
+        }
+        if (!m)
+            return;
+        channel_deliver(c, c->ready_head, m);
+    }
+}
+
+/* An in-flight message leaves flight: unlink it and update its owner. */
+static void channel_unflight(struct channel *c, struct nsqd_message *m)
+{
+    msg_table_remove(&c->in_flight, m);
+    pq_remove(&c->inflight_pq, m);
+}
+
+static void channel_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct channel *c = arg;
+    int64_t now = nsq_mono_ns();
+    int budget = CHANNEL_EXPIRE_BATCH;
+    c->timer_at = 0;
+    struct nsqd_message *m;
+    while (budget > 0 && (m = pq_pop_if(&c->inflight_pq, now))) {
+        budget--;
+        msg_table_remove(&c->in_flight, m);
+        c->timeout_count++;
+        struct client *cl = m->client;
+        m->client = NULL;
+        nsq_debug("CHANNEL(%s): msg %.16s timed out", c->name, m->id);
+        channel_put(c, m);
+        if (cl) {
+            cl->in_flight--;
+            client_in_flight_done(cl);
+        }
+    }
+    while (budget > 0 && (m = pq_pop_if(&c->deferred_pq, now))) {
+        budget--;
+        channel_put(c, m);
+    }
+    channel_rearm(c);
+}
+
+/* ---- subscription ---- */
+
+int channel_add_client(struct channel *c, struct client *cl)
+{
+    if (c->exiting)
+        return -ESHUTDOWN;
+    int max = c->topic->n->opts->max_channel_consumers;
+    if (max > 0 && c->client_count >= (size_t)max)
+        return -EUSERS;
+    cl->ch_prev = NULL;
+    cl->ch_next = c->clients;
+    if (c->clients)
+        c->clients->ch_prev = cl;
+    c->clients = cl;
+    c->client_count++;
+    cl->channel = c;
+    channel_client_ready_changed(c, cl);
+    return 0;
+}
+
+struct ephemeral_delete {
+    struct nsqd *n;
+    char *topic;
+    char *channel;
+};
+
+static void channel_ephemeral_delete_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ephemeral_delete *d = arg;
+    struct topic *t = nsqd_find_topic(d->n, d->topic);
+    if (t) {
+        struct channel *c = topic_find_channel(t, d->channel);
+        if (c && c->client_count == 0 && !c->exiting)
+            topic_delete_channel(t, d->channel);
+    }
+    free(d->topic);
+    free(d->channel);
+    free(d);
+}
+
+void channel_remove_client(struct channel *c, struct client *cl)
+{
+    if (cl->channel != c)
+        return;
+    ready_remove(c, cl);
+    if (cl->ch_prev)
+        cl->ch_prev->ch_next = cl->ch_next;
+    else
+        c->clients = cl->ch_next;
+    if (cl->ch_next)
+        cl->ch_next->ch_prev = cl->ch_prev;
+    cl->ch_next = cl->ch_prev = NULL;
+    c->client_count--;
+    cl->channel = NULL;
+    if (c->ephemeral && c->client_count == 0 && !c->exiting) {
+        /* Deleted from the loop, not from inside the client's callbacks. */
+        struct ephemeral_delete *d = calloc(1, sizeof(*d));
+        if (d) {
+            d->n = c->topic->n;
+            d->topic = strdup(c->topic->name);
+            d->channel = strdup(c->name);
+            if (!d->topic || !d->channel ||
+                event_base_once(d->n->base, -1, EV_TIMEOUT, channel_ephemeral_delete_cb, d,
+                                NULL) != 0) {
+                free(d->topic);
+                free(d->channel);
+                free(d);
+            }
+        }
+    }
+}
+
+/* ---- FIN / REQ / TOUCH ---- */
+
+static struct nsqd_message *channel_owned(struct channel *c, struct client *cl, const char *id,
+                                          int *err)
+{
+    struct nsqd_message *m = msg_table_find(&c->in_flight, id);
+    if (!m) {
+        *err = -ENOENT;
+        return NULL;
+    }
+    if (m->client != cl) {
+        *err = -EPERM;
+        return NULL;
+    }
+    return m;
+}
+
+int channel_finish(struct channel *c, struct client *cl, const char *id)
+{
+    int err;
+    struct nsqd_message *m = channel_owned(c, cl, id, &err);
+    if (!m)
+        return err;
+    channel_unflight(c, m);
+#ifdef CHANNEL_HAVE_E2E
+    if (c->e2e) {
+        int64_t now = nsq_now_ns();
+        nsq_quantile_insert(c->e2e, now, (double)(now - m->timestamp));
+    }
+#endif
+    nsqd_message_free(m);
+    cl->in_flight--;
+    cl->finish_count++;
+    client_in_flight_done(cl);
+    return 0;
+}
+
+int channel_requeue(struct channel *c, struct client *cl, const char *id, int64_t timeout_ns)
+{
+    if (c->exiting)
+        return -ESHUTDOWN;
+    int err;
+    struct nsqd_message *m = channel_owned(c, cl, id, &err);
+    if (!m)
+        return err;
+    channel_unflight(c, m);
+    m->client = NULL;
+    c->requeue_count++;
+    cl->requeue_count++;
+    cl->in_flight--;
+    if (timeout_ns > 0)
+        channel_push_deferred(c, m, nsq_mono_ns() + timeout_ns);
+    else
+        channel_put(c, m);
+    client_in_flight_done(cl);
+    return 0;
+}
+
+int channel_touch(struct channel *c, struct client *cl, const char *id, int64_t msg_timeout_ns)
+{
+    int err;
+    struct nsqd_message *m = channel_owned(c, cl, id, &err);
+    if (!m)
+        return err;
+    int64_t deadline = nsq_mono_ns() + msg_timeout_ns;
+    int64_t cap = m->delivered + c->topic->n->opts->max_msg_timeout;
+    if (deadline > cap)
+        deadline = cap;
+    m->pri = deadline;
+    pq_update(&c->inflight_pq, m);
+    return 0;
+}
+
+const char *channel_strerror(int err)
+{
+    switch (err) {
+    case -ENOENT:
+        return "ID not in flight";
+    case -EPERM:
+        return "client does not own message";
+    case -ESHUTDOWN:
+        return "exiting";
+    case -EEXIST:
+        return "ID already deferred";
+    default:
+        return strerror(-err);
+    }
+}
+
+/* ---- admin ---- */
+
+void channel_pause(struct channel *c, bool paused)
+{
+    c->paused = paused;
+    channel_schedule_pump(c);
+}
+
+/* Drops every in-flight and deferred message (out = NULL) or writes them to out's diskqueue. */
+static void channel_drain_tables(struct channel *c, bool to_disk)
+{
+    struct nsqd_message *m;
+    while ((m = pq_pop_if(&c->inflight_pq, INT64_MAX))) {
+        msg_table_remove(&c->in_flight, m);
+        struct client *cl = m->client;
+        if (to_disk && c->dq)
+            nsqd_message_write_disk(c->dq, m);
+        nsqd_message_free(m);
+        if (cl) {
+            cl->in_flight--;
+            client_in_flight_done(cl);
+        }
+    }
+    while ((m = pq_pop_if(&c->deferred_pq, INT64_MAX))) {
+        if (to_disk && c->dq)
+            nsqd_message_write_disk(c->dq, m);
+        nsqd_message_free(m);
+    }
+    pq_release(&c->inflight_pq);
+    pq_release(&c->deferred_pq);
+    msg_table_release(&c->in_flight);
+    evtimer_del(c->timer);
+    c->timer_at = 0;
+}
+
+static void channel_drain_memq(struct channel *c, bool to_disk)
+{
+    struct nsqd_message *m;
+    while ((m = msg_ring_pop(&c->memq))) {
+        if (to_disk && c->dq)
+            nsqd_message_write_disk(c->dq, m);
+        nsqd_message_free(m);
+    }
+    msg_ring_release(&c->memq);
+}
+
+int channel_empty(struct channel *c)
+{
+    channel_drain_memq(c, false);
+    channel_drain_tables(c, false);
+    for (struct client *cl = c->clients; cl; cl = cl->ch_next)
+        channel_client_ready_changed(c, cl);
+    return c->dq ? diskqueue_empty(c->dq) : 0;
+}
+
+int64_t channel_depth(const struct channel *c)
+{
+    return (int64_t)msg_ring_len(&c->memq) + channel_backend_depth(c);
+}
+
+int64_t channel_backend_depth(const struct channel *c)
+{
+    return c->dq ? diskqueue_depth(c->dq) : 0;
+}
+
+size_t channel_in_flight_count(const struct channel *c)
+{
+    return pq_len(&c->inflight_pq);
+}
+
+size_t channel_deferred_count(const struct channel *c)
+{
+    return pq_len(&c->deferred_pq);
+}
+
+void channel_close_clients(struct channel *c)
+{
+    while (c->clients)
+        client_close(c->clients);
+}
+
+static void channel_release(struct channel *c)
+{
+    event_free(c->timer);
+    event_free(c->pump_ev);
+#ifdef CHANNEL_HAVE_E2E
+    nsq_quantile_free(c->e2e);
+#endif
+    free(c->name);
+    free(c);
+}
+
+void channel_close(struct channel *c)
+{
+    c->exiting = true;
+    nsq_info("CHANNEL(%s): closing ... msgs", c->name);
+    channel_close_clients(c);
+    channel_drain_memq(c, true);
+    channel_drain_tables(c, true);
+    if (c->dq) {
+        int rc = diskqueue_close(c->dq);
+        if (rc)
+            nsq_error("CHANNEL(%s) ERROR: failed to close backend - %s", c->name, strerror(-rc));
+    }
+    channel_release(c);
+}
+
+void channel_delete(struct channel *c)
+{
+    c->exiting = true;
+    nsq_info("CHANNEL(%s): deleting", c->name);
+    channel_close_clients(c);
+    channel_drain_memq(c, false);
+    channel_drain_tables(c, false);
+    if (c->dq)
+        diskqueue_delete(c->dq);
+    channel_release(c);
+}

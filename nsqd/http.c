@@ -1,0 +1,664 @@
+/*
+ * http: nsqd's HTTP endpoints (http-api.md §1-§2). Status codes and messages are upstream's, in
+ * upstream's order of checks.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "channel.h"
+#include "nsq_command.h"
+#include "nsq_http_server.h"
+#include "nsq_json.h"
+#include "nsq_log.h"
+#include "nsq_names.h"
+#include "nsq_options.h"
+#include "nsq_time.h"
+#include "nsq_version.h"
+#include "nsqd.h"
+#include "topic.h"
+#ifdef NSQD_HAVE_LOOKUP
+#include "lookup.h"
+#endif
+#ifdef NSQD_HAVE_STATS
+#include "stats.h"
+#endif
+
+struct nsqd_http {
+    struct nsqd *n;
+    struct nsq_http_router *router;
+};
+
+static struct nsqd *call_nsqd(struct nsq_http_call *c)
+{
+    return ((struct nsqd_http *)c->ctx)->n;
+}
+
+static void reply_empty(struct nsq_http_call *c)
+{
+    nsq_http_reply_text(c->req, 200, "", 0);
+}
+
+static void reply_ok(struct nsq_http_call *c)
+{
+    nsq_http_reply_text(c->req, 200, "OK", 2);
+}
+
+/* Content-Length header value, or -1. */
+static long long content_length(struct nsq_http_call *c)
+{
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(c->req), "Content-Length");
+    if (!v)
+        return -1;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    return *end ? -1 : n;
+}
+
+/* ---- /ping, /info ---- */
+
+static void h_ping(struct nsq_http_call *c)
+{
+    struct nsqd *n = call_nsqd(c);
+    char buf[512];
+    nsqd_health_string(n, buf, sizeof(buf));
+    nsq_http_reply_plain(c->req, nsqd_is_healthy(n) ? 200 : 500, buf);
+}
+
+static void h_info(struct nsq_http_call *c)
+{
+    struct nsqd *n = call_nsqd(c);
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    struct nsq_json j;
+    nsq_json_init(&j, out);
+    nsq_json_object_begin(&j);
+    nsq_json_kv_string(&j, "version", NSQ_VERSION);
+    nsq_json_kv_string(&j, "broadcast_address", nsqd_broadcast_address(n));
+    nsq_json_kv_string(&j, "hostname", n->hostname);
+    nsq_json_kv_int(&j, "http_port", n->http_port);
+    nsq_json_kv_int(&j, "tcp_port", n->tcp_port);
+    nsq_json_kv_int(&j, "start_time", n->start_time);
+    nsq_json_kv_int(&j, "max_heartbeat_interval", n->opts->max_heartbeat_interval);
+    nsq_json_kv_int(&j, "max_output_buffer_size", n->opts->max_output_buffer_size);
+    nsq_json_kv_int(&j, "max_output_buffer_timeout", n->opts->max_output_buffer_timeout);
+    nsq_json_kv_int(&j, "max_deflate_level", n->opts->max_deflate_level);
+    nsq_json_object_end(&j);
+    nsq_http_reply_json(c->req, 200, out);
+    evbuffer_free(out);
+}
+
+/* ---- publishing ---- */
+
+/* Query checks shared by /pub and /mpub; returns the topic name or NULL after replying. */
+static const char *pub_topic_arg(struct nsq_http_call *c)
+{
+    if (!nsq_http_require_query(c))
+        return NULL;
+    const char *t = nsq_http_query(c, "topic");
+    if (!t) {
+        nsq_http_reply_error(c->req, 400, "MISSING_ARG_TOPIC");
+        return NULL;
+    }
+    if (!nsq_topic_name_valid(t, strlen(t))) {
+        nsq_http_reply_error(c->req, 400, "INVALID_TOPIC");
+        return NULL;
+    }
+    return t;
+}
+
+/* Go's strconv.ParseInt(s, 10, 64). */
+static bool parse_int64(const char *s, int64_t *out)
+{
+    if (!*s)
+        return false;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno || s[0] == ' ' || s[0] == '\t' || s[0] == '\n')
+        return false;
+    *out = v;
+    return true;
+}
+
+static void h_pub(struct nsq_http_call *c)
+{
+    struct nsqd *n = call_nsqd(c);
+    int64_t max = n->opts->max_msg_size;
+    if (content_length(c) > max) {
+        nsq_http_reply_error(c->req, 413, "MSG_TOO_BIG");
+        return;
+    }
+    struct evbuffer *body;
+    if (nsq_http_body(c->req, (size_t)max, &body) != 0) {
+        nsq_http_reply_error(c->req, 413, "MSG_TOO_BIG");
+        return;
+    }
+    size_t len = evbuffer_get_length(body);
+    if (len == 0) {
+        nsq_http_reply_error(c->req, 400, "MSG_EMPTY");
+        return;
+    }
+    const char *tname = pub_topic_arg(c);
+    if (!tname)
+        return;
+    struct topic *t = nsqd_get_topic(n, tname);
+    int64_t defer_ns = 0;
+    const char *d = nsq_http_query(c, "defer");
+    if (d) {
+        int64_t ms;
+        if (!parse_int64(d, &ms) || ms < 0 || ms > n->opts->max_req_timeout / NSQ_NS_PER_MS) {
+            nsq_http_reply_error(c->req, 400, "INVALID_DEFER");
+            return;
+        }
+        defer_ns = ms * NSQ_NS_PER_MS;
+    }
+    const void *data = evbuffer_pullup(body, -1);
+    if (!t || topic_publish(t, data, len, defer_ns) != 0) {
+        nsq_http_reply_error(c->req, 503, "EXITING");
+        return;
+    }
+    reply_ok(c);
+}
+
+static void h_mpub(struct nsq_http_call *c)
+{
+    struct nsqd *n = call_nsqd(c);
+    const struct nsqd_options *o = n->opts;
+    if (content_length(c) > o->max_body_size) {
+        nsq_http_reply_error(c->req, 413, "BODY_TOO_BIG");
+        return;
+    }
+    const char *tname = pub_topic_arg(c);
+    if (!tname)
+        return;
+    struct topic *t = nsqd_get_topic(n, tname);
+    const char *b = nsq_http_query(c, "binary");
+    bool binary = b && !(strcmp(b, "false") == 0 || strcmp(b, "0") == 0);
+    struct evbuffer *body;
+    if (nsq_http_body(c->req, (size_t)o->max_body_size, &body) != 0) {
+        nsq_http_reply_error(c->req, 413, "BODY_TOO_BIG");
+        return;
+    }
+    size_t len = evbuffer_get_length(body);
+    const uint8_t *data = len ? evbuffer_pullup(body, -1) : (const uint8_t *)"";
+    struct iovec *msgs = NULL;
+    size_t nmsgs = 0;
+    if (binary) {
+        struct nsq_mpub_iter it;
+        int rc = nsq_mpub_validate(&it, data, len, o->max_body_size, o->max_msg_size);
+        if (rc) {
+            nsq_http_reply_error(c->req, 413,
+                                 rc == NSQ_MPUB_ERR_COUNT_READ || rc == NSQ_MPUB_ERR_COUNT_INVALID
+                                         ? "BAD_BODY"
+                                         : "BAD_MESSAGE");
+            return;
+        }
+        msgs = calloc((size_t)it.count, sizeof(*msgs));
+        if (!msgs) {
+            nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+            return;
+        }
+        nsq_mpub_begin(&it, data, len, o->max_body_size, o->max_msg_size);
+        const uint8_t *m;
+        size_t mlen;
+        while (nsq_mpub_next(&it, &m, &mlen) == 1) {
+            msgs[nmsgs].iov_base = (void *)m;
+            msgs[nmsgs].iov_len = mlen;
+            nmsgs++;
+        }
+    } else {
+        size_t cap = 0;
+        size_t off = 0;
+        while (off < len) {
+            const uint8_t *nl = memchr(data + off, '\n', len - off);
+            size_t end = nl ? (size_t)(nl - data) : len;
+            size_t mlen = end - off;
+            if (mlen > 0) {
+                if ((int64_t)mlen > o->max_msg_size) {
+                    free(msgs);
+                    nsq_http_reply_error(c->req, 413, "MSG_TOO_BIG");
+                    return;
+                }
+                if (nmsgs == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    struct iovec *a = realloc(msgs, cap * sizeof(*a));
+                    if (!a) {
+                        free(msgs);
+                        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+                        return;
+                    }
+                    msgs = a;
+                }
+                msgs[nmsgs].iov_base = (void *)(data + off);
+                msgs[nmsgs].iov_len = mlen;
+                nmsgs++;
+            }
+            off = end + 1;
+        }
+    }
+    int rc = t ? topic_publish_many(t, msgs, nmsgs) : -ESHUTDOWN;
+    free(msgs);
+    if (rc) {
+        nsq_http_reply_error(c->req, 503, "EXITING");
+        return;
+    }
+    reply_ok(c);
+}
+
+/* ---- topic administration ---- */
+
+/* require_valid: also 400 INVALID_TOPIC for a bad name. Returns the name or NULL after replying. */
+static const char *topic_arg(struct nsq_http_call *c, bool require_valid)
+{
+    if (!nsq_http_require_query(c))
+        return NULL;
+    const char *t = nsq_http_query(c, "topic");
+    if (!t) {
+        nsq_http_reply_error(c->req, 400, "MISSING_ARG_TOPIC");
+        return NULL;
+    }
+    if (require_valid && !nsq_topic_name_valid(t, strlen(t))) {
+        nsq_http_reply_error(c->req, 400, "INVALID_TOPIC");
+        return NULL;
+    }
+    return t;
+}
+
+static void h_topic_create(struct nsq_http_call *c)
+{
+    const char *name = topic_arg(c, true);
+    if (!name)
+        return;
+    nsqd_get_topic(call_nsqd(c), name);
+    reply_empty(c);
+}
+
+static void h_topic_delete(struct nsq_http_call *c)
+{
+    const char *name = topic_arg(c, false);
+    if (!name)
+        return;
+    if (nsqd_delete_topic(call_nsqd(c), name) != 0) {
+        nsq_http_reply_error(c->req, 404, "TOPIC_NOT_FOUND");
+        return;
+    }
+    reply_empty(c);
+}
+
+static void h_topic_empty(struct nsq_http_call *c)
+{
+    const char *name = topic_arg(c, true);
+    if (!name)
+        return;
+    struct topic *t = nsqd_find_topic(call_nsqd(c), name);
+    if (!t) {
+        nsq_http_reply_error(c->req, 404, "TOPIC_NOT_FOUND");
+        return;
+    }
+    if (topic_empty(t) != 0) {
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    reply_empty(c);
+}
+
+static void topic_pause_common(struct nsq_http_call *c, bool pause)
+{
+    struct nsqd *n = call_nsqd(c);
+    const char *name = topic_arg(c, false);
+    if (!name)
+        return;
+    struct topic *t = nsqd_find_topic(n, name);
+    if (!t) {
+        nsq_http_reply_error(c->req, 404, "TOPIC_NOT_FOUND");
+        return;
+    }
+    topic_pause(t, pause);
+    if (nsqd_persist_metadata(n) != 0) {
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    reply_empty(c);
+}
+
+static void h_topic_pause(struct nsq_http_call *c)
+{
+    topic_pause_common(c, true);
+}
+
+static void h_topic_unpause(struct nsq_http_call *c)
+{
+    topic_pause_common(c, false);
+}
+
+/* ---- channel administration ---- */
+
+/* §0.3 argument checks, then the topic must exist. Returns it or NULL after replying. */
+static struct topic *channel_args(struct nsq_http_call *c, const char **channel)
+{
+    if (!nsq_http_require_query(c))
+        return NULL;
+    const char *t = nsq_http_query(c, "topic");
+    if (!t) {
+        nsq_http_reply_error(c->req, 400, "MISSING_ARG_TOPIC");
+        return NULL;
+    }
+    if (!nsq_topic_name_valid(t, strlen(t))) {
+        nsq_http_reply_error(c->req, 400, "INVALID_ARG_TOPIC");
+        return NULL;
+    }
+    const char *ch = nsq_http_query(c, "channel");
+    if (!ch) {
+        nsq_http_reply_error(c->req, 400, "MISSING_ARG_CHANNEL");
+        return NULL;
+    }
+    if (!nsq_channel_name_valid(ch, strlen(ch))) {
+        nsq_http_reply_error(c->req, 400, "INVALID_ARG_CHANNEL");
+        return NULL;
+    }
+    struct topic *topic = nsqd_find_topic(call_nsqd(c), t);
+    if (!topic) {
+        nsq_http_reply_error(c->req, 404, "TOPIC_NOT_FOUND");
+        return NULL;
+    }
+    *channel = ch;
+    return topic;
+}
+
+static void h_channel_create(struct nsq_http_call *c)
+{
+    const char *ch;
+    struct topic *t = channel_args(c, &ch);
+    if (!t)
+        return;
+    topic_get_channel(t, ch);
+    reply_empty(c);
+}
+
+static void h_channel_delete(struct nsq_http_call *c)
+{
+    const char *ch;
+    struct topic *t = channel_args(c, &ch);
+    if (!t)
+        return;
+    if (topic_delete_channel(t, ch) != 0) {
+        nsq_http_reply_error(c->req, 404, "CHANNEL_NOT_FOUND");
+        return;
+    }
+    reply_empty(c);
+}
+
+static void h_channel_empty(struct nsq_http_call *c)
+{
+    const char *ch;
+    struct topic *t = channel_args(c, &ch);
+    if (!t)
+        return;
+    struct channel *chan = topic_find_channel(t, ch);
+    if (!chan) {
+        nsq_http_reply_error(c->req, 404, "CHANNEL_NOT_FOUND");
+        return;
+    }
+    if (channel_empty(chan) != 0) {
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    reply_empty(c);
+}
+
+static void channel_pause_common(struct nsq_http_call *c, bool pause)
+{
+    const char *ch;
+    struct topic *t = channel_args(c, &ch);
+    if (!t)
+        return;
+    struct channel *chan = topic_find_channel(t, ch);
+    if (!chan) {
+        nsq_http_reply_error(c->req, 404, "CHANNEL_NOT_FOUND");
+        return;
+    }
+    channel_pause(chan, pause);
+    if (nsqd_persist_metadata(call_nsqd(c)) != 0) {
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    reply_empty(c);
+}
+
+static void h_channel_pause(struct nsq_http_call *c)
+{
+    channel_pause_common(c, true);
+}
+
+static void h_channel_unpause(struct nsq_http_call *c)
+{
+    channel_pause_common(c, false);
+}
+
+/* ---- /config/:opt ---- */
+
+static void config_reply(struct nsq_http_call *c, const struct nsq_opt *opt)
+{
+    struct evbuffer *out = evbuffer_new();
+    if (!out || nsq_options_render(opt, out) != 0) {
+        if (out)
+            evbuffer_free(out);
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    if (opt->type == NSQ_OPT_STRING) {
+        size_t len = evbuffer_get_length(out);
+        nsq_http_reply_text(c->req, 200, len ? (const char *)evbuffer_pullup(out, -1) : "", len);
+    } else {
+        nsq_http_reply_json(c->req, 200, out);
+    }
+    evbuffer_free(out);
+}
+
+static int config_set_lookupd(struct nsqd *n, const char *body, size_t len)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root || !(cJSON_IsArray(root) || cJSON_IsNull(root))) {
+        cJSON_Delete(root);
+        return -EINVAL;
+    }
+    size_t count = (size_t)cJSON_GetArraySize(root);
+    char **items = calloc(count ? count : 1, sizeof(*items));
+    if (!items) {
+        cJSON_Delete(root);
+        return -ENOMEM;
+    }
+    size_t i = 0;
+    const cJSON *e;
+    int rc = 0;
+    cJSON_ArrayForEach(e, root)
+    {
+        if (!cJSON_IsString(e) || !(items[i] = strdup(e->valuestring))) {
+            rc = -EINVAL;
+            break;
+        }
+        i++;
+    }
+    cJSON_Delete(root);
+    if (rc) {
+        for (size_t k = 0; k < i; k++)
+            free(items[k]);
+        free(items);
+        return rc;
+    }
+    struct nsq_strlist *l = &n->opts->nsqlookupd_tcp_addresses;
+    for (size_t k = 0; k < l->len; k++)
+        free(l->items[k]);
+    free(l->items);
+    l->items = items;
+    l->len = i;
+#ifdef NSQD_HAVE_LOOKUP
+    if (n->lookup)
+        nsqd_lookup_set_addresses(n->lookup, l);
+#endif
+    return 0;
+}
+
+static void h_config(struct nsq_http_call *c)
+{
+    struct nsqd *n = call_nsqd(c);
+    const char *name = c->nparams > 0 ? c->params[0] : "";
+    size_t nopts;
+    const struct nsq_opt *table = nsqd_options_table(n->opts, &nopts);
+    if (evhttp_request_get_command(c->req) == EVHTTP_REQ_PUT) {
+        struct evbuffer *body;
+        size_t max = (size_t)n->opts->max_msg_size;
+        if (nsq_http_body(c->req, max, &body) != 0 || evbuffer_get_length(body) == 0) {
+            nsq_http_reply_error(c->req, 413, "INVALID_VALUE");
+            return;
+        }
+        size_t len = evbuffer_get_length(body);
+        const char *data = (const char *)evbuffer_pullup(body, -1);
+        if (strcmp(name, "nsqlookupd_tcp_addresses") == 0) {
+            if (config_set_lookupd(n, data, len) != 0) {
+                nsq_http_reply_error(c->req, 400, "INVALID_VALUE");
+                return;
+            }
+        } else if (strcmp(name, "log_level") == 0) {
+            char lvl[32];
+            enum nsq_log_level l;
+            if (len >= sizeof(lvl)) {
+                nsq_http_reply_error(c->req, 400, "INVALID_VALUE");
+                return;
+            }
+            memcpy(lvl, data, len);
+            lvl[len] = '\0';
+            if (nsq_log_parse_level(lvl, &l) != 0) {
+                nsq_http_reply_error(c->req, 400, "INVALID_VALUE");
+                return;
+            }
+            n->opts->log_level = (int)l;
+            nsq_log_set_level(l);
+        } else {
+            nsq_http_reply_error(c->req, 400, "INVALID_OPTION");
+            return;
+        }
+    }
+    const struct nsq_opt *opt = nsq_options_find_cfg(table, nopts, name);
+    if (!opt) {
+        nsq_http_reply_error(c->req, 400, "INVALID_OPTION");
+        return;
+    }
+    config_reply(c, opt);
+}
+
+/* ---- /stats ---- */
+
+static void h_stats(struct nsq_http_call *c)
+{
+#ifdef NSQD_HAVE_STATS
+    struct nsqd *n = call_nsqd(c);
+    if (!nsq_http_require_query(c))
+        return;
+    const char *format = nsq_http_query(c, "format");
+    const char *topic = nsq_http_query(c, "topic");
+    const char *channel = nsq_http_query(c, "channel");
+    bool include_clients = nsq_http_query_bool(c, "include_clients", 1);
+    bool include_mem = nsq_http_query_bool(c, "include_mem", 1);
+    struct nsqd_stats *s = nsqd_stats_collect(n, topic, channel, include_clients, include_mem);
+    struct evbuffer *out = evbuffer_new();
+    if (!s || !out) {
+        nsqd_stats_free(s);
+        if (out)
+            evbuffer_free(out);
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    if (format && strcmp(format, "json") == 0) {
+        nsqd_stats_render_json(s, include_mem, out);
+        nsq_http_reply_json(c->req, 200, out);
+    } else {
+        nsqd_stats_render_text(s, include_mem, out);
+        size_t len = evbuffer_get_length(out);
+        nsq_http_reply_text(c->req, 200, (const char *)evbuffer_pullup(out, -1), len);
+    }
+    evbuffer_free(out);
+    nsqd_stats_free(s);
+#else
+    nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+#endif
+}
+
+/* ---- /debug ---- */
+
+static void h_freememory(struct nsq_http_call *c)
+{
+    malloc_trim(0);
+    nsq_http_reply_plain(c->req, 200, "");
+}
+
+static void h_setblockrate(struct nsq_http_call *c)
+{
+    const char *r = nsq_http_query(c, "rate");
+    int64_t v;
+    if (!r || !parse_int64(r, &v)) {
+        char buf[256];
+        snprintf(buf, sizeof(buf), "invalid block rate : strconv.Atoi: parsing \"%s\": invalid syntax",
+                 r ? r : "");
+        nsq_http_reply_plain(c->req, 400, buf);
+        return;
+    }
+    nsq_http_reply_plain(c->req, 200, "");
+}
+
+static const struct nsq_http_route routes[] = {
+        {"/ping", EVHTTP_REQ_GET, h_ping},
+        {"/info", EVHTTP_REQ_GET, h_info},
+        {"/pub", EVHTTP_REQ_POST, h_pub},
+        {"/mpub", EVHTTP_REQ_POST, h_mpub},
+        {"/stats", EVHTTP_REQ_GET, h_stats},
+        {"/topic/create", EVHTTP_REQ_POST, h_topic_create},
+        {"/topic/delete", EVHTTP_REQ_POST, h_topic_delete},
+        {"/topic/empty", EVHTTP_REQ_POST, h_topic_empty},
+        {"/topic/pause", EVHTTP_REQ_POST, h_topic_pause},
+        {"/topic/unpause", EVHTTP_REQ_POST, h_topic_unpause},
+        {"/channel/create", EVHTTP_REQ_POST, h_channel_create},
+        {"/channel/delete", EVHTTP_REQ_POST, h_channel_delete},
+        {"/channel/empty", EVHTTP_REQ_POST, h_channel_empty},
+        {"/channel/pause", EVHTTP_REQ_POST, h_channel_pause},
+        {"/channel/unpause", EVHTTP_REQ_POST, h_channel_unpause},
+        {"/config/:opt", EVHTTP_REQ_GET | EVHTTP_REQ_PUT, h_config},
+        {"/debug/setblockrate", EVHTTP_REQ_PUT, h_setblockrate},
+        {"/debug/freememory", EVHTTP_REQ_POST, h_freememory},
+};
+
+struct nsqd_http *nsqd_http_new(struct nsqd *n, struct evhttp *http)
+{
+    struct nsqd_http *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    h->n = n;
+    h->router = nsq_http_router_new("", routes, sizeof(routes) / sizeof(routes[0]), h);
+    if (!h->router) {
+        free(h);
+        return NULL;
+    }
+    nsq_http_router_attach(h->router, http);
+    return h;
+}
+
+void nsqd_http_free(struct nsqd_http *h)
+{
+    if (!h)
+        return;
+    nsq_http_router_free(h->router);
+    free(h);
+}

@@ -1,0 +1,15 @@
+/*
+ * http: nsqd's HTTP API (http-api.md §1-§2) on an evhttp listener, routed by nsq_http_router.
+ */
+#ifndef NSQD_HTTP_H
+#define NSQD_HTTP_H
+
+struct nsqd;
+struct evhttp;
+struct nsqd_http;
+
+/* Attaches the nsqd routes to http. NULL on allocation failure. */
+struct nsqd_http *nsqd_http_new(struct nsqd *n, struct evhttp *http);
+void nsqd_http_free(struct nsqd_http *h);
+
+#endif

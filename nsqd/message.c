@@ -1,0 +1,64 @@
+/*
+ * message: allocation, copy and disk encoding of nsqd messages (see message.h).
+ */
+#include "message.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "diskqueue.h"
+
+struct nsqd_message *nsqd_message_new(const char id[NSQ_MSG_ID_LEN], int64_t timestamp,
+                                      const void *body, size_t body_len)
+{
+    struct nsqd_message *m = malloc(sizeof(*m) + body_len);
+    if (!m)
+        return NULL;
+    m->hnext = NULL;
+    m->client = NULL;
+    m->pri = 0;
+    m->deferred = 0;
+    m->timestamp = timestamp;
+    m->heap_index = 0;
+    m->body_len = (uint32_t)body_len;
+    m->attempts = 0;
+    memcpy(m->id, id, NSQ_MSG_ID_LEN);
+    memcpy(m->body, body, body_len);
+    return m;
+}
+
+struct nsqd_message *nsqd_message_copy(const struct nsqd_message *m)
+{
+    struct nsqd_message *c = nsqd_message_new(m->id, m->timestamp, m->body, m->body_len);
+    if (c)
+        c->deferred = m->deferred;
+    return c;
+}
+
+struct nsqd_message *nsqd_message_decode(const uint8_t *data, size_t len)
+{
+    struct nsq_message_view v;
+    if (nsq_message_decode(data, len, &v) != 0)
+        return NULL;
+    struct nsqd_message *m = nsqd_message_new(v.id, v.timestamp, v.body, v.body_len);
+    if (m)
+        m->attempts = v.attempts;
+    return m;
+}
+
+int nsqd_message_write_disk(struct diskqueue *dq, const struct nsqd_message *m)
+{
+    uint8_t hdr[NSQ_MSG_HEADER_LEN];
+    nsq_message_encode_header(hdr, m->id, m->timestamp, m->attempts);
+    struct iovec iov[2] = {
+            {.iov_base = hdr, .iov_len = sizeof(hdr)},
+            {.iov_base = (void *)m->body, .iov_len = m->body_len},
+    };
+    return diskqueue_putv(dq, iov, 2);
+}
+
+void nsqd_message_free(struct nsqd_message *m)
+{
+    free(m);
+}

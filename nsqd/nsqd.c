@@ -1,0 +1,670 @@
+/*
+ * nsqd: daemon lifecycle, topic map, metadata and shutdown (architecture in nsqd.h).
+ */
+#include "nsqd.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "channel.h"
+#include "client.h"
+#include "diskqueue.h"
+#include "http.h"
+#include "name_map.h"
+#include "nsq_json.h"
+#include "nsq_log.h"
+#include "nsq_names.h"
+#include "nsq_net.h"
+#include "nsq_version.h"
+#include "topic.h"
+#ifdef NSQD_HAVE_LOOKUP
+#include "lookup.h"
+#endif
+
+#define NSQD_DISKQUEUE_THREADS 2
+
+/* ---- health ---- */
+
+void nsqd_set_health(struct nsqd *n, const char *err)
+{
+    if (!err) {
+        n->health_err[0] = '\0';
+        return;
+    }
+    snprintf(n->health_err, sizeof(n->health_err), "%s", err);
+}
+
+bool nsqd_is_healthy(const struct nsqd *n)
+{
+    return n->health_err[0] == '\0';
+}
+
+void nsqd_health_string(const struct nsqd *n, char *buf, size_t len)
+{
+    if (nsqd_is_healthy(n))
+        snprintf(buf, len, "OK");
+    else
+        snprintf(buf, len, "NOK - %s", n->health_err);
+}
+
+const char *nsqd_broadcast_address(const struct nsqd *n)
+{
+    const char *b = n->opts->broadcast_address;
+    return b && *b ? b : n->hostname;
+}
+
+int nsqd_broadcast_tcp_port(const struct nsqd *n)
+{
+    return n->opts->broadcast_tcp_port ? n->opts->broadcast_tcp_port : n->tcp_port;
+}
+
+int nsqd_broadcast_http_port(const struct nsqd *n)
+{
+    return n->opts->broadcast_http_port ? n->opts->broadcast_http_port : n->http_port;
+}
+
+/* ---- topics ---- */
+
+struct topic *nsqd_find_topic(struct nsqd *n, const char *name)
+{
+    return name_map_get(n->topics, name);
+}
+
+#ifdef NSQD_HAVE_LOOKUP
+struct precreate {
+    struct nsqd *n;
+    char *topic;
+};
+
+/* Channels other nsqds of the topic already have (behaviour.md §2), then start the topic. */
+static void nsqd_precreate_done(const struct nsq_strlist *channels, void *arg)
+{
+    struct precreate *p = arg;
+    struct topic *t = nsqd_find_topic(p->n, p->topic);
+    if (t && !t->exiting) {
+        for (size_t i = 0; channels && i < channels->len; i++) {
+            const char *c = channels->items[i];
+            if (nsq_name_is_ephemeral(c, strlen(c)) || !nsq_channel_name_valid(c, strlen(c)))
+                continue;
+            topic_get_channel(t, c);
+        }
+        topic_start(t);
+    }
+    free(p->topic);
+    free(p);
+}
+#endif
+
+static struct topic *nsqd_create_topic(struct nsqd *n, const char *name)
+{
+    struct topic *t = topic_new(n, name);
+    if (!t) {
+        nsq_error("TOPIC(%s): failed to create", name);
+        return NULL;
+    }
+    if (name_map_put(n->topics, name, t) != 0) {
+        topic_delete(t);
+        return NULL;
+    }
+    nsq_info("TOPIC(%s): created", name);
+    return t;
+}
+
+struct topic *nsqd_get_topic(struct nsqd *n, const char *name)
+{
+    struct topic *t = name_map_get(n->topics, name);
+    if (t)
+        return t;
+    if (n->exiting)
+        return NULL;
+    t = nsqd_create_topic(n, name);
+    if (!t)
+        return NULL;
+    if (n->loading)
+        return t; /* started by the loader */
+    nsqd_notify(n, t, NULL, t->ephemeral, true);
+#ifdef NSQD_HAVE_LOOKUP
+    if (n->lookup) {
+        struct precreate *p = calloc(1, sizeof(*p));
+        if (p && (p->topic = strdup(name))) {
+            p->n = n;
+            nsqd_lookup_query_channels(n->lookup, name, nsqd_precreate_done, p);
+            return nsqd_find_topic(n, name);
+        }
+        free(p);
+    }
+#endif
+    topic_start(t);
+    return t;
+}
+
+int nsqd_delete_topic(struct nsqd *n, const char *name)
+{
+    struct topic *t = name_map_del(n->topics, name);
+    if (!t)
+        return -ENOENT;
+    t->exiting = true;
+    bool ephemeral = t->ephemeral;
+    char *tname = strdup(name);
+    topic_delete(t);
+    if (tname) {
+        nsqd_notify(n, NULL, tname, ephemeral, false);
+        free(tname);
+    }
+    return 0;
+}
+
+struct foreach_topic_ctx {
+    void (*fn)(struct topic *t, void *arg);
+    void *arg;
+};
+
+static void foreach_topic_cb(const char *key, void *value, void *arg)
+{
+    struct foreach_topic_ctx *ctx = arg;
+    ctx->fn(value, ctx->arg);
+}
+
+void nsqd_foreach_topic(struct nsqd *n, void (*fn)(struct topic *t, void *arg), void *arg)
+{
+    struct foreach_topic_ctx ctx = {fn, arg};
+    name_map_foreach(n->topics, foreach_topic_cb, &ctx);
+}
+
+struct foreach_reg_ctx {
+    void (*fn)(const char *topic, const char *channel, void *arg);
+    void *arg;
+};
+
+static void foreach_reg_topic(struct topic *t, void *arg)
+{
+    struct foreach_reg_ctx *ctx = arg;
+    if (t->nchans == 0)
+        ctx->fn(t->name, NULL, ctx->arg);
+    for (size_t i = 0; i < t->nchans; i++)
+        ctx->fn(t->name, t->chans[i]->name, ctx->arg);
+}
+
+void nsqd_foreach_registration(struct nsqd *n,
+                               void (*fn)(const char *topic, const char *channel, void *arg),
+                               void *arg)
+{
+    struct foreach_reg_ctx ctx = {fn, arg};
+    nsqd_foreach_topic(n, foreach_reg_topic, &ctx);
+}
+
+/*
+ * Topic/channel created or deleted. For a topic event t may be NULL after deletion, so the name is
+ * passed in `channel` ... see the two call shapes below.
+ */
+void nsqd_notify(struct nsqd *n, struct topic *t, const char *name, bool ephemeral,
+                 bool registered)
+{
+    /* Shapes: (t, NULL) topic created; (NULL, topic_name) topic deleted;
+       (t, channel_name) channel created/deleted. */
+    const char *topic = t ? t->name : name;
+    const char *channel = t ? name : NULL;
+    if (n->loading)
+        return;
+#ifdef NSQD_HAVE_LOOKUP
+    if (n->lookup)
+        nsqd_lookup_notify(n->lookup, topic, channel, registered);
+#else
+    (void)topic;
+    (void)channel;
+    (void)registered;
+#endif
+    if (ephemeral || (t && t->exiting) || n->exiting)
+        return;
+    int rc = nsqd_persist_metadata(n);
+    if (rc)
+        nsq_error("failed to persist metadata - %s", strerror(-rc));
+}
+
+/* ---- metadata (storage.md §5) ---- */
+
+static void metadata_topic(struct topic *t, void *arg)
+{
+    struct nsq_json *j = arg;
+    if (t->ephemeral)
+        return;
+    nsq_json_object_begin(j);
+    nsq_json_kv_string(j, "name", t->name);
+    nsq_json_kv_bool(j, "paused", t->paused);
+    nsq_json_key(j, "channels");
+    size_t persisted = 0;
+    for (size_t i = 0; i < t->nchans; i++)
+        persisted += !t->chans[i]->ephemeral;
+    if (!persisted) {
+        nsq_json_null(j);
+    } else {
+        nsq_json_array_begin(j);
+        for (size_t i = 0; i < t->nchans; i++) {
+            struct channel *c = t->chans[i];
+            if (c->ephemeral)
+                continue;
+            nsq_json_object_begin(j);
+            nsq_json_kv_string(j, "name", c->name);
+            nsq_json_kv_bool(j, "paused", c->paused);
+            nsq_json_object_end(j);
+        }
+        nsq_json_array_end(j);
+    }
+    nsq_json_object_end(j);
+}
+
+static void count_persisted(struct topic *t, void *arg)
+{
+    *(size_t *)arg += !t->ephemeral;
+}
+
+int nsqd_persist_metadata(struct nsqd *n)
+{
+    if (n->loading)
+        return 0;
+    struct evbuffer *out = evbuffer_new();
+    if (!out)
+        return -ENOMEM;
+    struct nsq_json j;
+    nsq_json_init(&j, out);
+    nsq_json_object_begin(&j);
+    nsq_json_key(&j, "topics");
+    size_t persisted = 0;
+    nsqd_foreach_topic(n, count_persisted, &persisted);
+    if (!persisted) {
+        nsq_json_null(&j);
+    } else {
+        nsq_json_array_begin(&j);
+        nsqd_foreach_topic(n, metadata_topic, &j);
+        nsq_json_array_end(&j);
+    }
+    nsq_json_kv_string(&j, "version", NSQ_VERSION);
+    nsq_json_object_end(&j);
+
+    char path[sizeof(n->data_path) + 64], tmp[sizeof(path) + 32];
+    snprintf(path, sizeof(path), "%s/%s", n->data_path, NSQD_METADATA_FILE);
+    snprintf(tmp, sizeof(tmp), "%s.%u.tmp", path, (unsigned)(random() & 0x7fffffff));
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    size_t len = evbuffer_get_length(out);
+    const char *data = (const char *)evbuffer_pullup(out, -1);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (!rc && fsync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    if (!rc && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc)
+        unlink(tmp);
+out:
+    evbuffer_free(out);
+    return rc;
+}
+
+static bool json_paused(const cJSON *obj)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(obj, "paused");
+    return cJSON_IsTrue(p);
+}
+
+static int nsqd_load_metadata(struct nsqd *n, char *err, size_t errlen)
+{
+    char path[sizeof(n->data_path) + 64];
+    snprintf(path, sizeof(path), "%s/%s", n->data_path, NSQD_METADATA_FILE);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "failed to read metadata from %s - %s", path, strerror(errno));
+        return -1;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    char chunk[65536];
+    size_t r;
+    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        evbuffer_add(buf, chunk, r);
+    bool rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        evbuffer_free(buf);
+        snprintf(err, errlen, "failed to read metadata from %s - read error", path);
+        return -1;
+    }
+    size_t len = evbuffer_get_length(buf);
+    cJSON *root = cJSON_ParseWithLength((const char *)evbuffer_pullup(buf, -1), len);
+    evbuffer_free(buf);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        snprintf(err, errlen, "failed to parse metadata in %s - invalid JSON", path);
+        return -1;
+    }
+    n->loading = true;
+    const cJSON *topics = cJSON_GetObjectItemCaseSensitive(root, "topics");
+    const cJSON *jt;
+    if (!cJSON_IsArray(topics))
+        topics = NULL;
+    cJSON_ArrayForEach(jt, topics)
+    {
+        const cJSON *jn = cJSON_GetObjectItemCaseSensitive(jt, "name");
+        if (!cJSON_IsString(jn))
+            continue;
+        const char *tname = jn->valuestring;
+        if (!nsq_topic_name_valid(tname, strlen(tname))) {
+            nsq_warn("skipping creation of invalid topic %s", tname);
+            continue;
+        }
+        struct topic *t = nsqd_get_topic(n, tname);
+        if (!t)
+            continue;
+        if (json_paused(jt))
+            topic_pause(t, true);
+        const cJSON *chans = cJSON_GetObjectItemCaseSensitive(jt, "channels");
+        const cJSON *jc;
+        if (!cJSON_IsArray(chans))
+            chans = NULL;
+        cJSON_ArrayForEach(jc, chans)
+        {
+            const cJSON *cn = cJSON_GetObjectItemCaseSensitive(jc, "name");
+            if (!cJSON_IsString(cn))
+                continue;
+            const char *cname = cn->valuestring;
+            if (!nsq_channel_name_valid(cname, strlen(cname))) {
+                nsq_warn("skipping creation of invalid channel %s", cname);
+                continue;
+            }
+            struct channel *c = topic_get_channel(t, cname);
+            if (c && json_paused(jc))
+                channel_pause(c, true);
+        }
+        topic_start(t);
+    }
+    n->loading = false;
+    cJSON_Delete(root);
+    return 0;
+}
+
+/* ---- data path lock (storage.md §7) ---- */
+
+static void go_errstr(int err, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", strerror(err));
+    if (buf[0])
+        buf[0] = (char)tolower((unsigned char)buf[0]);
+}
+
+static int nsqd_lock_data_path(struct nsqd *n, char *err, size_t errlen)
+{
+    char e[128];
+    int fd = open(n->data_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        go_errstr(errno, e, sizeof(e));
+        snprintf(err, errlen,
+                 "failed to lock data-path: cannot flock directory %s - open %s: %s (possibly in "
+                 "use by another instance of nsqd)",
+                 n->data_path, n->data_path, e);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        go_errstr(errno, e, sizeof(e));
+        snprintf(err, errlen,
+                 "failed to lock data-path: cannot flock directory %s - %s (possibly in use by "
+                 "another instance of nsqd)",
+                 n->data_path, e);
+        close(fd);
+        return -1;
+    }
+    n->lock_fd = fd;
+    return 0;
+}
+
+/* ---- listeners ---- */
+
+static void nsqd_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                           int socklen, void *arg)
+{
+    struct nsqd *n = arg;
+    if (n->exiting) {
+        evutil_closesocket(fd);
+        return;
+    }
+    client_new(n, fd);
+}
+
+static void nsqd_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct nsqd *n = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == ECONNABORTED ||
+        e == EINTR) {
+        nsq_error("TCP: temporary Accept() failure - %s", strerror(e));
+        return;
+    }
+    nsq_fatal("TCP: listener failure - %s", strerror(e));
+    nsqd_exit(n, 1);
+}
+
+static int nsqd_open_listener(const char *addr, int *port, char *name, size_t namelen, char *err,
+                              size_t errlen)
+{
+    int fd = nsq_listen(addr, NSQ_NET_DEFAULT_BACKLOG, port);
+    if (fd < 0) {
+        char e[128];
+        go_errstr(-fd, e, sizeof(e));
+        snprintf(err, errlen, "listen (%s) failed - listen tcp %s: %s", addr, addr, e);
+        return -1;
+    }
+    if (nsq_sock_name(fd, name, namelen) != 0)
+        snprintf(name, namelen, "%s", addr);
+    return fd;
+}
+
+static void nsqd_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct nsqd *n = arg;
+    nsqd_exit(n, 0);
+}
+
+void nsqd_exit(struct nsqd *n, int code)
+{
+    if (code)
+        n->exit_code = code;
+    event_base_loopbreak(n->base);
+}
+
+static void nsqd_dq_log(int level, const char *msg, void *arg)
+{
+    nsq_logf((enum nsq_log_level)level, "%s", msg);
+}
+
+struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
+{
+    if (nsqd_options_validate(opts, err, errlen) != 0)
+        return NULL;
+    struct nsqd *n = calloc(1, sizeof(*n));
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    n->opts = opts;
+    n->lock_fd = -1;
+    n->start_time = time(NULL);
+    srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+    nsq_hostname(n->hostname, sizeof(n->hostname));
+    const char *dp = opts->data_path && *opts->data_path ? opts->data_path : NULL;
+    if (dp) {
+        snprintf(n->data_path, sizeof(n->data_path), "%s", dp);
+    } else if (!getcwd(n->data_path, sizeof(n->data_path))) {
+        snprintf(n->data_path, sizeof(n->data_path), ".");
+    }
+    if (nsqd_lock_data_path(n, err, errlen) != 0)
+        goto fail;
+
+    evthread_use_pthreads();
+    n->base = event_base_new();
+    n->topics = name_map_new();
+    n->dqs = diskqueue_service_new(NSQD_DISKQUEUE_THREADS);
+    if (!n->base || !n->topics || !n->dqs) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    diskqueue_service_set_log(n->dqs, nsqd_dq_log, n);
+
+    char name[NSQ_NET_ADDRSTRLEN];
+    int fd = nsqd_open_listener(opts->tcp_address, &n->tcp_port, name, sizeof(name), err, errlen);
+    if (fd < 0)
+        goto fail;
+    n->tcp_listener = evconnlistener_new(n->base, nsqd_accept_cb, n, LEV_OPT_CLOSE_ON_FREE, -1,
+                                         fd);
+    if (!n->tcp_listener) {
+        close(fd);
+        snprintf(err, errlen, "listen (%s) failed - out of memory", opts->tcp_address);
+        goto fail;
+    }
+    evconnlistener_set_error_cb(n->tcp_listener, nsqd_accept_error_cb);
+    nsq_info("TCP: listening on %s", name);
+
+    if (opts->http_address && *opts->http_address) {
+        fd = nsqd_open_listener(opts->http_address, &n->http_port, name, sizeof(name), err,
+                                errlen);
+        if (fd < 0)
+            goto fail;
+        n->http = evhttp_new(n->base);
+        if (!n->http || evhttp_accept_socket(n->http, fd) != 0) {
+            close(fd);
+            snprintf(err, errlen, "listen (%s) failed - out of memory", opts->http_address);
+            goto fail;
+        }
+        n->http_api = nsqd_http_new(n, n->http);
+        nsq_info("HTTP: listening on %s", name);
+    }
+
+    if (nsqd_load_metadata(n, err, errlen) != 0)
+        goto fail;
+    int rc = nsqd_persist_metadata(n);
+    if (rc) {
+        snprintf(err, errlen, "failed to persist metadata - %s", strerror(-rc));
+        goto fail;
+    }
+
+    if (opts->tls_cert && *opts->tls_cert)
+        nsq_warn("tls-cert is not yet supported");
+    if (opts->tls_key && *opts->tls_key)
+        nsq_warn("tls-key is not yet supported");
+    if (opts->auth_http_addresses.len)
+        nsq_warn("auth-http-address is not yet supported");
+#ifdef NSQD_HAVE_LOOKUP
+    n->lookup = nsqd_lookup_new(n);
+#else
+    if (opts->nsqlookupd_tcp_addresses.len)
+        nsq_warn("lookupd-tcp-address is not yet supported");
+#endif
+    if (opts->statsd_address && *opts->statsd_address)
+        nsq_warn("statsd-address is not yet supported");
+
+    n->sigint_ev = evsignal_new(n->base, SIGINT, nsqd_signal_cb, n);
+    n->sigterm_ev = evsignal_new(n->base, SIGTERM, nsqd_signal_cb, n);
+    evsignal_add(n->sigint_ev, NULL);
+    evsignal_add(n->sigterm_ev, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return n;
+fail:
+    nsqd_free(n);
+    return NULL;
+}
+
+static void close_topic_cb(const char *key, void *value, void *arg)
+{
+    topic_close(value);
+}
+
+int nsqd_main(struct nsqd *n)
+{
+    event_base_dispatch(n->base);
+    n->exiting = true;
+    nsq_info("TCP: closing %s", n->opts->tcp_address);
+    if (n->tcp_listener) {
+        evconnlistener_free(n->tcp_listener);
+        n->tcp_listener = NULL;
+    }
+    while (n->clients)
+        client_close(n->clients);
+    if (n->http_api) {
+        nsqd_http_free(n->http_api);
+        n->http_api = NULL;
+    }
+    if (n->http) {
+        evhttp_free(n->http);
+        n->http = NULL;
+    }
+    n->exiting = false; /* the final rewrite must happen */
+    int rc = nsqd_persist_metadata(n);
+    n->exiting = true;
+    if (rc)
+        nsq_error("failed to persist metadata - %s", strerror(-rc));
+#ifdef NSQD_HAVE_LOOKUP
+    nsqd_lookup_free(n->lookup);
+    n->lookup = NULL;
+#endif
+    name_map_foreach(n->topics, close_topic_cb, NULL);
+    name_map_free(n->topics);
+    n->topics = NULL;
+    return n->exit_code;
+}
+
+void nsqd_free(struct nsqd *n)
+{
+    if (!n)
+        return;
+    if (n->topics) {
+        name_map_foreach(n->topics, close_topic_cb, NULL);
+        name_map_free(n->topics);
+    }
+    if (n->http_api)
+        nsqd_http_free(n->http_api);
+    if (n->http)
+        evhttp_free(n->http);
+    if (n->tcp_listener)
+        evconnlistener_free(n->tcp_listener);
+    if (n->sigint_ev)
+        event_free(n->sigint_ev);
+    if (n->sigterm_ev)
+        event_free(n->sigterm_ev);
+    diskqueue_service_free(n->dqs);
+    if (n->base)
+        event_base_free(n->base);
+    if (n->lock_fd >= 0) {
+        flock(n->lock_fd, LOCK_UN);
+        close(n->lock_fd);
+    }
+    free(n);
+}
