@@ -969,12 +969,15 @@ struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskq
     dq->wr_file = m.write_file;
     dq->wr_pos = m.write_pos;
 
-    /* Data written after the last metadata sync (crash): keep it for the reader, write anew.
-       Also done when the metadata was missing or unreadable, so existing data is never
-       overwritten. */
+    /* Data written after the last metadata sync (crash): keep it for the reader, write anew
+       (storage.md §3.1). Also done when the metadata was missing or unreadable, and repeated
+       while the next segment already holds data (only possible when the metadata was lost), so
+       existing records are never overwritten. */
     struct stat st;
-    seg_path(dq, dq->path_a, dq->wr_file, false);
-    if (stat(dq->path_a, &st) == 0 && st.st_size > dq->wr_pos) {
+    for (;;) {
+        seg_path(dq, dq->path_a, dq->wr_file, false);
+        if (stat(dq->path_a, &st) != 0 || st.st_size <= dq->wr_pos)
+            break;
         DQ_LOG(dq, DQ_LOG_WARN,
                "DISKQUEUE(%s) %s metadata writePos %" PRId64 " < file size of %" PRId64
                ", skipping to new file",

@@ -1,0 +1,1013 @@
+/*
+ * test_diskqueue: the diskqueue against real files in a temporary directory: record format,
+ * rolling, metadata text, restart, crash recovery, each kind of corruption, empty/delete, write
+ * errors, a hand-made test vector (tests/unit/data/diskqueue/) and the data directory written by
+ * the reference nsqd (shared testdata), both read and re-written byte for byte.
+ */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "diskqueue.h"
+#include "diskqueue_meta.h"
+
+#define MIN_MSG      26
+#define MAX_MSG      (1024 * 1024 + 26)
+#define WAIT_MS      10000
+#define UPSTREAM_DIR NSQ_TESTDATA_DIR "/upstream-v1.3.0"
+#define VECTOR_DIR   NSQ_SOURCE_DIR "/tests/unit/data/diskqueue"
+
+static struct diskqueue_service *svc;
+static char tmpdir[256];
+
+/* ------------------------------------------------------------------ helpers */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void short_wait(void)
+{
+    struct timespec ts = {0, 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static void rm_rf(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char p[1024];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rm_rf(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_diskqueue.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    svc = diskqueue_service_new(2);
+    ck_assert_ptr_nonnull(svc);
+}
+
+static void teardown(void)
+{
+    diskqueue_service_free(svc);
+    svc = NULL;
+    rm_rf(tmpdir);
+}
+
+static struct diskqueue_options opts(const char *name, int64_t max_bytes)
+{
+    struct diskqueue_options o = {
+            .name = name,
+            .data_path = tmpdir,
+            .max_bytes_per_file = max_bytes,
+            .min_msg_size = MIN_MSG,
+            .max_msg_size = MAX_MSG,
+            .sync_every = 2500,
+            .sync_timeout_ns = 2000LL * 1000 * 1000,
+    };
+    return o;
+}
+
+static struct diskqueue *open_q(const char *name, int64_t max_bytes)
+{
+    struct diskqueue_options o = opts(name, max_bytes);
+    struct diskqueue *dq = diskqueue_open(svc, &o, NULL, NULL);
+    ck_assert_ptr_nonnull(dq);
+    return dq;
+}
+
+static char *qpath(const char *name, const char *suffix)
+{
+    static char p[2][1024];
+    static int which;
+    which ^= 1;
+    snprintf(p[which], sizeof(p[which]), "%s/%s.diskqueue%s", tmpdir, name, suffix);
+    return p[which];
+}
+
+static char *seg(const char *name, int n)
+{
+    char suffix[64];
+    snprintf(suffix, sizeof(suffix), ".%06d.dat", n);
+    return qpath(name, suffix);
+}
+
+static bool exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static long file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Reads a whole file (malloc'd, NUL-terminated); NULL if missing. */
+static char *slurp(const char *p, size_t *len)
+{
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = 0;
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return b;
+}
+
+static void spit(const char *p, const void *data, size_t len)
+{
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+static void assert_file_text(const char *p, const char *want)
+{
+    char *got = slurp(p, NULL);
+    ck_assert_msg(got != NULL, "missing %s", p);
+    ck_assert_str_eq(got, want);
+    free(got);
+}
+
+static void assert_files_equal(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *da = slurp(a, &la), *db = slurp(b, &lb);
+    ck_assert_msg(da && db, "missing %s or %s", a, b);
+    ck_assert_msg(la == lb, "%s: %zu bytes, %s: %zu bytes", a, la, b, lb);
+    ck_assert_msg(memcmp(da, db, la) == 0, "%s differs from %s", a, b);
+    free(da);
+    free(db);
+}
+
+/* Copies every regular file of src into dst (mode 0600). */
+static void copy_dir(const char *src, const char *dst)
+{
+    DIR *d = opendir(src);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    char a[1024], b[1024];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(a, sizeof(a), "%s/%s", src, e->d_name);
+        snprintf(b, sizeof(b), "%s/%s", dst, e->d_name);
+        size_t n;
+        char *data = slurp(a, &n);
+        if (!data)
+            continue;
+        spit(b, data, n);
+        chmod(b, 0600);
+        free(data);
+    }
+    closedir(d);
+}
+
+/* A payload of exactly `len` (>= 26) bytes: 26-byte header with `seq` in the ID, then filler. */
+static size_t make_payload(uint8_t *out, size_t len, uint32_t seq)
+{
+    memset(out, 0, len);
+    char id[17];
+    snprintf(id, sizeof(id), "%016x", seq);
+    memcpy(out + 10, id, 16);
+    for (size_t i = 26; i < len; i++)
+        out[i] = (uint8_t)('a' + (seq + i) % 26);
+    return len;
+}
+
+static uint32_t payload_seq(const uint8_t *p)
+{
+    char id[17];
+    memcpy(id, p + 10, 16);
+    id[16] = 0;
+    return (uint32_t)strtoul(id, NULL, 16);
+}
+
+static void put_seq(struct diskqueue *dq, uint32_t seq, size_t len)
+{
+    uint8_t buf[4096];
+    ck_assert_uint_le(len, sizeof(buf));
+    make_payload(buf, len, seq);
+    ck_assert_int_eq(diskqueue_put(dq, buf, len), 0);
+}
+
+/* Polls pop until a record arrives or the deadline passes. Returns 1 or 0. */
+static int pop_wait(struct diskqueue *dq, uint8_t **data, size_t *len)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    for (;;) {
+        if (diskqueue_pop(dq, data, len))
+            return 1;
+        if (now_ms() > deadline)
+            return 0;
+        short_wait();
+    }
+}
+
+static void expect_seq(struct diskqueue *dq, uint32_t seq, size_t len)
+{
+    uint8_t *d;
+    size_t n;
+    ck_assert_msg(pop_wait(dq, &d, &n), "record %u not popped", seq);
+    ck_assert_uint_eq(n, len);
+    uint8_t want[4096];
+    make_payload(want, len, seq);
+    ck_assert_msg(memcmp(d, want, len) == 0, "record %u: got seq %u", seq, payload_seq(d));
+    free(d);
+}
+
+/* Asserts that nothing more arrives for a moment (the queue is drained). */
+static void expect_none(struct diskqueue *dq)
+{
+    uint8_t *d;
+    size_t n;
+    int64_t until = now_ms() + 100;
+    while (now_ms() < until) {
+        ck_assert_msg(!diskqueue_pop(dq, &d, &n), "unexpected record");
+        short_wait();
+    }
+}
+
+static bool wait_depth(struct diskqueue *dq, int64_t want)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (diskqueue_depth(dq) != want) {
+        if (now_ms() > deadline)
+            return false;
+        short_wait();
+    }
+    return true;
+}
+
+static bool wait_exists(const char *p)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (!exists(p)) {
+        if (now_ms() > deadline)
+            return false;
+        short_wait();
+    }
+    return true;
+}
+
+static bool wait_gone(const char *p)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (exists(p)) {
+        if (now_ms() > deadline)
+            return false;
+        short_wait();
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ metadata */
+
+START_TEST(test_meta_format_parse)
+{
+    struct diskqueue_meta m = {1500, 3, 40960, 5, 1024}, p;
+    char buf[DISKQUEUE_META_MAX_TEXT];
+    size_t n = diskqueue_meta_format(&m, buf);
+    ck_assert_str_eq(buf, "1500\n3,40960\n5,1024\n");
+    ck_assert_int_eq(diskqueue_meta_parse(buf, n, &p), 0);
+    ck_assert_int_eq(memcmp(&m, &p, sizeof(m)), 0);
+
+    /* partial: positions scanned before the failure are kept, depth is not */
+    ck_assert_int_eq(diskqueue_meta_parse("7\n2,9\nx", 7, &p), -EINVAL);
+    ck_assert_int_eq(p.depth, 0);
+    ck_assert_int_eq(p.read_file, 2);
+    ck_assert_int_eq(p.read_pos, 9);
+    ck_assert_int_eq(p.write_file, 0);
+    ck_assert_int_eq(diskqueue_meta_parse("garbage", 7, &p), -EINVAL);
+    ck_assert_int_eq(p.read_file, 0);
+    /* negative depth is valid text */
+    ck_assert_int_eq(diskqueue_meta_parse("-3\n0,0\n1,5\n", 11, &p), 0);
+    ck_assert_int_eq(p.depth, -3);
+    ck_assert_int_eq(p.write_pos, 5);
+}
+END_TEST
+
+START_TEST(test_meta_store_atomic)
+{
+    struct diskqueue_meta m = {0, 0, 0, 0, 0};
+    char p[1024];
+    snprintf(p, sizeof(p), "%s/x.diskqueue.meta.dat", tmpdir);
+    ck_assert_int_eq(diskqueue_meta_store(p, &m), 0);
+    assert_file_text(p, "0\n0,0\n0,0\n");
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    /* no tmp file left behind */
+    DIR *d = opendir(tmpdir);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            files++;
+    closedir(d);
+    ck_assert_int_eq(files, 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ basic behaviour */
+
+START_TEST(test_round_trip)
+{
+    struct diskqueue *dq = open_q("t", 1024 * 1024);
+    for (uint32_t i = 0; i < 100; i++)
+        put_seq(dq, i, 26 + i);
+    ck_assert_int_eq(diskqueue_depth(dq), 100);
+    for (uint32_t i = 0; i < 100; i++)
+        expect_seq(dq, i, 26 + i);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    char msg[64];
+    ck_assert_int_eq(diskqueue_health(dq, msg, sizeof(msg)), 0);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    /* 100 records of 4 + 26..125 bytes: 7950 bytes, all consumed */
+    assert_file_text(qpath("t", ".meta.dat"), "0\n0,7950\n0,7950\n");
+}
+END_TEST
+
+START_TEST(test_size_limits)
+{
+    struct diskqueue *dq = open_q("t", 1024);
+    uint8_t small[25] = {0};
+    ck_assert_int_eq(diskqueue_put(dq, small, sizeof(small)), -EINVAL);
+    uint8_t *big = calloc(1, MAX_MSG + 1);
+    ck_assert_int_eq(diskqueue_put(dq, big, MAX_MSG + 1), -EINVAL);
+    ck_assert_int_eq(diskqueue_put(dq, big, MAX_MSG), 0); /* larger than a segment: alone */
+    ck_assert_int_eq(diskqueue_depth(dq), 1);
+    uint8_t *d;
+    size_t n;
+    ck_assert(pop_wait(dq, &d, &n));
+    ck_assert_uint_eq(n, MAX_MSG);
+    free(d);
+    free(big);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+START_TEST(test_never_used_meta)
+{
+    struct diskqueue *dq = open_q("idle:ch", 1024);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("idle:ch", ".meta.dat"), "0\n0,0\n0,0\n");
+    ck_assert(!exists(seg("idle:ch", 0)));
+    struct stat st;
+    ck_assert_int_eq(stat(qpath("idle:ch", ".meta.dat"), &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+}
+END_TEST
+
+/* storage.md §2.1: a record starts a new segment when it would not fit; one larger than the
+   limit is written alone at offset 0. */
+START_TEST(test_rolling_placement)
+{
+    struct diskqueue *dq = open_q("r", 100);
+    put_seq(dq, 0, 40);  /* 000000: 0..44 */
+    put_seq(dq, 1, 40);  /* 000000: 44..88 */
+    put_seq(dq, 2, 26);  /* 88+30 = 118 > 100: 000001: 0..30 */
+    put_seq(dq, 3, 66);  /* 30+70 = 100 <= 100: 000001: 30..100 */
+    put_seq(dq, 4, 200); /* 000002 alone: 0..204 */
+    put_seq(dq, 5, 26);  /* 000003: 0..30 */
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+
+    ck_assert_int_eq(file_size(seg("r", 0)), 88);
+    ck_assert_int_eq(file_size(seg("r", 1)), 100);
+    ck_assert_int_eq(file_size(seg("r", 2)), 204);
+    ck_assert_int_eq(file_size(seg("r", 3)), 30);
+    assert_file_text(qpath("r", ".meta.dat"), "6\n0,0\n3,30\n");
+
+    /* record 3 sits at 000001:30 with its big-endian length */
+    size_t n;
+    uint8_t *b = (uint8_t *)slurp(seg("r", 1), &n);
+    ck_assert_int_eq(b[30], 0);
+    ck_assert_int_eq(b[31], 0);
+    ck_assert_int_eq(b[32], 0);
+    ck_assert_int_eq(b[33], 66);
+    ck_assert_uint_eq(payload_seq(b + 34), 3);
+    free(b);
+
+    dq = open_q("r", 100);
+    ck_assert_int_eq(diskqueue_depth(dq), 6);
+    expect_seq(dq, 0, 40);
+    expect_seq(dq, 1, 40);
+    expect_seq(dq, 2, 26);
+    expect_seq(dq, 3, 66);
+    expect_seq(dq, 4, 200);
+    expect_seq(dq, 5, 26);
+    /* consumed segments are deleted, the current write segment stays */
+    ck_assert(wait_gone(seg("r", 2)));
+    ck_assert(!exists(seg("r", 0)));
+    ck_assert(!exists(seg("r", 1)));
+    ck_assert(exists(seg("r", 3)));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("r", ".meta.dat"), "0\n3,30\n3,30\n");
+}
+END_TEST
+
+START_TEST(test_restart_mid_file)
+{
+    struct diskqueue *dq = open_q("m", 1000);
+    for (uint32_t i = 0; i < 50; i++)
+        put_seq(dq, i, 30); /* 34 bytes each: 29 per segment */
+    for (uint32_t i = 0; i < 10; i++)
+        expect_seq(dq, i, 30);
+    ck_assert_int_eq(diskqueue_depth(dq), 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    /* read position is after record 10 (unpopped read-ahead is not consumed) */
+    assert_file_text(qpath("m", ".meta.dat"), "40\n0,340\n1,714\n");
+
+    dq = open_q("m", 1000);
+    ck_assert_int_eq(diskqueue_depth(dq), 40);
+    for (uint32_t i = 10; i < 35; i++)
+        expect_seq(dq, i, 30);
+    put_seq(dq, 50, 30);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+
+    dq = open_q("m", 1000);
+    ck_assert_int_eq(diskqueue_depth(dq), 16);
+    for (uint32_t i = 35; i <= 50; i++)
+        expect_seq(dq, i, 30);
+    expect_none(dq);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+/* storage.md §3.1: a segment longer than the metadata's writePos (crash after unsynced writes):
+   writing moves to a new segment, every record is still read, depth is corrected at the tail. */
+START_TEST(test_restart_after_crash)
+{
+    struct diskqueue *dq = open_q("c", 10000);
+    for (uint32_t i = 0; i < 5; i++)
+        put_seq(dq, i, 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("c", ".meta.dat"), "5\n0,0\n0,220\n");
+
+    /* two more records reached the segment, the metadata did not */
+    dq = open_q("c", 10000);
+    put_seq(dq, 5, 40);
+    put_seq(dq, 6, 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    spit(qpath("c", ".meta.dat"), "5\n0,0\n0,220\n", 12);
+
+    dq = open_q("c", 10000);
+    ck_assert_int_eq(diskqueue_depth(dq), 5);
+    put_seq(dq, 7, 40);
+    for (uint32_t i = 0; i <= 7; i++)
+        expect_seq(dq, i, 40);
+    ck_assert(wait_depth(dq, 0));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    ck_assert(!exists(seg("c", 0)));
+    ck_assert_int_eq(file_size(seg("c", 1)), 44);
+    assert_file_text(qpath("c", ".meta.dat"), "0\n1,44\n1,44\n");
+}
+END_TEST
+
+/* storage.md §4.1 note: EOF exactly at the end of a completed segment is normal advancement. */
+START_TEST(test_caught_up_then_roll)
+{
+    struct diskqueue *dq = open_q("e", 100);
+    put_seq(dq, 0, 60);
+    expect_seq(dq, 0, 60);
+    put_seq(dq, 1, 60); /* rolls: segment 0 is complete and fully consumed */
+    expect_seq(dq, 1, 60);
+    ck_assert(wait_gone(seg("e", 0)));
+    ck_assert(!exists(qpath("e", ".000000.dat.bad")));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("e", ".meta.dat"), "0\n1,64\n1,64\n");
+
+    /* the same situation found on disk (reader at the end of a completed segment) */
+    spit(qpath("e", ".meta.dat"), "1\n1,64\n2,0\n", 11);
+    dq = open_q("e", 100);
+    put_seq(dq, 2, 30);
+    expect_seq(dq, 2, 30);
+    ck_assert(wait_gone(seg("e", 1)));
+    ck_assert(!exists(qpath("e", ".000001.dat.bad")));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("e", ".meta.dat"), "0\n2,34\n2,34\n");
+}
+END_TEST
+
+START_TEST(test_depth_after_restart)
+{
+    struct diskqueue *dq = open_q("d", 500);
+    for (uint32_t i = 0; i < 30; i++)
+        put_seq(dq, i, 50);
+    for (uint32_t i = 0; i < 12; i++)
+        expect_seq(dq, i, 50);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    dq = open_q("d", 500);
+    ck_assert_int_eq(diskqueue_depth(dq), 18);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    dq = open_q("d", 500);
+    ck_assert_int_eq(diskqueue_depth(dq), 18);
+    expect_seq(dq, 12, 50);
+    ck_assert_int_eq(diskqueue_depth(dq), 17);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ corruption (§4) */
+
+/* Builds segments 0 and 1 of queue `name` (5 records of 40 bytes each, seq 0-4 and 5-9) and
+   metadata "10\n0,0\n1,220\n"; returns nothing, the caller damages files afterwards. */
+static void make_two_segments(const char *name)
+{
+    struct diskqueue *dq = open_q(name, 220);
+    for (uint32_t i = 0; i < 10; i++)
+        put_seq(dq, i, 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    ck_assert_int_eq(file_size(seg(name, 0)), 220);
+    ck_assert_int_eq(file_size(seg(name, 1)), 220);
+    assert_file_text(qpath(name, ".meta.dat"), "10\n0,0\n1,220\n");
+}
+
+START_TEST(test_corrupt_bad_length)
+{
+    make_two_segments("b");
+    /* record 2 of segment 0 gets length 5 (< 26) */
+    int fd = open(seg("b", 0), O_WRONLY);
+    uint8_t len[4] = {0, 0, 0, 5};
+    ck_assert_int_eq(pwrite(fd, len, 4, 88), 4);
+    close(fd);
+
+    struct diskqueue *dq = open_q("b", 220);
+    expect_seq(dq, 0, 40);
+    expect_seq(dq, 1, 40);
+    for (uint32_t i = 5; i < 10; i++)
+        expect_seq(dq, i, 40);
+    expect_none(dq);
+    ck_assert(exists(qpath("b", ".000000.dat.bad")));
+    ck_assert(!exists(seg("b", 0)));
+    ck_assert(wait_depth(dq, 0)); /* 3 lost records corrected at the tail */
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("b", ".meta.dat"), "0\n1,220\n1,220\n");
+}
+END_TEST
+
+START_TEST(test_corrupt_huge_length)
+{
+    make_two_segments("h");
+    int fd = open(seg("h", 1), O_WRONLY);
+    uint8_t len[4] = {0x7f, 0xff, 0xff, 0xff};
+    ck_assert_int_eq(pwrite(fd, len, 4, 0), 4);
+    close(fd);
+
+    struct diskqueue *dq = open_q("h", 220);
+    for (uint32_t i = 0; i < 5; i++)
+        expect_seq(dq, i, 40);
+    expect_none(dq);
+    /* the write segment was bad: writing moved on */
+    ck_assert(exists(qpath("h", ".000001.dat.bad")));
+    put_seq(dq, 42, 40);
+    expect_seq(dq, 42, 40);
+    ck_assert(wait_depth(dq, 0));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("h", ".meta.dat"), "0\n2,44\n2,44\n");
+}
+END_TEST
+
+START_TEST(test_corrupt_truncated)
+{
+    make_two_segments("tr");
+    /* segment 0 loses the last 10 bytes: record 4 is cut short */
+    ck_assert_int_eq(truncate(seg("tr", 0), 210), 0);
+    struct diskqueue *dq = open_q("tr", 220);
+    for (uint32_t i = 0; i < 4; i++)
+        expect_seq(dq, i, 40);
+    for (uint32_t i = 5; i < 10; i++)
+        expect_seq(dq, i, 40);
+    expect_none(dq);
+    ck_assert(exists(qpath("tr", ".000000.dat.bad")));
+    ck_assert(wait_depth(dq, 0));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+START_TEST(test_corrupt_missing_segment)
+{
+    struct diskqueue *dq = open_q("ms", 220);
+    for (uint32_t i = 0; i < 15; i++)
+        put_seq(dq, i, 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("ms", ".meta.dat"), "15\n0,0\n2,220\n");
+    ck_assert_int_eq(unlink(seg("ms", 1)), 0);
+
+    dq = open_q("ms", 220);
+    for (uint32_t i = 0; i < 5; i++)
+        expect_seq(dq, i, 40);
+    for (uint32_t i = 10; i < 15; i++)
+        expect_seq(dq, i, 40);
+    expect_none(dq);
+    ck_assert(wait_depth(dq, 0));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+START_TEST(test_corrupt_meta_garbage)
+{
+    make_two_segments("g");
+    spit(qpath("g", ".meta.dat"), "garbage\n", 8);
+    /* unparsable metadata: depth 0, positions 0; existing data is kept and read, new writes go
+       to a fresh segment */
+    struct diskqueue *dq = open_q("g", 220);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    put_seq(dq, 100, 40);
+    for (uint32_t i = 0; i < 10; i++)
+        expect_seq(dq, i, 40);
+    expect_seq(dq, 100, 40);
+    expect_none(dq);
+    ck_assert(wait_depth(dq, 0));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("g", ".meta.dat"), "0\n2,44\n2,44\n");
+    ck_assert(exists(seg("g", 2)));
+}
+END_TEST
+
+START_TEST(test_corrupt_read_beyond_write)
+{
+    make_two_segments("rb");
+    spit(qpath("rb", ".meta.dat"), "3\n1,400\n1,220\n", 15);
+    struct diskqueue *dq = open_q("rb", 220);
+    ck_assert(wait_depth(dq, 0));
+    expect_none(dq);
+    ck_assert(wait_gone(seg("rb", 1)));
+    put_seq(dq, 7, 40);
+    expect_seq(dq, 7, 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("rb", ".meta.dat"), "0\n2,44\n2,44\n");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ empty / delete / errors */
+
+START_TEST(test_empty)
+{
+    make_two_segments("em");
+    spit(qpath("em", ".000099.dat.bad"), "x", 1);
+    struct diskqueue *dq = open_q("em", 220);
+    expect_seq(dq, 0, 40);
+    put_seq(dq, 10, 40); /* rolls to segment 2 */
+    ck_assert(wait_exists(seg("em", 2)));
+    ck_assert_int_eq(diskqueue_empty(dq), 0);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    ck_assert(!exists(seg("em", 0)));
+    ck_assert(!exists(seg("em", 1)));
+    ck_assert(!exists(seg("em", 2)));
+    ck_assert(!exists(qpath("em", ".meta.dat")));
+    ck_assert(exists(qpath("em", ".000099.dat.bad")));
+    expect_none(dq);
+    /* usable afterwards, numbering continues */
+    put_seq(dq, 11, 40);
+    expect_seq(dq, 11, 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("em", ".meta.dat"), "0\n3,44\n3,44\n");
+}
+END_TEST
+
+START_TEST(test_delete)
+{
+    make_two_segments("dl");
+    spit(qpath("dl", ".000000.dat.bad"), "x", 1);
+    struct diskqueue *dq = open_q("dl", 220);
+    put_seq(dq, 10, 40);
+    ck_assert_int_eq(diskqueue_delete(dq), 0);
+    ck_assert(!exists(seg("dl", 0)));
+    ck_assert(!exists(seg("dl", 1)));
+    ck_assert(!exists(seg("dl", 2)));
+    ck_assert(!exists(qpath("dl", ".meta.dat")));
+    ck_assert(exists(qpath("dl", ".000000.dat.bad")));
+}
+END_TEST
+
+START_TEST(test_write_error_health)
+{
+    /* a directory where the segment should be makes every write fail */
+    struct diskqueue *dq = open_q("we", 1000);
+    ck_assert_int_eq(mkdir(seg("we", 0), 0700), 0);
+    put_seq(dq, 0, 40); /* accepted, then the write fails */
+    char msg[128] = "";
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (diskqueue_health(dq, msg, sizeof(msg)) == 0 && now_ms() < deadline)
+        short_wait();
+    ck_assert_int_eq(diskqueue_health(dq, msg, sizeof(msg)), -1);
+    ck_assert_str_eq(msg, strerror(EISDIR));
+    uint8_t buf[40];
+    make_payload(buf, sizeof(buf), 1);
+    ck_assert_int_eq(diskqueue_put(dq, buf, sizeof(buf)), -EISDIR);
+    ck_assert_int_eq(diskqueue_depth(dq), 1);
+
+    /* the disk recovers: the retry writes the kept record, health clears */
+    ck_assert_int_eq(rmdir(seg("we", 0)), 0);
+    deadline = now_ms() + WAIT_MS;
+    while (diskqueue_health(dq, msg, sizeof(msg)) != 0 && now_ms() < deadline)
+        short_wait();
+    ck_assert_int_eq(diskqueue_health(dq, msg, sizeof(msg)), 0);
+    put_seq(dq, 2, 40);
+    expect_seq(dq, 0, 40);
+    expect_seq(dq, 2, 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+static int ready_calls;
+static void on_ready(void *arg)
+{
+    (void)arg;
+    __atomic_add_fetch(&ready_calls, 1, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(test_ready_and_sync_timeout)
+{
+    struct diskqueue_options o = opts("rt", 1000);
+    o.sync_every = 1000000;
+    o.sync_timeout_ns = 50LL * 1000 * 1000;
+    struct diskqueue *dq = diskqueue_open(svc, &o, on_ready, NULL);
+    ck_assert_ptr_nonnull(dq);
+    put_seq(dq, 0, 30);
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (__atomic_load_n(&ready_calls, __ATOMIC_SEQ_CST) == 0 && now_ms() < deadline)
+        short_wait();
+    ck_assert_int_gt(__atomic_load_n(&ready_calls, __ATOMIC_SEQ_CST), 0);
+    /* the sync timer writes the metadata without any further activity */
+    deadline = now_ms() + WAIT_MS;
+    char *m = NULL;
+    while (now_ms() < deadline) {
+        m = slurp(qpath("rt", ".meta.dat"), NULL);
+        if (m)
+            break;
+        short_wait();
+    }
+    ck_assert_ptr_nonnull(m);
+    ck_assert_str_eq(m, "1\n0,0\n0,34\n");
+    free(m);
+    expect_seq(dq, 0, 30);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ volume */
+
+START_TEST(test_million_records)
+{
+    enum { N = 1000000 };
+    struct diskqueue *dq = open_q("big", 1024 * 1024);
+    uint8_t buf[32];
+    uint32_t next = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        make_payload(buf, 26 + (i % 7), i);
+        ck_assert_int_eq(diskqueue_put(dq, buf, 26 + (i % 7)), 0);
+        /* consume as we go, like nsqd */
+        uint8_t *d;
+        size_t n;
+        while (diskqueue_pop(dq, &d, &n)) {
+            ck_assert_uint_eq(payload_seq(d), next);
+            ck_assert_uint_eq(n, 26 + next % 7);
+            next++;
+            free(d);
+        }
+    }
+    ck_assert_int_eq(diskqueue_depth(dq), N - next);
+    while (next < N) {
+        uint8_t *d;
+        size_t n;
+        ck_assert(pop_wait(dq, &d, &n));
+        ck_assert_uint_eq(payload_seq(d), next);
+        next++;
+        free(d);
+    }
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ hand-made vector */
+
+static const uint8_t vec_r1[] = {0x18, 0xea, 0x3e, 0x32, 0xd7, 0x91, 0x60, 0x39, 0x00,
+                                 0x00, '1',  '8',  'a',  '3',  'd',  '5',  '8',  'a',
+                                 'c',  'a',  '6',  '6',  '9',  '0',  '0',  '0',  'd',
+                                 'e',  'f',  'e',  'r',  'r',  'e',  'd'};
+static const uint8_t vec_r2[] = {0,   0,   0,   0,   0,   0,   0,   1,   0,   3,   '0', '0', '0',
+                                 '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '1'};
+static const uint8_t vec_r3[] = {0,   0,   0,   0,   0,   0,   0,   2,   0,   1,
+                                 '0', '0', '0', '0', '0', '0', '0', '0', '0', '0',
+                                 '0', '0', '0', '0', '0', '2', 'a', 'b', 'c'};
+
+START_TEST(test_vector_read)
+{
+    copy_dir(VECTOR_DIR, tmpdir);
+    struct diskqueue *dq = open_q("vec", 64);
+    ck_assert_int_eq(diskqueue_depth(dq), 3);
+    const uint8_t *want[] = {vec_r1, vec_r2, vec_r3};
+    size_t wlen[] = {sizeof(vec_r1), sizeof(vec_r2), sizeof(vec_r3)};
+    for (int i = 0; i < 3; i++) {
+        uint8_t *d;
+        size_t n;
+        ck_assert(pop_wait(dq, &d, &n));
+        ck_assert_uint_eq(n, wlen[i]);
+        ck_assert_int_eq(memcmp(d, want[i], n), 0);
+        free(d);
+    }
+    expect_none(dq);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("vec", ".meta.dat"), "0\n1,63\n1,63\n");
+}
+END_TEST
+
+START_TEST(test_vector_write)
+{
+    struct diskqueue *dq = open_q("vec", 64);
+    ck_assert_int_eq(diskqueue_put(dq, vec_r1, sizeof(vec_r1)), 0);
+    ck_assert_int_eq(diskqueue_put(dq, vec_r2, sizeof(vec_r2)), 0);
+    ck_assert_int_eq(diskqueue_put(dq, vec_r3, sizeof(vec_r3)), 0);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    const char *files[] = {".000000.dat", ".000001.dat", ".meta.dat"};
+    for (int i = 0; i < 3; i++) {
+        char want[1024];
+        snprintf(want, sizeof(want), "%s/vec.diskqueue%s", VECTOR_DIR, files[i]);
+        assert_files_equal(qpath("vec", files[i]), want);
+    }
+}
+END_TEST
+
+/* ------------------------------------------------------------------ reference data directory */
+
+static cJSON *load_manifest(void)
+{
+    char *text = slurp(UPSTREAM_DIR "/datadir-manifest.json", NULL);
+    ck_assert_ptr_nonnull(text);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    ck_assert_ptr_nonnull(j);
+    return j;
+}
+
+/* Pops every record of queue `name` and compares the message bodies (after the 26-byte header:
+   8-byte timestamp, 2-byte attempts, 16-byte ID) with the manifest's list. */
+static void expect_bodies(const char *name, const cJSON *bodies, bool first_segment_consumed)
+{
+    struct diskqueue *dq = open_q(name, 20000);
+    ck_assert_int_eq(diskqueue_depth(dq), cJSON_GetArraySize(bodies));
+    const cJSON *b;
+    cJSON_ArrayForEach(b, bodies)
+    {
+        uint8_t *d;
+        size_t n;
+        ck_assert_msg(pop_wait(dq, &d, &n), "%s: missing %s", name, b->valuestring);
+        ck_assert_uint_ge(n, 26);
+        size_t blen = strlen(b->valuestring);
+        ck_assert_msg(n - 26 == blen && memcmp(d + 26, b->valuestring, blen) == 0,
+                      "%s: want %s, got %.*s", name, b->valuestring, (int)(n - 26), d + 26);
+        ck_assert_int_eq(d[8], 0); /* attempts 0 */
+        ck_assert_int_eq(d[9], 0);
+        free(d);
+    }
+    expect_none(dq);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    ck_assert(exists(seg(name, 0)) != first_segment_consumed);
+    ck_assert(!exists(qpath(name, ".000000.dat.bad")));
+}
+
+START_TEST(test_upstream_datadir_read)
+{
+    copy_dir(UPSTREAM_DIR "/datadir", tmpdir);
+    cJSON *man = load_manifest();
+    cJSON *chans = cJSON_GetObjectItem(cJSON_GetObjectItem(man, "orders"), "channels");
+    expect_bodies("orders:billing",
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(chans, "billing"), "bodies"), true);
+    expect_bodies("orders:audit",
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(chans, "audit"), "bodies"), true);
+    /* events: one segment, still the write segment, so it stays */
+    expect_bodies("events", cJSON_GetObjectItem(cJSON_GetObjectItem(man, "events"), "bodies"),
+                  false);
+    assert_file_text(qpath("events", ".meta.dat"), "0\n0,1890\n0,1890\n");
+    cJSON_Delete(man);
+
+    assert_file_text(qpath("orders:billing", ".meta.dat"), "0\n1,6372\n1,6372\n");
+    /* topic "orders": everything consumed; its .bad file is left alone */
+    struct diskqueue *dq = open_q("orders", 20000);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    expect_none(dq);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    ck_assert(exists(qpath("orders", ".000000.dat.bad")));
+    assert_file_text(qpath("orders", ".meta.dat"), "0\n1,6372\n1,6372\n");
+}
+END_TEST
+
+/* Re-writing the reference queue's records with the same max-bytes-per-file gives the same files.
+ */
+START_TEST(test_upstream_datadir_rewrite)
+{
+    char src[1024];
+    snprintf(src, sizeof(src), "%s/src", tmpdir);
+    ck_assert_int_eq(mkdir(src, 0700), 0);
+    copy_dir(UPSTREAM_DIR "/datadir", src);
+
+    struct diskqueue_options o = opts("orders:billing", 20000);
+    o.data_path = src;
+    struct diskqueue *in = diskqueue_open(svc, &o, NULL, NULL);
+    ck_assert_ptr_nonnull(in);
+    struct diskqueue *out = open_q("orders:billing", 20000);
+    for (int i = 0; i < 300; i++) {
+        uint8_t *d;
+        size_t n;
+        ck_assert(pop_wait(in, &d, &n));
+        ck_assert_int_eq(diskqueue_put(out, d, n), 0);
+        free(d);
+    }
+    ck_assert_int_eq(diskqueue_close(in), 0);
+    ck_assert_int_eq(diskqueue_close(out), 0);
+
+    const char *files[] = {".000000.dat", ".000001.dat", ".meta.dat"};
+    for (int i = 0; i < 3; i++) {
+        char want[1024];
+        snprintf(want, sizeof(want), "%s/datadir/orders:billing.diskqueue%s", UPSTREAM_DIR,
+                 files[i]);
+        assert_files_equal(qpath("orders:billing", files[i]), want);
+    }
+}
+END_TEST
+
+static Suite *diskqueue_suite(void)
+{
+    Suite *s = suite_create("diskqueue");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_meta_format_parse);
+    tcase_add_test(tc, test_meta_store_atomic);
+    tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_size_limits);
+    tcase_add_test(tc, test_never_used_meta);
+    tcase_add_test(tc, test_rolling_placement);
+    tcase_add_test(tc, test_restart_mid_file);
+    tcase_add_test(tc, test_restart_after_crash);
+    tcase_add_test(tc, test_caught_up_then_roll);
+    tcase_add_test(tc, test_depth_after_restart);
+    tcase_add_test(tc, test_corrupt_bad_length);
+    tcase_add_test(tc, test_corrupt_huge_length);
+    tcase_add_test(tc, test_corrupt_truncated);
+    tcase_add_test(tc, test_corrupt_missing_segment);
+    tcase_add_test(tc, test_corrupt_meta_garbage);
+    tcase_add_test(tc, test_corrupt_read_beyond_write);
+    tcase_add_test(tc, test_empty);
+    tcase_add_test(tc, test_delete);
+    tcase_add_test(tc, test_write_error_health);
+    tcase_add_test(tc, test_ready_and_sync_timeout);
+    tcase_add_test(tc, test_million_records);
+    tcase_add_test(tc, test_vector_read);
+    tcase_add_test(tc, test_vector_write);
+    tcase_add_test(tc, test_upstream_datadir_read);
+    tcase_add_test(tc, test_upstream_datadir_rewrite);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(diskqueue_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
