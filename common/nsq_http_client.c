@@ -429,12 +429,12 @@ int nsq_http_client_request(struct nsq_http_client *c, const char *method, const
     /* no "Expect: 100-continue" round trip for bodies */
     if (!(h = curl_slist_append(rq->headers, "Expect:")))
         goto err;
-    if (content_type) {
-        char line[256];
-        snprintf(line, sizeof(line), "Content-Type: %s", content_type);
-        if (!(h = curl_slist_append(rq->headers, line)))
-            goto err;
-    }
+    /* without a type, stop curl from announcing form data for a body */
+    char line[256];
+    snprintf(line, sizeof(line), "Content-Type:%s%s", content_type ? " " : "",
+             content_type ? content_type : "");
+    if (!(h = curl_slist_append(rq->headers, line)))
+        goto err;
     if (request_start(c, rq) < 0)
         goto err;
     rq->next = c->head;
