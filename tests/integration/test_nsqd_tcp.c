@@ -1,0 +1,975 @@
+/*
+ * test_nsqd_tcp: the V2 TCP protocol of a real nsqd (tcp-protocol.md, behaviour.md), spoken over
+ * raw sockets: magic, IDENTIFY negotiation and validation, SUB/RDY/FIN/REQ/TOUCH/CLS/NOP and their
+ * errors (fatal ones close the connection, FIN/REQ/TOUCH failures do not), PUB/MPUB/DPUB, fan-out,
+ * memory-to-disk overflow, timeouts, deferral, heartbeats, ephemeral channels, pause, empty and a
+ * restart with messages in flight and deferred.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define IO_MS       5000
+#define FRAME_RESP  0
+#define FRAME_ERROR 1
+#define FRAME_MSG   2
+#define MSG_HDR     26
+#define ID_LEN      16
+#define MAX_ARGS    24
+
+struct nsqd {
+    struct harness_proc *p;
+    char *dir;
+    int tcp, http;
+};
+
+static struct nsqd start_in(const char *dir, const char *const *extra)
+{
+    const char *args[MAX_ARGS];
+    char dp[4200];
+    int n = 0;
+    snprintf(dp, sizeof(dp), "--data-path=%s", dir);
+    args[n++] = "--tcp-address=127.0.0.1:0";
+    args[n++] = "--http-address=127.0.0.1:0";
+    args[n++] = dp;
+    for (int i = 0; extra && extra[i] && n < MAX_ARGS - 1; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    struct nsqd d = {.dir = NULL};
+    d.p = harness_start(NSQD_BIN, args, 2);
+    ck_assert_msg(d.p != NULL, "nsqd did not start");
+    d.tcp = harness_port(d.p, "TCP");
+    d.http = harness_port(d.p, "HTTP");
+    return d;
+}
+
+static struct nsqd start(const char *const *extra)
+{
+    char *dir = harness_tmpdir();
+    struct nsqd d = start_in(dir, extra);
+    d.dir = dir;
+    return d;
+}
+
+static void stop(struct nsqd *d)
+{
+    ck_assert_int_eq(harness_stop(d->p, SIGTERM), 0);
+    if (d->dir) {
+        harness_rmdir(d->dir);
+        free(d->dir);
+    }
+}
+
+/* ---- raw protocol helpers ---- */
+
+static int conn(int port)
+{
+    int fd = harness_connect(port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(harness_tcp_send(fd, "  V2", 4), 0);
+    return fd;
+}
+
+static void sendf(int fd, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    ck_assert_int_eq(harness_tcp_send(fd, buf, (size_t)n), 0);
+}
+
+/* "<line>\n" [int32 len][body], in one write (a server may close after the line alone). */
+static void send_body(int fd, const char *line, const void *body, size_t len)
+{
+    size_t ll = strlen(line);
+    char *buf = malloc(ll + 1 + 4 + len);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, line, ll);
+    buf[ll] = '\n';
+    uint32_t v = htonl((uint32_t)len);
+    memcpy(buf + ll + 1, &v, 4);
+    memcpy(buf + ll + 5, body, len);
+    int rc = harness_tcp_send(fd, buf, ll + 5 + len);
+    free(buf);
+    ck_assert_int_eq(rc, 0);
+}
+
+/* Reads one frame, answering heartbeats with NOP unless keep_heartbeats. */
+static int frame(int fd, int32_t *type, char **data, size_t *len)
+{
+    for (;;) {
+        int rc = harness_tcp_read_frame(fd, type, data, len, IO_MS);
+        if (rc != 0)
+            return rc;
+        if (*type == FRAME_RESP && strcmp(*data, "_heartbeat_") == 0) {
+            free(*data);
+            sendf(fd, "NOP\n");
+            continue;
+        }
+        return 0;
+    }
+}
+
+static void expect(int fd, int32_t want_type, const char *want)
+{
+    int32_t type;
+    char *data;
+    size_t len;
+    ck_assert_int_eq(frame(fd, &type, &data, &len), 0);
+    ck_assert_msg(type == want_type && strcmp(data, want) == 0, "got frame %d '%s', want %d '%s'",
+                  type, data, want_type, want);
+    free(data);
+}
+
+static void expect_ok(int fd)
+{
+    expect(fd, FRAME_RESP, "OK");
+}
+
+/* A fatal error: the frame, then the connection closes. */
+static void expect_fatal(int fd, const char *err)
+{
+    expect(fd, FRAME_ERROR, err);
+    ck_assert_msg(harness_tcp_wait_closed(fd, IO_MS), "connection stayed open after %s", err);
+    close(fd);
+}
+
+/* Proves the connection is still usable: a PUB gets its OK. */
+static void expect_open(int fd)
+{
+    send_body(fd, "PUB alive_check", "x", 1);
+    expect_ok(fd);
+}
+
+struct msg {
+    int64_t ts;
+    uint16_t attempts;
+    char id[ID_LEN + 1];
+    char *body;
+};
+
+static int read_msg_timeout(int fd, struct msg *m, int timeout_ms)
+{
+    int32_t type;
+    char *data;
+    size_t len;
+    int64_t deadline = harness_now_ms() + timeout_ms;
+    for (;;) {
+        int left = (int)(deadline - harness_now_ms());
+        if (left <= 0)
+            return -1;
+        int rc = harness_tcp_read_frame(fd, &type, &data, &len, left);
+        if (rc != 0)
+            return -1;
+        if (type == FRAME_RESP && strcmp(data, "_heartbeat_") == 0) {
+            free(data);
+            sendf(fd, "NOP\n");
+            continue;
+        }
+        ck_assert_msg(type == FRAME_MSG, "expected a message, got %d '%s'", type, data);
+        ck_assert_uint_gt(len, MSG_HDR);
+        uint64_t ts = 0;
+        for (int i = 0; i < 8; i++)
+            ts = ts << 8 | (uint8_t)data[i];
+        m->ts = (int64_t)ts;
+        m->attempts = (uint16_t)((uint8_t)data[8] << 8 | (uint8_t)data[9]);
+        memcpy(m->id, data + 10, ID_LEN);
+        m->id[ID_LEN] = '\0';
+        m->body = strndup(data + MSG_HDR, len - MSG_HDR);
+        free(data);
+        return 0;
+    }
+}
+
+static void read_msg(int fd, struct msg *m)
+{
+    ck_assert_int_eq(read_msg_timeout(fd, m, IO_MS), 0);
+}
+
+/* No frame other than heartbeats arrives within ms. */
+static void expect_silence(int fd, int ms)
+{
+    struct msg m;
+    int rc = read_msg_timeout(fd, &m, ms);
+    if (rc == 0)
+        ck_abort_msg("unexpected message '%s'", m.body);
+}
+
+static int consumer(int port, const char *topic, const char *channel, const char *identify)
+{
+    int fd = conn(port);
+    if (identify) {
+        send_body(fd, "IDENTIFY", identify, strlen(identify));
+        expect_ok(fd);
+    }
+    sendf(fd, "SUB %s %s\n", topic, channel);
+    expect_ok(fd);
+    return fd;
+}
+
+static void pub(int fd, const char *topic, const char *body)
+{
+    char line[256];
+    snprintf(line, sizeof(line), "PUB %s", topic);
+    send_body(fd, line, body, strlen(body));
+    expect_ok(fd);
+}
+
+static long http(int port, const char *method, const char *path)
+{
+    struct harness_response r;
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(harness_http(method, port, path, NULL, 0, &r), 0);
+    long st = r.status;
+    harness_response_free(&r);
+    return st;
+}
+
+/* ---- connection setup ---- */
+
+START_TEST(test_bad_magic)
+{
+    struct nsqd d = start(NULL);
+    int fd = harness_connect(d.tcp);
+    ck_assert_int_eq(harness_tcp_send(fd, "  V1", 4), 0);
+    expect_fatal(fd, "E_BAD_PROTOCOL");
+    stop(&d);
+}
+END_TEST
+
+START_TEST(test_identify)
+{
+    struct nsqd d = start(NULL);
+    int fd = conn(d.tcp);
+    send_body(fd, "IDENTIFY", "{\"client_id\":\"c\"}", 17);
+    expect_ok(fd);
+    close(fd);
+
+    fd = conn(d.tcp);
+    const char *req = "{\"feature_negotiation\":true,\"client_id\":\"c\",\"hostname\":\"h\","
+                      "\"user_agent\":\"test/1\",\"heartbeat_interval\":30000,"
+                      "\"output_buffer_size\":16384,\"output_buffer_timeout\":250}";
+    send_body(fd, "IDENTIFY", req, strlen(req));
+    expect(fd, FRAME_RESP,
+           "{\"max_rdy_count\":2500,\"version\":\"1.3.0\",\"max_msg_timeout\":900000,"
+           "\"msg_timeout\":60000,\"tls_v1\":false,\"deflate\":false,\"deflate_level\":6,"
+           "\"max_deflate_level\":6,\"snappy\":false,\"sample_rate\":0,\"auth_required\":false,"
+           "\"output_buffer_size\":16384,\"output_buffer_timeout\":250}");
+    expect_open(fd);
+    close(fd);
+
+    /* Effective values: msg_timeout, sample rate, unbuffered output, keys matched case-blind. */
+    fd = conn(d.tcp);
+    req = "{\"feature_negotiation\":true,\"MSG_TIMEOUT\":5000,\"sample_rate\":50,"
+          "\"output_buffer_size\":-1,\"deflate_level\":9,\"tls_v1\":true}";
+    send_body(fd, "IDENTIFY", req, strlen(req));
+    expect(fd, FRAME_RESP,
+           "{\"max_rdy_count\":2500,\"version\":\"1.3.0\",\"max_msg_timeout\":900000,"
+           "\"msg_timeout\":5000,\"tls_v1\":false,\"deflate\":false,\"deflate_level\":6,"
+           "\"max_deflate_level\":6,\"snappy\":false,\"sample_rate\":50,\"auth_required\":false,"
+           "\"output_buffer_size\":1,\"output_buffer_timeout\":0}");
+    close(fd);
+
+    /* A second IDENTIFY after SUB is refused. */
+    fd = consumer(d.tcp, "t", "c", "{}");
+    send_body(fd, "IDENTIFY", "{}", 2);
+    expect_fatal(fd, "E_INVALID cannot IDENTIFY in current state");
+    stop(&d);
+}
+END_TEST
+
+START_TEST(test_identify_errors)
+{
+    static const struct {
+        const char *json;
+        const char *err;
+    } cases[] = {
+            {"not json", "E_BAD_BODY IDENTIFY failed to decode JSON body"},
+            {"[1,2]", "E_BAD_BODY IDENTIFY failed to decode JSON body"},
+            {"{\"heartbeat_interval\":\"x\"}", "E_BAD_BODY IDENTIFY failed to decode JSON body"},
+            {"{\"feature_negotiation\":1}", "E_BAD_BODY IDENTIFY failed to decode JSON body"},
+            {"{\"heartbeat_interval\":999}",
+             "E_BAD_BODY IDENTIFY heartbeat interval (999) is invalid"},
+            {"{\"heartbeat_interval\":60001}",
+             "E_BAD_BODY IDENTIFY heartbeat interval (60001) is invalid"},
+            {"{\"output_buffer_timeout\":24}",
+             "E_BAD_BODY IDENTIFY output buffer timeout (24) is invalid"},
+            {"{\"output_buffer_size\":63,\"output_buffer_timeout\":1}",
+             "E_BAD_BODY IDENTIFY output buffer timeout (1) is invalid"},
+            {"{\"output_buffer_size\":63}",
+             "E_BAD_BODY IDENTIFY output buffer size (63) is invalid"},
+            {"{\"output_buffer_size\":65537}",
+             "E_BAD_BODY IDENTIFY output buffer size (65537) is invalid"},
+            {"{\"sample_rate\":100}", "E_BAD_BODY IDENTIFY sample rate (100) is invalid"},
+            {"{\"sample_rate\":-1}", "E_BAD_BODY IDENTIFY sample rate (-1) is invalid"},
+            {"{\"msg_timeout\":999}", "E_BAD_BODY IDENTIFY msg timeout (999) is invalid"},
+            {"{\"msg_timeout\":900001}", "E_BAD_BODY IDENTIFY msg timeout (900001) is invalid"},
+            {"{\"feature_negotiation\":true,\"snappy\":true,\"deflate\":true}",
+             "E_IDENTIFY_FAILED cannot enable both deflate and snappy compression"},
+    };
+    struct nsqd d = start(NULL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fd = conn(d.tcp);
+        send_body(fd, "IDENTIFY", cases[i].json, strlen(cases[i].json));
+        expect_fatal(fd, cases[i].err);
+    }
+    int fd = conn(d.tcp);
+    send_body(fd, "IDENTIFY", "", 0);
+    expect_fatal(fd, "E_BAD_BODY IDENTIFY invalid body size 0");
+    fd = conn(d.tcp);
+    sendf(fd, "IDENTIFY\n");
+    uint8_t big[4] = {0, 0x50, 0, 1}; /* 5242881 > max-body-size */
+    ck_assert_int_eq(harness_tcp_send(fd, big, 4), 0);
+    expect_fatal(fd, "E_BAD_BODY IDENTIFY body too big 5242881 > 5242880");
+    stop(&d);
+}
+END_TEST
+
+/* ---- subscription state machine ---- */
+
+START_TEST(test_state_errors)
+{
+    struct nsqd d = start((const char *const[]){"--max-channel-consumers=1", NULL});
+    static const struct {
+        const char *line;
+        const char *err;
+    } cases[] = {
+            {"RDY 1", "E_INVALID cannot RDY in current state"},
+            {"FIN 0123456789abcdef", "E_INVALID cannot FIN in current state"},
+            {"REQ 0123456789abcdef 0", "E_INVALID cannot REQ in current state"},
+            {"TOUCH 0123456789abcdef", "E_INVALID cannot TOUCH in current state"},
+            {"CLS", "E_INVALID cannot CLS in current state"},
+            {"SUB t", "E_INVALID SUB insufficient number of parameters"},
+            {"SUB bad! c", "E_BAD_TOPIC SUB topic name \"bad!\" is not valid"},
+            {"SUB t c\x01", "E_BAD_CHANNEL SUB channel name \"c\\x01\" is not valid"},
+            {"BOGUS", "E_INVALID invalid command BOGUS"},
+            {"", "E_INVALID invalid command "},
+            {"nop", "E_INVALID invalid command nop"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fd = conn(d.tcp);
+        sendf(fd, "%s\n", cases[i].line);
+        expect_fatal(fd, cases[i].err);
+    }
+    /* Heartbeats disabled: SUB refused. */
+    int fd = conn(d.tcp);
+    send_body(fd, "IDENTIFY", "{\"heartbeat_interval\":-1}", 25);
+    expect_ok(fd);
+    sendf(fd, "SUB t c\n");
+    expect_fatal(fd, "E_INVALID cannot SUB with heartbeats disabled");
+
+    /* Subscribed: errors of RDY and the message commands. */
+    static const struct {
+        const char *line;
+        const char *err;
+    } sub_cases[] = {
+            {"SUB t c2", "E_INVALID cannot SUB in current state"},
+            {"RDY x", "E_INVALID RDY could not parse count x"},
+            {"RDY -1", "E_INVALID RDY could not parse count -1"},
+            {"RDY 2501", "E_INVALID RDY count 2501 out of range 0-2500"},
+            {"FIN", "E_INVALID FIN insufficient number of params"},
+            {"FIN abc", "E_INVALID invalid message ID"},
+            {"REQ 0123456789abcdef", "E_INVALID REQ insufficient number of params"},
+            {"REQ 0123456789abcdef x", "E_INVALID REQ could not parse timeout x"},
+            {"TOUCH", "E_INVALID TOUCH insufficient number of params"},
+            {"TOUCH 0123456789abcdef0", "E_INVALID invalid message ID"},
+    };
+    for (size_t i = 0; i < sizeof(sub_cases) / sizeof(sub_cases[0]); i++) {
+        fd = consumer(d.tcp, "t", "c", NULL);
+        sendf(fd, "%s\n", sub_cases[i].line);
+        expect_fatal(fd, sub_cases[i].err);
+    }
+
+    /* Non-fatal failures keep the connection. */
+    fd = consumer(d.tcp, "t", "c", NULL);
+    sendf(fd, "NOP\nRDY\nRDY 0\nFIN 0123456789abcdef\n");
+    expect(fd, FRAME_ERROR, "E_FIN_FAILED FIN 0123456789abcdef failed ID not in flight");
+    sendf(fd, "REQ 0123456789abcdef 10\n");
+    expect(fd, FRAME_ERROR, "E_REQ_FAILED REQ 0123456789abcdef failed ID not in flight");
+    sendf(fd, "TOUCH 0123456789abcdef\n");
+    expect(fd, FRAME_ERROR, "E_TOUCH_FAILED TOUCH 0123456789abcdef failed ID not in flight");
+    expect_open(fd);
+
+    /* --max-channel-consumers=1 */
+    int fd2 = conn(d.tcp);
+    sendf(fd2, "SUB t c\n");
+    expect_fatal(fd2, "E_SUB_FAILED SUB failed consumers for t:c exceeds limit of 1");
+
+    /* CLS: CLOSE_WAIT, then RDY is ignored and the connection stays open. */
+    sendf(fd, "CLS\n");
+    expect(fd, FRAME_RESP, "CLOSE_WAIT");
+    sendf(fd, "RDY 5\n");
+    expect_open(fd);
+    close(fd);
+    stop(&d);
+}
+END_TEST
+
+START_TEST(test_not_owner)
+{
+    struct nsqd d = start(NULL);
+    int a = consumer(d.tcp, "t", "c", NULL);
+    int b = consumer(d.tcp, "t", "c", NULL);
+    int p = conn(d.tcp);
+    sendf(a, "RDY 1\n");
+    expect_open(a); /* RDY has been processed once this answers */
+    pub(p, "t", "one");
+    struct msg m;
+    read_msg(a, &m);
+    ck_assert_str_eq(m.body, "one");
+    sendf(b, "FIN %s\n", m.id);
+    char want[128];
+    snprintf(want, sizeof(want), "E_FIN_FAILED FIN %s failed client does not own message", m.id);
+    expect(b, FRAME_ERROR, want);
+    sendf(b, "REQ %s 0\n", m.id);
+    snprintf(want, sizeof(want), "E_REQ_FAILED REQ %s failed client does not own message", m.id);
+    expect(b, FRAME_ERROR, want);
+    sendf(a, "FIN %s\n", m.id);
+    sendf(a, "FIN %s\n", m.id);
+    snprintf(want, sizeof(want), "E_FIN_FAILED FIN %s failed ID not in flight", m.id);
+    expect(a, FRAME_ERROR, want);
+    free(m.body);
+    close(a);
+    close(b);
+    close(p);
+    stop(&d);
+}
+END_TEST
+
+/* ---- publishing ---- */
+
+static void send_mpub(int fd, const char *topic, const char *const *msgs, size_t n)
+{
+    uint8_t buf[8192];
+    size_t off = 4;
+    uint32_t v = htonl((uint32_t)n);
+    memcpy(buf, &v, 4);
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(msgs[i]);
+        v = htonl((uint32_t)l);
+        memcpy(buf + off, &v, 4);
+        memcpy(buf + off + 4, msgs[i], l);
+        off += 4 + l;
+    }
+    char line[128];
+    snprintf(line, sizeof(line), "MPUB %s", topic);
+    send_body(fd, line, buf, off);
+}
+
+START_TEST(test_pub_errors)
+{
+    struct nsqd d = start((const char *const[]){"--max-msg-size=100", "--max-body-size=1000",
+                                                NULL});
+    static const struct {
+        const char *line;
+        const char *err;
+    } cases[] = {
+            {"PUB", "E_INVALID PUB insufficient number of parameters"},
+            {"PUB a/b", "E_BAD_TOPIC PUB topic name \"a/b\" is not valid"},
+            {"MPUB", "E_INVALID MPUB insufficient number of parameters"},
+            {"MPUB a/b", "E_BAD_TOPIC E_BAD_TOPIC MPUB topic name \"a/b\" is not valid"},
+            {"DPUB t", "E_INVALID DPUB insufficient number of parameters"},
+            {"DPUB a/b 1", "E_BAD_TOPIC DPUB topic name \"a/b\" is not valid"},
+            {"DPUB t x", "E_INVALID DPUB could not parse timeout x"},
+            {"DPUB t 3600001", "E_INVALID DPUB timeout 3600001 out of range 0-3600000"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fd = conn(d.tcp);
+        sendf(fd, "%s\n", cases[i].line);
+        expect_fatal(fd, cases[i].err);
+    }
+    static const struct {
+        const char *line;
+        int32_t size;
+        const char *err;
+    } sizes[] = {
+            {"PUB t", 0, "E_BAD_MESSAGE PUB invalid message body size 0"},
+            {"PUB t", -5, "E_BAD_MESSAGE PUB invalid message body size -5"},
+            {"PUB t", 101, "E_BAD_MESSAGE PUB message too big 101 > 100"},
+            {"DPUB t 10", 0, "E_BAD_MESSAGE DPUB invalid message body size 0"},
+            {"DPUB t 10", 101, "E_BAD_MESSAGE DPUB message too big 101 > 100"},
+            {"MPUB t", 0, "E_BAD_BODY MPUB invalid body size 0"},
+            {"MPUB t", 1001, "E_BAD_BODY MPUB body too big 1001 > 1000"},
+    };
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        int fd = conn(d.tcp);
+        sendf(fd, "%s\n", sizes[i].line);
+        uint32_t v = htonl((uint32_t)sizes[i].size);
+        ck_assert_int_eq(harness_tcp_send(fd, &v, 4), 0);
+        expect_fatal(fd, sizes[i].err);
+    }
+    /* MPUB payload errors. */
+    int fd = conn(d.tcp);
+    uint8_t zero_count[4] = {0, 0, 0, 0};
+    send_body(fd, "MPUB t", zero_count, 4);
+    expect_fatal(fd, "E_BAD_BODY MPUB invalid message count 0");
+    fd = conn(d.tcp);
+    send_mpub(fd, "t", (const char *const[]){"ok", ""}, 2);
+    expect_fatal(fd, "E_BAD_MESSAGE MPUB invalid message(1) body size 0");
+    fd = conn(d.tcp);
+    char big[102];
+    memset(big, 'x', 101);
+    big[101] = '\0';
+    send_mpub(fd, "t", (const char *const[]){big}, 1);
+    expect_fatal(fd, "E_BAD_MESSAGE MPUB message too big 101 > 100");
+    stop(&d);
+}
+END_TEST
+
+START_TEST(test_fanout)
+{
+    struct nsqd d = start(NULL);
+    int a = consumer(d.tcp, "fan", "a", NULL);
+    int b = consumer(d.tcp, "fan", "b", NULL);
+    sendf(a, "RDY 100\n");
+    sendf(b, "RDY 100\n");
+    int p = conn(d.tcp);
+    pub(p, "fan", "m0");
+    send_mpub(p, "fan", (const char *const[]){"m1", "m2", "m3"}, 3);
+    expect_ok(p);
+    send_body(p, "DPUB fan 0", "m4", 2);
+    expect_ok(p);
+    int fds[2] = {a, b};
+    for (int c = 0; c < 2; c++) {
+        bool seen[5] = {false};
+        char first_id[ID_LEN + 1] = "";
+        for (int i = 0; i < 5; i++) {
+            struct msg m;
+            read_msg(fds[c], &m);
+            ck_assert_int_eq(m.attempts, 1);
+            int k = m.body[1] - '0';
+            ck_assert(k >= 0 && k < 5 && !seen[k]);
+            seen[k] = true;
+            if (k == 0)
+                memcpy(first_id, m.id, sizeof(first_id));
+            sendf(fds[c], "FIN %s\n", m.id);
+            free(m.body);
+        }
+        ck_assert(first_id[0] != '\0');
+    }
+    expect_silence(a, 200);
+    close(a);
+    close(b);
+    close(p);
+    stop(&d);
+}
+END_TEST
+
+/* mem-queue-size 10: most of 2000 messages go to the diskqueue and all come back. */
+START_TEST(test_overflow_to_disk)
+{
+    struct nsqd d = start((const char *const[]){"--mem-queue-size=10", NULL});
+    enum { N = 2000 };
+    int p = conn(d.tcp);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/create?topic=ov&channel=c"), 404);
+    ck_assert_int_eq(http(d.http, "POST", "/topic/create?topic=ov"), 200);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/create?topic=ov&channel=c"), 200);
+    char body[32];
+    for (int i = 0; i < N; i += 100) {
+        const char *msgs[100];
+        char bufs[100][16];
+        for (int k = 0; k < 100; k++) {
+            snprintf(bufs[k], sizeof(bufs[k]), "%d", i + k);
+            msgs[k] = bufs[k];
+        }
+        send_mpub(p, "ov", msgs, 100);
+        expect_ok(p);
+    }
+    int c = consumer(d.tcp, "ov", "c", NULL);
+    sendf(c, "RDY 50\n");
+    static bool seen[N];
+    memset(seen, 0, sizeof(seen));
+    for (int i = 0; i < N; i++) {
+        struct msg m;
+        read_msg(c, &m);
+        int k = atoi(m.body);
+        ck_assert_msg(k >= 0 && k < N && !seen[k], "bad or duplicate message %s", m.body);
+        seen[k] = true;
+        sendf(c, "FIN %s\n", m.id);
+        free(m.body);
+    }
+    expect_silence(c, 200);
+    (void)body;
+    close(c);
+    close(p);
+    stop(&d);
+}
+END_TEST
+
+/* ---- timeouts, requeue, deferral, touch ---- */
+
+START_TEST(test_timeout_requeue)
+{
+    struct nsqd d = start(NULL);
+    int c = consumer(d.tcp, "to", "c", "{\"msg_timeout\":1000}");
+    sendf(c, "RDY 1\n");
+    int p = conn(d.tcp);
+    pub(p, "to", "late");
+    struct msg m;
+    read_msg(c, &m);
+    ck_assert_int_eq(m.attempts, 1);
+    int64_t t0 = harness_now_ms();
+    struct msg again;
+    read_msg(c, &again);
+    int64_t waited = harness_now_ms() - t0;
+    ck_assert_msg(waited >= 800, "redelivered after %lld ms", (long long)waited);
+    ck_assert_str_eq(again.id, m.id);
+    ck_assert_str_eq(again.body, "late");
+    ck_assert_int_eq(again.attempts, 2);
+    ck_assert_int_eq(again.ts, m.ts);
+    sendf(c, "FIN %s\n", again.id);
+    expect_silence(c, 1500);
+    free(m.body);
+    free(again.body);
+    close(c);
+    close(p);
+    stop(&d);
+}
+END_TEST
+
+START_TEST(test_req_and_dpub)
+{
+    struct nsqd d = start(NULL);
+    int c = consumer(d.tcp, "rq", "c", NULL);
+    sendf(c, "RDY 5\n");
+    int p = conn(d.tcp);
+    pub(p, "rq", "r");
+    struct msg m;
+    read_msg(c, &m);
+    /* REQ 0: straight back. */
+    sendf(c, "REQ %s 0\n", m.id);
+    struct msg m2;
+    read_msg(c, &m2);
+    ck_assert_str_eq(m2.id, m.id);
+    ck_assert_int_eq(m2.attempts, 2);
+    /* REQ with delay: not before ~600 ms. */
+    int64_t t0 = harness_now_ms();
+    sendf(c, "REQ %s 600\n", m2.id);
+    struct msg m3;
+    read_msg(c, &m3);
+    ck_assert_int_ge(harness_now_ms() - t0, 500);
+    ck_assert_int_eq(m3.attempts, 3);
+    /* A deferred message is not in flight: FIN fails (non-fatal). */
+    sendf(c, "REQ %s 60000\n", m3.id);
+    sendf(c, "FIN %s\n", m3.id);
+    char want[128];
+    snprintf(want, sizeof(want), "E_FIN_FAILED FIN %s failed ID not in flight", m3.id);
+    expect(c, FRAME_ERROR, want);
+    /* DPUB: delivered after the deferral. */
+    t0 = harness_now_ms();
+    send_body(p, "DPUB rq 700", "deferred", 8);
+    expect_ok(p);
+    struct msg m4;
+    read_msg(c, &m4);
+    ck_assert_str_eq(m4.body, "deferred");
+    ck_assert_int_ge(harness_now_ms() - t0, 600);
+    ck_assert_int_eq(m4.attempts, 1);
+    sendf(c, "FIN %s\n", m4.id);
+    free(m.body);
+    free(m2.body);
+    free(m3.body);
+    free(m4.body);
+    close(c);
+    close(p);
+    stop(&d);
+}
+END_TEST
+
+START_TEST(test_touch)
+{
+    struct nsqd d = start(NULL);
+    int c = consumer(d.tcp, "tt", "c", "{\"msg_timeout\":1000}");
+    sendf(c, "RDY 1\n");
+    int p = conn(d.tcp);
+    pub(p, "tt", "x");
+    struct msg m;
+    read_msg(c, &m);
+    /* Keep touching for 2.5 s: no redelivery, and FIN still succeeds afterwards. */
+    for (int i = 0; i < 5; i++) {
+        expect_silence(c, 500);
+        sendf(c, "TOUCH %s\n", m.id);
+    }
+    sendf(c, "FIN %s\n", m.id);
+    expect_open(c);
+    expect_silence(c, 1300);
+    free(m.body);
+    close(c);
+    close(p);
+    stop(&d);
+}
+END_TEST
+
+/* ---- heartbeats ---- */
+
+START_TEST(test_heartbeat)
+{
+    struct nsqd d = start(NULL);
+    int fd = conn(d.tcp);
+    send_body(fd, "IDENTIFY", "{\"heartbeat_interval\":1000}", 27);
+    expect_ok(fd);
+    int64_t t0 = harness_now_ms();
+    int32_t type;
+    char *data;
+    size_t len;
+    ck_assert_int_eq(harness_tcp_read_frame(fd, &type, &data, &len, 3000), 0);
+    ck_assert_int_eq(type, FRAME_RESP);
+    ck_assert_str_eq(data, "_heartbeat_");
+    free(data);
+    int64_t first = harness_now_ms() - t0;
+    ck_assert_msg(first >= 700 && first <= 1800, "first heartbeat after %lld ms", (long long)first);
+    /* Silent client: closed when two intervals pass without a command. */
+    ck_assert(harness_tcp_wait_closed(fd, 3000));
+    int64_t closed = harness_now_ms() - t0;
+    ck_assert_msg(closed >= 1500 && closed <= 3000, "closed after %lld ms", (long long)closed);
+    close(fd);
+
+    /* A client answering with NOP stays connected. */
+    fd = conn(d.tcp);
+    send_body(fd, "IDENTIFY", "{\"heartbeat_interval\":1000}", 27);
+    expect_ok(fd);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(harness_tcp_read_frame(fd, &type, &data, &len, 3000), 0);
+        ck_assert_int_eq(type, FRAME_RESP);
+        ck_assert_str_eq(data, "_heartbeat_");
+        free(data);
+        sendf(fd, "NOP\n");
+    }
+    expect_open(fd);
+    close(fd);
+    stop(&d);
+}
+END_TEST
+
+/* ---- ephemeral, pause, empty ---- */
+
+static int g_http_port;
+static const char *g_path;
+
+static bool returns_404(void *arg)
+{
+    return http(g_http_port, "POST", g_path) == 404;
+}
+
+START_TEST(test_ephemeral)
+{
+    struct nsqd d = start(NULL);
+    int c = consumer(d.tcp, "eph#ephemeral", "ch#ephemeral", NULL);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/empty?topic=eph%23ephemeral&channel=ch%23ephemeral"),
+                     200);
+    close(c);
+    g_http_port = d.http;
+    g_path = "/channel/empty?topic=eph%23ephemeral&channel=ch%23ephemeral";
+    ck_assert(harness_wait_until(returns_404, NULL, 3000));
+    /* Its topic went with its last channel. */
+    g_path = "/topic/empty?topic=eph%23ephemeral";
+    ck_assert(harness_wait_until(returns_404, NULL, 3000));
+    /* An ephemeral channel of a normal topic: the topic stays. */
+    c = consumer(d.tcp, "keep", "ch#ephemeral", NULL);
+    close(c);
+    g_path = "/channel/empty?topic=keep&channel=ch%23ephemeral";
+    ck_assert(harness_wait_until(returns_404, NULL, 3000));
+    ck_assert_int_eq(http(d.http, "POST", "/topic/empty?topic=keep"), 200);
+    /* Ephemeral names never reach nsqd.dat. */
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/nsqd.dat", d.dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char buf[4096] = "";
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert_ptr_null(strstr(buf, "ephemeral"));
+    ck_assert_ptr_nonnull(strstr(buf, "\"keep\""));
+    stop(&d);
+}
+END_TEST
+
+START_TEST(test_pause_and_empty)
+{
+    struct nsqd d = start(NULL);
+    int c = consumer(d.tcp, "pz", "c", NULL);
+    sendf(c, "RDY 10\n");
+    int p = conn(d.tcp);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/pause?topic=pz&channel=c"), 200);
+    pub(p, "pz", "a");
+    expect_silence(c, 300);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/unpause?topic=pz&channel=c"), 200);
+    struct msg m;
+    read_msg(c, &m);
+    ck_assert_str_eq(m.body, "a");
+    sendf(c, "FIN %s\n", m.id);
+    free(m.body);
+
+    ck_assert_int_eq(http(d.http, "POST", "/topic/pause?topic=pz"), 200);
+    pub(p, "pz", "b");
+    expect_silence(c, 300);
+    ck_assert_int_eq(http(d.http, "POST", "/topic/unpause?topic=pz"), 200);
+    read_msg(c, &m);
+    ck_assert_str_eq(m.body, "b");
+    free(m.body);
+    /* Empty drops queued and in-flight messages; FIN then fails. */
+    ck_assert_int_eq(http(d.http, "POST", "/channel/pause?topic=pz&channel=c"), 200);
+    pub(p, "pz", "c1");
+    pub(p, "pz", "c2");
+    ck_assert_int_eq(http(d.http, "POST", "/channel/empty?topic=pz&channel=c"), 200);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/unpause?topic=pz&channel=c"), 200);
+    expect_silence(c, 300);
+    sendf(c, "FIN %s\n", m.id);
+    char want[128];
+    snprintf(want, sizeof(want), "E_FIN_FAILED FIN %s failed ID not in flight", m.id);
+    expect(c, FRAME_ERROR, want);
+    /* Topic empty: messages waiting in a paused topic are dropped. */
+    ck_assert_int_eq(http(d.http, "POST", "/topic/pause?topic=pz"), 200);
+    pub(p, "pz", "d");
+    ck_assert_int_eq(http(d.http, "POST", "/topic/empty?topic=pz"), 200);
+    ck_assert_int_eq(http(d.http, "POST", "/topic/unpause?topic=pz"), 200);
+    expect_silence(c, 300);
+    pub(p, "pz", "e");
+    read_msg(c, &m);
+    ck_assert_str_eq(m.body, "e");
+    free(m.body);
+    /* Channel deletion closes its consumers. */
+    ck_assert_int_eq(http(d.http, "POST", "/channel/delete?topic=pz&channel=c"), 200);
+    ck_assert(harness_tcp_wait_closed(c, IO_MS));
+    close(c);
+    close(p);
+    stop(&d);
+}
+END_TEST
+
+/* ---- restart ---- */
+
+START_TEST(test_restart)
+{
+    char *dir = harness_tmpdir();
+    struct nsqd d = start_in(dir, NULL);
+    enum { N = 30 };
+    int p = conn(d.tcp);
+    ck_assert_int_eq(http(d.http, "POST", "/topic/create?topic=rs"), 200);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/create?topic=rs&channel=c"), 200);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/create?topic=rs&channel=pausedch"), 200);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/pause?topic=rs&channel=pausedch"), 200);
+    char body[16];
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof(body), "%d", i);
+        pub(p, "rs", body);
+    }
+    send_body(p, "DPUB rs 3600000", "deferred", 8);
+    expect_ok(p);
+    /* A topic without channels keeps its messages too. */
+    pub(p, "lonely", "alone");
+    int c = consumer(d.tcp, "rs", "c", NULL);
+    sendf(c, "RDY 6\n");
+    struct msg m[6];
+    for (int i = 0; i < 6; i++)
+        read_msg(c, &m[i]);
+    /* Two deferred by REQ, four left in flight; the DPUB one waits in the deferred table. */
+    sendf(c, "RDY 0\n");
+    sendf(c, "REQ %s 3600000\n", m[0].id);
+    sendf(c, "REQ %s 3600000\n", m[1].id);
+    expect_open(c);
+    ck_assert_int_eq(harness_stop(d.p, SIGTERM), 0);
+    close(c);
+    close(p);
+
+    d = start_in(dir, NULL);
+    c = consumer(d.tcp, "rs", "c", NULL);
+    sendf(c, "RDY 100\n");
+    bool seen[N + 1] = {false};
+    for (int i = 0; i < N + 1; i++) {
+        struct msg r;
+        read_msg(c, &r);
+        int k = strcmp(r.body, "deferred") == 0 ? N : atoi(r.body);
+        ck_assert_msg(!seen[k], "duplicate %s", r.body);
+        seen[k] = true;
+        /* In-flight and REQ'd messages keep their delivery count. */
+        for (int j = 0; j < 6; j++)
+            if (strcmp(m[j].id, r.id) == 0)
+                ck_assert_int_ge(r.attempts, 2);
+        sendf(c, "FIN %s\n", r.id);
+        free(r.body);
+    }
+    expect_silence(c, 300);
+    /* The paused channel is still paused and still holds everything. */
+    int c2 = consumer(d.tcp, "rs", "pausedch", NULL);
+    sendf(c2, "RDY 100\n");
+    expect_silence(c2, 300);
+    ck_assert_int_eq(http(d.http, "POST", "/channel/unpause?topic=rs&channel=pausedch"), 200);
+    for (int i = 0; i < N + 1; i++) {
+        struct msg r;
+        read_msg(c2, &r);
+        free(r.body);
+    }
+    int c3 = consumer(d.tcp, "lonely", "c", NULL);
+    sendf(c3, "RDY 1\n");
+    struct msg r;
+    read_msg(c3, &r);
+    ck_assert_str_eq(r.body, "alone");
+    free(r.body);
+    for (int i = 0; i < 6; i++)
+        free(m[i].body);
+    close(c);
+    close(c2);
+    close(c3);
+    ck_assert_int_eq(harness_stop(d.p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_data_path_lock)
+{
+    struct nsqd d = start(NULL);
+    char dp[4200];
+    snprintf(dp, sizeof(dp), "--data-path=%s", d.dir);
+    const char *args[] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", dp, NULL};
+    struct harness_proc *second = harness_start(NSQD_BIN, args, 2);
+    ck_assert_ptr_null(second);
+    stop(&d);
+}
+END_TEST
+
+static Suite *nsqd_tcp_suite(void)
+{
+    Suite *s = suite_create("nsqd_tcp");
+    TCase *tc = tcase_create("protocol");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_bad_magic);
+    tcase_add_test(tc, test_identify);
+    tcase_add_test(tc, test_identify_errors);
+    tcase_add_test(tc, test_state_errors);
+    tcase_add_test(tc, test_not_owner);
+    tcase_add_test(tc, test_pub_errors);
+    tcase_add_test(tc, test_fanout);
+    tcase_add_test(tc, test_overflow_to_disk);
+    tcase_add_test(tc, test_timeout_requeue);
+    tcase_add_test(tc, test_req_and_dpub);
+    tcase_add_test(tc, test_touch);
+    tcase_add_test(tc, test_heartbeat);
+    tcase_add_test(tc, test_ephemeral);
+    tcase_add_test(tc, test_pause_and_empty);
+    tcase_add_test(tc, test_restart);
+    tcase_add_test(tc, test_data_path_lock);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(nsqd_tcp_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
