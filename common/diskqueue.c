@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,10 +53,15 @@
 /* A write buffer larger than this is released after its batch is written. */
 #define DQ_BUF_KEEP_BYTES          (1024 * 1024)
 #define DQ_DEFAULT_SYNC_TIMEOUT_NS (2000LL * 1000 * 1000)
+/* Segment number ranges wider than this are handled by listing the directory instead of trying
+   every number (a corrupt metadata file may name segment 10^15). */
+#define DQ_SCAN_GAP 64
+/* Metadata numbers beyond this are treated as corrupt, so arithmetic on them cannot overflow. */
+#define DQ_META_LIMIT (INT64_MAX / 4)
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-enum dq_request { REQ_NONE, REQ_EMPTY, REQ_CLOSE, REQ_DELETE };
+enum dq_request { REQ_NONE, REQ_FLUSH, REQ_EMPTY, REQ_CLOSE, REQ_DELETE };
 
 struct dq_buf {
     uint8_t *p;
@@ -85,6 +91,8 @@ struct diskqueue {
     char *name;
     char *base;      /* "<data_path>/<name>.diskqueue" */
     char *meta_path; /* base + ".meta.dat" */
+    char *dir;       /* directory holding the files ("." for the current one) */
+    char *prefix;    /* "<name>.diskqueue.": segment file names start with it */
     size_t path_cap;
     int64_t max_bytes_per_file;
     int32_t min_msg_size, max_msg_size;
@@ -424,8 +432,59 @@ static void dq_reader_jump(struct diskqueue *dq, int64_t file)
     pthread_mutex_unlock(&dq->mu);
 }
 
+/* The segment number of a directory entry of this queue ("<prefix><n>.dat"), or false. */
+static bool dq_parse_segment_name(const struct diskqueue *dq, const char *fname, int64_t *n)
+{
+    size_t pl = strlen(dq->prefix);
+    if (strncmp(fname, dq->prefix, pl) != 0)
+        return false;
+    const char *p = fname + pl;
+    char *end;
+    errno = 0;
+    long long v = strtoll(p, &end, 10);
+    if (end == p || errno != 0 || strcmp(end, ".dat") != 0)
+        return false;
+    *n = v;
+    return true;
+}
+
+/* Lists the directory for existing segments numbered in [from, to]: finds the lowest (*lowest,
+   returns true if any) and, with `remove`, deletes them all. */
+static bool dq_scan_segments(struct diskqueue *dq, int64_t from, int64_t to, bool remove,
+                             int64_t *lowest, int *first_err)
+{
+    DIR *d = opendir(dq->dir);
+    if (!d) {
+        if (first_err && *first_err == 0)
+            *first_err = -errno;
+        return false;
+    }
+    bool found = false;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int64_t n;
+        if (!dq_parse_segment_name(dq, e->d_name, &n) || n < from || n > to)
+            continue;
+        if (!found || n < *lowest)
+            *lowest = n;
+        found = true;
+        if (remove) {
+            seg_path(dq, dq->path_b, n, false);
+            if (unlink(dq->path_b) != 0 && errno != ENOENT && first_err && *first_err == 0)
+                *first_err = -errno;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static bool range_wider_than(int64_t from, int64_t to, uint64_t gap)
+{
+    return to > from && (uint64_t)to - (uint64_t)from > gap;
+}
+
 /* storage.md §4.1: set the segment aside as .bad and continue with the next one. */
-static void dq_read_error(struct diskqueue *dq, const char *why, int64_t at)
+static void dq_read_error(struct diskqueue *dq, const char *why, int64_t at, bool missing)
 {
     int64_t bad = dq->rd_file;
     DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) reading at %s.%06" PRId64 ".dat:%" PRId64 " - %s",
@@ -445,7 +504,14 @@ static void dq_read_error(struct diskqueue *dq, const char *why, int64_t at)
     else
         DQ_LOG(dq, DQ_LOG_WARN, "DISKQUEUE(%s) jump to next file and saving bad file as %s",
                dq->name, dq->path_b);
-    dq_reader_jump(dq, bad + 1);
+
+    int64_t next = bad + 1;
+    if (missing && range_wider_than(next, dq->wr_file, DQ_SCAN_GAP)) {
+        /* a long run of missing segments: go straight to the next one that exists */
+        int64_t low;
+        next = dq_scan_segments(dq, next, dq->wr_file, false, &low, NULL) ? low : dq->wr_file;
+    }
+    dq_reader_jump(dq, next);
 }
 
 static int dq_open_read(struct diskqueue *dq)
@@ -560,7 +626,7 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
         if (rc == 0)
             rc = dq_read_end(dq, &end);
         if (rc != 0) {
-            dq_read_error(dq, strerror(-rc), dq->rd_pos);
+            dq_read_error(dq, strerror(-rc), dq->rd_pos, rc == -ENOENT);
             need_sync = true;
             continue;
         }
@@ -569,7 +635,7 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
                 /* EOF exactly at the end of a completed segment: normal advancement. */
                 dq_reader_jump(dq, dq->rd_file + 1);
             } else {
-                dq_read_error(dq, "read position beyond end of file", dq->rd_pos);
+                dq_read_error(dq, "read position beyond end of file", dq->rd_pos, false);
                 need_sync = true;
             }
             continue;
@@ -579,7 +645,7 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
                 (size_t)(end - dq->rd_pos) < scratch_len ? (size_t)(end - dq->rd_pos) : scratch_len;
         rc = pread_full(dq->rd_fd, scratch, want, dq->rd_pos);
         if (rc != 0) {
-            dq_read_error(dq, rc == -ENODATA ? "EOF" : strerror(-rc), dq->rd_pos);
+            dq_read_error(dq, rc == -ENODATA ? "EOF" : strerror(-rc), dq->rd_pos, false);
             need_sync = true;
             continue;
         }
@@ -667,7 +733,7 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
             dq->rd_pos = last->next_pos;
         }
         if (why) {
-            dq_read_error(dq, why, why_at);
+            dq_read_error(dq, why, why_at, false);
             need_sync = true;
             continue;
         }
@@ -690,18 +756,34 @@ static void dq_unlink_segment(struct diskqueue *dq, int64_t file, int *first_err
     }
 }
 
+/* Deletes the segments numbered from..to (none if to < from). */
+static void dq_unlink_range(struct diskqueue *dq, int64_t from, int64_t to, int *first_err)
+{
+    if (to < from)
+        return;
+    if (range_wider_than(from, to, DQ_SCAN_GAP)) {
+        int64_t low;
+        dq_scan_segments(dq, from, to, true, &low, first_err);
+        return;
+    }
+    for (int64_t i = from;; i++) {
+        dq_unlink_segment(dq, i, first_err);
+        if (i == to)
+            break;
+    }
+}
+
 /* Deletes segments the consumer has moved past. Returns true if any was (storage.md §2.2). */
 static bool dq_delete_consumed(struct diskqueue *dq)
 {
     pthread_mutex_lock(&dq->mu);
     int64_t cf = dq->cons_file;
     pthread_mutex_unlock(&dq->mu);
-    bool any = false;
-    for (; dq->del_file < cf; dq->del_file++) {
-        dq_unlink_segment(dq, dq->del_file, NULL);
-        any = true;
-    }
-    return any;
+    if (dq->del_file >= cf)
+        return false;
+    dq_unlink_range(dq, dq->del_file, cf - 1, NULL);
+    dq->del_file = cf;
+    return true;
 }
 
 /* Closes files, deletes segments from..wr_file, moves everything to a fresh segment. */
@@ -709,8 +791,7 @@ static int dq_skip_to_next_file(struct diskqueue *dq, int64_t from)
 {
     int rc = 0;
     dq_close_files(dq);
-    for (int64_t i = from; i <= dq->wr_file; i++)
-        dq_unlink_segment(dq, i, &rc);
+    dq_unlink_range(dq, from, dq->wr_file, &rc);
     dq->wr_file++;
     dq->wr_pos = 0;
     dq->rd_file = dq->wr_file;
@@ -843,13 +924,16 @@ static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool
     pthread_mutex_lock(&dq->mu);
     int64_t count = dq->count;
     pthread_mutex_unlock(&dq->mu);
-    if ((dq->sync_every > 0 && count >= dq->sync_every) || (timer_fired && count > 0))
+    if ((dq->sync_every > 0 && count >= dq->sync_every) || (timer_fired && count > 0) ||
+        req == REQ_FLUSH)
         need_sync = true;
     if (need_sync)
         dq_sync(dq);
 
     if (became_ready && dq->ready)
         dq->ready(dq->ready_arg);
+    if (req == REQ_FLUSH)
+        waiter_complete(w, wrc);
 
     pthread_mutex_lock(&dq->mu);
     count = dq->count;
@@ -886,6 +970,8 @@ static void dq_free(struct diskqueue *dq)
     free(dq->name);
     free(dq->base);
     free(dq->meta_path);
+    free(dq->dir);
+    free(dq->prefix);
     free(dq->path_a);
     free(dq->path_b);
     free(dq);
@@ -922,6 +1008,16 @@ static char *build_base(const char *data_path, const char *name)
     return base;
 }
 
+/* Negative positions or numbers near the int64 limit cannot come from a real queue. */
+static bool meta_sane(const struct diskqueue_meta *m)
+{
+    int64_t v[] = {m->read_file, m->read_pos, m->write_file, m->write_pos};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        if (v[i] < 0 || v[i] > DQ_META_LIMIT)
+            return false;
+    return m->depth >= -DQ_META_LIMIT && m->depth <= DQ_META_LIMIT;
+}
+
 struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskqueue_options *o,
                                  diskqueue_ready_fn ready, void *arg)
 {
@@ -952,10 +1048,12 @@ struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskq
     if (!dq->name || !dq->base)
         goto err;
     dq->meta_path = str_concat3(dq->base, ".meta.dat", "");
+    dq->prefix = str_concat3(o->name, ".diskqueue.", "");
+    dq->dir = strdup(o->data_path && o->data_path[0] ? o->data_path : ".");
     dq->path_cap = strlen(dq->base) + DQ_PATH_SUFFIX_MAX;
     dq->path_a = malloc(dq->path_cap);
     dq->path_b = malloc(dq->path_cap);
-    if (!dq->meta_path || !dq->path_a || !dq->path_b)
+    if (!dq->meta_path || !dq->prefix || !dq->dir || !dq->path_a || !dq->path_b)
         goto err;
 
     struct diskqueue_meta m;
@@ -963,6 +1061,10 @@ struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskq
     if (rc != 0 && rc != -ENOENT)
         DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) failed to retrieveMetaData - %s", dq->name,
                rc == -EINVAL ? "unexpected content" : strerror(-rc));
+    if (!meta_sane(&m)) {
+        DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) metadata out of range, starting from 0", dq->name);
+        memset(&m, 0, sizeof(m));
+    }
     dq->depth = m.depth;
     dq->cons_file = dq->rd_file = dq->del_file = m.read_file;
     dq->cons_pos = dq->rd_pos = m.read_pos;
@@ -1120,6 +1222,11 @@ static int dq_request(struct diskqueue *dq, enum dq_request req)
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.mu);
     return w.rc;
+}
+
+int diskqueue_flush(struct diskqueue *dq)
+{
+    return dq_request(dq, REQ_FLUSH);
 }
 
 int diskqueue_empty(struct diskqueue *dq)

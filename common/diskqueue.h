@@ -75,6 +75,13 @@ int diskqueue_pop(struct diskqueue *dq, uint8_t **data, size_t *len);
 int64_t diskqueue_depth(struct diskqueue *dq);
 
 /*
+ * Synchronous, for tests and tools: one I/O pass (writes everything pending, refills the read-ahead
+ * list, deletes consumed segments, syncs). Returns 0 or the write error. After it, pop returns
+ * every record readable so far unless the read-ahead bound was reached (then pop and flush again).
+ */
+int diskqueue_flush(struct diskqueue *dq);
+
+/*
  * Synchronous: drops pending and read-ahead records, deletes the segments and the metadata file
  * (storage.md §3.3), clears a write error. Returns 0 or the first -errno met.
  */

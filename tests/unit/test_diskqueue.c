@@ -678,6 +678,61 @@ START_TEST(test_corrupt_read_beyond_write)
 }
 END_TEST
 
+/* Metadata naming a far-away write segment: missing numbers are skipped by listing the directory,
+   not one by one; out-of-range numbers count as unparsable. */
+START_TEST(test_corrupt_meta_far_segment)
+{
+    struct diskqueue *dq = open_q("far", 220);
+    for (uint32_t i = 0; i < 5; i++)
+        put_seq(dq, i, 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    spit(qpath("far", ".meta.dat"), "5\n0,0\n1000000000000,0\n", 24);
+
+    dq = open_q("far", 220);
+    for (uint32_t i = 0; i < 5; i++)
+        expect_seq(dq, i, 40);
+    put_seq(dq, 5, 40);
+    expect_seq(dq, 5, 40);
+    ck_assert_int_eq(diskqueue_flush(dq), 0);
+    ck_assert(exists(qpath("far", ".1000000000000.dat")));
+    ck_assert(!exists(seg("far", 0)));
+    ck_assert_int_eq(diskqueue_empty(dq), 0);
+    ck_assert(!exists(qpath("far", ".1000000000000.dat")));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("far", ".meta.dat"), "0\n1000000000001,0\n1000000000001,0\n");
+
+    spit(qpath("far", ".meta.dat"), "5\n0,-4\n-1,0\n", 13);
+    dq = open_q("far", 220);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("far", ".meta.dat"), "0\n0,0\n0,0\n");
+}
+END_TEST
+
+START_TEST(test_flush)
+{
+    struct diskqueue *dq = open_q("fl", 1000);
+    for (uint32_t i = 0; i < 300; i++)
+        put_seq(dq, i, 30);
+    ck_assert_int_eq(diskqueue_flush(dq), 0);
+    assert_file_text(qpath("fl", ".meta.dat"), "300\n0,0\n10,340\n");
+    /* flush + pop until a pass yields nothing: every record, in order */
+    uint8_t *d;
+    size_t n;
+    uint32_t got = 0, before;
+    do {
+        before = got;
+        ck_assert_int_eq(diskqueue_flush(dq), 0);
+        while (diskqueue_pop(dq, &d, &n)) {
+            ck_assert_uint_eq(payload_seq(d), got++);
+            free(d);
+        }
+    } while (got != before);
+    ck_assert_uint_eq(got, 300);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ empty / delete / errors */
 
 START_TEST(test_empty)
@@ -990,6 +1045,8 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_corrupt_missing_segment);
     tcase_add_test(tc, test_corrupt_meta_garbage);
     tcase_add_test(tc, test_corrupt_read_beyond_write);
+    tcase_add_test(tc, test_corrupt_meta_far_segment);
+    tcase_add_test(tc, test_flush);
     tcase_add_test(tc, test_empty);
     tcase_add_test(tc, test_delete);
     tcase_add_test(tc, test_write_error_health);
