@@ -97,23 +97,12 @@ int nsq_json_escape(struct evbuffer *out, const char *s, size_t len)
     return rc == 0 ? 0 : -ENOMEM;
 }
 
-/* Shortest digits of |v| (v finite, non-zero): fills digits (no dot) and returns their count;
- *exp10 is the exponent of the first digit (v = d.ddd × 10^exp10). */
-static int shortest_digits(double v, char digits[DOUBLE_MAX_DIGITS + 1], int *exp10)
+/* Splits "d[.ddd]e±XX" into its digits (no dot) and decimal exponent; returns the digit count. */
+static int split_sci(const char *sci, char digits[DOUBLE_MAX_DIGITS + 2], int *exp10)
 {
-    char tmp[NSQ_JSON_FLOAT_BUFLEN];
-    int prec;
-
-    for (prec = 1; prec <= DOUBLE_MAX_DIGITS; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    if (prec > DOUBLE_MAX_DIGITS)
-        prec = DOUBLE_MAX_DIGITS;
-    /* tmp is "d[.ddd]e±XX" */
     int n = 0;
-    const char *q = tmp;
+    const char *q = sci;
+
     for (; *q != 'e'; q++) {
         if (*q >= '0' && *q <= '9')
             digits[n++] = *q;
@@ -123,9 +112,83 @@ static int shortest_digits(double v, char digits[DOUBLE_MAX_DIGITS + 1], int *ex
     return n;
 }
 
+/* Parses digits × 10^exp10 (digits read as d.ddd) back to a double. */
+static double join_sci(const char *digits, int n, int exp10)
+{
+    char tmp[NSQ_JSON_FLOAT_BUFLEN + 8];
+    int k = 0;
+
+    tmp[k++] = digits[0];
+    tmp[k++] = '.';
+    memcpy(tmp + k, digits + 1, (size_t)n - 1);
+    k += n - 1;
+    snprintf(tmp + k, sizeof(tmp) - (size_t)k, "e%d", exp10);
+    return strtod(tmp, NULL);
+}
+
+/* Moves the n-digit decimal one unit in its last place up (dir > 0) or down (dir < 0). */
+static void step_digits(char *digits, int n, int *exp10, int dir)
+{
+    int i = n - 1;
+
+    if (dir > 0) {
+        while (i >= 0 && digits[i] == '9')
+            digits[i--] = '0';
+        if (i >= 0) {
+            digits[i]++;
+        } else { /* 99..9 + 1 = 100..0, one decade up */
+            digits[0] = '1';
+            (*exp10)++;
+        }
+    } else {
+        while (i >= 0 && digits[i] == '0')
+            digits[i--] = '9';
+        digits[i]--;            /* the first digit is never 0, so i >= 0 */
+        if (digits[0] == '0') { /* 100..0 - 1 = 99..9, one decade down */
+            memmove(digits, digits + 1, (size_t)n - 1);
+            digits[n - 1] = '9';
+            (*exp10)--;
+        }
+    }
+}
+
+/*
+ * Shortest digits of |v| (v finite, non-zero) that read back as v, the nearest such string when
+ * several exist (what Go's strconv 'f'/'e' with precision -1 produce): fills digits (no dot) and
+ * returns their count; *exp10 is the exponent of the first digit (v = d.ddd × 10^exp10).
+ *
+ * For each precision the correctly rounded string is tried first; when it does not round-trip,
+ * its neighbour on the other side of v may still do so (the rounding interval of a power of two
+ * is narrower below than above), so that one is tried too.
+ */
+static int shortest_digits(double v, char digits[DOUBLE_MAX_DIGITS + 2], int *exp10)
+{
+    char tmp[NSQ_JSON_FLOAT_BUFLEN];
+    int n = 0;
+
+    for (int prec = 1; prec <= DOUBLE_MAX_DIGITS; prec++) {
+        double r;
+
+        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+        n = split_sci(tmp, digits, exp10);
+        r = strtod(tmp, NULL);
+        if (r == v)
+            break;
+        step_digits(digits, n, exp10, r < v ? 1 : -1);
+        if (join_sci(digits, n, *exp10) == v)
+            break;
+        if (prec == DOUBLE_MAX_DIGITS) /* cannot happen: 17 digits always round-trip */
+            n = split_sci(tmp, digits, exp10);
+    }
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    digits[n] = '\0';
+    return n;
+}
+
 size_t nsq_json_format_double(char buf[NSQ_JSON_FLOAT_BUFLEN], double v)
 {
-    char digits[DOUBLE_MAX_DIGITS + 1];
+    char digits[DOUBLE_MAX_DIGITS + 2];
     size_t n = 0;
     int nd, e;
 

@@ -104,6 +104,10 @@ static const struct float_case float_cases[] = {
         {2.0 / 3.0, "0.6666666666666666"},
         {100.5, "100.5"},
         {5e-7, "5e-7"},
+        /* powers of two: the shortest string lies above the value, outside the nearer rounding */
+        {7.120236347223045e-307, "7.120236347223045e-307"},
+        {5.858190679279809e-244, "5.858190679279809e-244"},
+        {6.290184345309701e-235, "6.290184345309701e-235"},
 };
 
 START_TEST(test_float_table)
