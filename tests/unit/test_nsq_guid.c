@@ -142,6 +142,21 @@ START_TEST(test_node_id)
 }
 END_TEST
 
+/* The clocks the generator is fed from: wall time is Unix ns, monotonic time never goes back. */
+START_TEST(test_clocks)
+{
+    int64_t year2020_ns = 1577836800LL * NSQ_NS_PER_SEC;
+    int64_t prev = nsq_mono_ns();
+
+    ck_assert(nsq_now_ns() > year2020_ns);
+    for (int i = 0; i < 1000; i++) {
+        int64_t m = nsq_mono_ns();
+        ck_assert(m >= prev);
+        prev = m;
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nsq_guid");
@@ -153,6 +168,7 @@ int main(void)
     tcase_add_test(tc, test_backwards);
     tcase_add_test(tc, test_hex);
     tcase_add_test(tc, test_node_id);
+    tcase_add_test(tc, test_clocks);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
