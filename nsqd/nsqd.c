@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -456,6 +458,11 @@ static void nsqd_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct 
     if (n->exiting) {
         evutil_closesocket(fd);
         return;
+    }
+    /* As Go does for every TCP connection: frames leave as soon as the loop writes them. */
+    if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     client_new(n, fd);
 }
