@@ -279,8 +279,7 @@ static void channel_pump_cb(evutil_socket_t fd, short what, void *arg)
             m = nsqd_message_decode(data, len);
             free(data);
             if (!m) {
-                nsq_error("CHANNEL(%s) ERROR: failed to decode message - invalid length",
-                          c->name);
+                nsq_error("CHANNEL(%s) ERROR: failed to decode message - invalid length", c->name);
                 continue;
             }
         }
@@ -386,8 +385,8 @@ void channel_remove_client(struct channel *c, struct client *cl)
             d->topic = strdup(c->topic->name);
             d->channel = strdup(c->name);
             if (!d->topic || !d->channel ||
-                event_base_once(d->n->base, -1, EV_TIMEOUT, channel_ephemeral_delete_cb, d,
-                                NULL) != 0) {
+                event_base_once(d->n->base, -1, EV_TIMEOUT, channel_ephemeral_delete_cb, d, NULL) !=
+                        0) {
                 free(d->topic);
                 free(d->channel);
                 free(d);

@@ -38,7 +38,7 @@ struct channel {
     size_t mem_cap;
     struct diskqueue *dq; /* NULL when ephemeral */
 
-    struct msg_table in_flight;     /* id -> message */
+    struct msg_table in_flight;          /* id -> message */
     struct in_flight_pqueue inflight_pq; /* by deadline */
     struct in_flight_pqueue deferred_pq; /* by due time */
     struct event *timer;
@@ -47,7 +47,7 @@ struct channel {
     struct event *pump_ev;
     bool pump_scheduled;
 
-    struct client *clients;   /* subscribed clients (client->ch_next) */
+    struct client *clients; /* subscribed clients (client->ch_next) */
     size_t client_count;
     struct client *ready_head; /* clients with in_flight < rdy (client->rdy_next/rdy_prev) */
     struct client *ready_tail;
@@ -95,7 +95,8 @@ size_t channel_deferred_count(const struct channel *c);
 
 /* Closes every client connection of the channel. */
 void channel_close_clients(struct channel *c);
-/* Shutdown: closes clients, writes ring + in-flight + deferred to the diskqueue, closes it, frees c. */
+/* Shutdown: closes clients, writes ring + in-flight + deferred to the diskqueue, closes it, frees
+ * c. */
 void channel_close(struct channel *c);
 /* Deletion: closes clients, empties, deletes queue files, frees c (caller removed it from the
    topic already). */

@@ -133,8 +133,7 @@ struct client *client_new(struct nsqd *n, int fd)
     c->parser = nsq_parser_new();
     c->heartbeat_ev = event_new(n->base, -1, EV_PERSIST, client_heartbeat_cb, c);
     struct bufferevent *bev = bufferevent_socket_new(n->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!c->client_id || !c->hostname || !c->user_agent || !c->parser || !c->heartbeat_ev ||
-        !bev) {
+    if (!c->client_id || !c->hostname || !c->user_agent || !c->parser || !c->heartbeat_ev || !bev) {
         if (bev)
             bufferevent_free(bev);
         else
@@ -211,8 +210,8 @@ int client_send_message(struct client *c, struct nsqd_message *m)
 {
     if (!c->bev)
         return -ENOTCONN;
-    return nsq_message_frame_add(bufferevent_get_output(c->bev), m->id, m->timestamp,
-                                 m->attempts, m->body, m->body_len);
+    return nsq_message_frame_add(bufferevent_get_output(c->bev), m->id, m->timestamp, m->attempts,
+                                 m->body, m->body_len);
 }
 
 void client_in_flight_done(struct client *c)

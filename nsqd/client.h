@@ -44,9 +44,9 @@ struct client {
     struct bufferevent *bev; /* NULL once closed */
     int fd;
     bool closed;
-    bool magic_ok;   /* "  V2" received */
+    bool magic_ok;          /* "  V2" received */
     bool close_after_flush; /* fatal error sent: close once written */
-    int busy;        /* >0 while a callback of this client runs: freeing is deferred */
+    int busy;               /* >0 while a callback of this client runs: freeing is deferred */
 
     char remote_addr[NSQ_NET_ADDRSTRLEN]; /* "ip:port" */
     char *client_id;
@@ -71,7 +71,7 @@ struct client {
     bool tls, snappy, deflate;
     int deflate_level;
 
-    struct channel *channel; /* when SUBSCRIBED/CLOSING */
+    struct channel *channel;            /* when SUBSCRIBED/CLOSING */
     struct client *ch_next, *ch_prev;   /* channel->clients */
     struct client *rdy_next, *rdy_prev; /* channel ready list */
     bool in_ready_list;
@@ -80,7 +80,7 @@ struct client {
 
     struct event *heartbeat_ev;
     struct nsq_parser *parser;
-    int pending_cmd;         /* command waiting for its body (protocol_v2.c) */
+    int pending_cmd; /* command waiting for its body (protocol_v2.c) */
 
     struct client_pub_count *pub_counts;
     size_t npub_counts;
@@ -102,8 +102,7 @@ int client_send_message(struct client *c, struct nsqd_message *m);
 /* True when the client may receive another message now. */
 static inline bool client_is_ready(const struct client *c)
 {
-    return !c->closed && c->state == CLIENT_STATE_SUBSCRIBED && c->rdy > 0 &&
-           c->in_flight < c->rdy;
+    return !c->closed && c->state == CLIENT_STATE_SUBSCRIBED && c->rdy > 0 && c->in_flight < c->rdy;
 }
 /* Called when one of c's messages leaves flight (FIN/REQ/timeout/empty). Frees a closed client
    whose last message it was. */

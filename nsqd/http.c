@@ -36,6 +36,8 @@
 struct nsqd_http {
     struct nsqd *n;
     struct nsq_http_router *router;
+    /* Go tells a never-set list (null) from one set to [] by PUT: remember the latter. */
+    bool lookupd_set_empty;
 };
 
 static struct nsqd *call_nsqd(struct nsq_http_call *c)
@@ -532,6 +534,9 @@ static void h_config(struct nsq_http_call *c)
                 nsq_http_reply_error(c->req, 400, "INVALID_VALUE");
                 return;
             }
+            ((struct nsqd_http *)c->ctx)->lookupd_set_empty =
+                    n->opts->nsqlookupd_tcp_addresses.len == 0 &&
+                    !(len == 4 && !memcmp(data, "null", 4));
         } else if (strcmp(name, "log_level") == 0) {
             char lvl[32];
             enum nsq_log_level l;
@@ -555,6 +560,17 @@ static void h_config(struct nsq_http_call *c)
     const struct nsq_opt *opt = nsq_options_find_cfg(table, nopts, name);
     if (!opt) {
         nsq_http_reply_error(c->req, 400, "INVALID_OPTION");
+        return;
+    }
+    if (strcmp(name, "nsqlookupd_tcp_addresses") == 0 &&
+        ((struct nsqd_http *)c->ctx)->lookupd_set_empty &&
+        n->opts->nsqlookupd_tcp_addresses.len == 0) {
+        struct evbuffer *out = evbuffer_new();
+        if (out) {
+            evbuffer_add(out, "[]", 2);
+            nsq_http_reply_json(c->req, 200, out);
+            evbuffer_free(out);
+        }
         return;
     }
     config_reply(c, opt);
@@ -611,8 +627,8 @@ static void h_setblockrate(struct nsq_http_call *c)
     int64_t v;
     if (!r || !parse_int64(r, &v)) {
         char buf[256];
-        snprintf(buf, sizeof(buf), "invalid block rate : strconv.Atoi: parsing \"%s\": invalid syntax",
-                 r ? r : "");
+        snprintf(buf, sizeof(buf),
+                 "invalid block rate : strconv.Atoi: parsing \"%s\": invalid syntax", r ? r : "");
         nsq_http_reply_plain(c->req, 400, buf);
         return;
     }

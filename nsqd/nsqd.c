@@ -215,8 +215,7 @@ void nsqd_foreach_registration(struct nsqd *n,
  * Topic/channel created or deleted. For a topic event t may be NULL after deletion, so the name is
  * passed in `channel` ... see the two call shapes below.
  */
-void nsqd_notify(struct nsqd *n, struct topic *t, const char *name, bool ephemeral,
-                 bool registered)
+void nsqd_notify(struct nsqd *n, struct topic *t, const char *name, bool ephemeral, bool registered)
 {
     /* Shapes: (t, NULL) topic created; (NULL, topic_name) topic deleted;
        (t, channel_name) channel created/deleted. */
@@ -550,8 +549,7 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
     int fd = nsqd_open_listener(opts->tcp_address, &n->tcp_port, name, sizeof(name), err, errlen);
     if (fd < 0)
         goto fail;
-    n->tcp_listener = evconnlistener_new(n->base, nsqd_accept_cb, n, LEV_OPT_CLOSE_ON_FREE, -1,
-                                         fd);
+    n->tcp_listener = evconnlistener_new(n->base, nsqd_accept_cb, n, LEV_OPT_CLOSE_ON_FREE, -1, fd);
     if (!n->tcp_listener) {
         close(fd);
         snprintf(err, errlen, "listen (%s) failed - out of memory", opts->tcp_address);
@@ -561,8 +559,7 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
     nsq_info("TCP: listening on %s", name);
 
     if (opts->http_address && *opts->http_address) {
-        fd = nsqd_open_listener(opts->http_address, &n->http_port, name, sizeof(name), err,
-                                errlen);
+        fd = nsqd_open_listener(opts->http_address, &n->http_port, name, sizeof(name), err, errlen);
         if (fd < 0)
             goto fail;
         n->http = evhttp_new(n->base);

@@ -16,16 +16,16 @@
  *  - A client connection is one bufferevent. Frames are appended to its output buffer and libevent
  *    writes when the socket is writable, so all frames produced during one loop iteration leave in
  *    one write (no syscall per message). The bufferevent is replaceable so TLS or a compression
- *    filter can be layered on after the IDENTIFY reply. output_buffer_size/timeout are validated and
- *    reported as upstream does, but data is flushed every loop iteration: lower latency, and under
+ *    filter can be layered on after the IDENTIFY reply. output_buffer_size/timeout are validated
+ * and reported as upstream does, but data is flushed every loop iteration: lower latency, and under
  *    load the same batching (a busy iteration produces many frames per write). This is deliberate.
  *  - Publish path: PUB/MPUB/HTTP -> topic_put. A started, unpaused topic with channels and an empty
  *    backlog hands the message straight to each channel (no intermediate queue). channel_put
  *    delivers it at once to a ready client (round-robin over the channel's ready list), else keeps
  *    it in the channel's memory ring (capacity mem-queue-size), else appends it to the channel's
  *    diskqueue. A topic that cannot distribute (no channels, paused, not started) keeps messages in
- *    its own ring / diskqueue; its pump drains them in bounded batches, re-scheduling itself through
- *    a zero-timeout event so the loop never stalls.
+ *    its own ring / diskqueue; its pump drains them in bounded batches, re-scheduling itself
+ * through a zero-timeout event so the loop never stalls.
  *  - Delivery path: whenever a client becomes ready (RDY, FIN, REQ, timeout) the channel's pump
  *    event is activated; it pulls from the memory ring first, then the diskqueue, in bounded
  *    batches.
@@ -37,8 +37,8 @@
  *    heaps and re-armed only when that earliest moves earlier (or after firing), which keeps 10,000
  *    channels and millions of in-flight messages cheap. This replaces upstream's probabilistic
  *    queue scan: timeouts fire on time instead of 0-100 ms late.
- *  - A client that disconnects with messages in flight stays allocated (closed, no socket) until the
- *    last of its messages is finished or timed out, so every in-flight message can point at its
+ *  - A client that disconnects with messages in flight stays allocated (closed, no socket) until
+ * the last of its messages is finished or timed out, so every in-flight message can point at its
  *    owner without lookups.
  */
 #ifndef NSQD_NSQD_H
@@ -67,35 +67,35 @@ struct name_map;
 #define NSQD_ADDR_LEN 256
 
 struct nsqd {
-    struct nsqd_options *opts;     /* owned by main(); read-only except /config PUT */
-    struct event_base *base;       /* the one loop */
-    struct diskqueue_service *dqs; /* I/O threads for every diskqueue */
+    struct nsqd_options *opts;           /* owned by main(); read-only except /config PUT */
+    struct event_base *base;             /* the one loop */
+    struct diskqueue_service *dqs;       /* I/O threads for every diskqueue */
     struct nsq_http_client *http_client; /* outbound HTTP (may be NULL) */
-    struct name_map *topics;       /* name -> struct topic * */
+    struct name_map *topics;             /* name -> struct topic * */
 
     char hostname[NSQD_ADDR_LEN];
-    char data_path[4096];          /* resolved --data-path ("." when empty) */
-    int lock_fd;                   /* flock'ed data directory, -1 when not held */
+    char data_path[4096]; /* resolved --data-path ("." when empty) */
+    int lock_fd;          /* flock'ed data directory, -1 when not held */
 
-    int tcp_port;                  /* real listen ports: -1 unix socket, 0 disabled */
+    int tcp_port; /* real listen ports: -1 unix socket, 0 disabled */
     int http_port;
     int https_port;
-    int64_t start_time;            /* Unix seconds */
+    int64_t start_time; /* Unix seconds */
 
     struct evconnlistener *tcp_listener;
     struct evhttp *http;
     struct nsqd_http *http_api;
 
-    struct client *clients;        /* every live connection (doubly linked via client->all_next) */
+    struct client *clients; /* every live connection (doubly linked via client->all_next) */
     size_t client_count;
     uint64_t next_client_id;
 
-    struct nsqd_lookup *lookup;    /* lookupd peers, NULL when not built in */
+    struct nsqd_lookup *lookup; /* lookupd peers, NULL when not built in */
     struct nsqd_statsd *statsd;
 
-    char health_err[256];          /* "" = OK; else last disk write error text */
+    char health_err[256]; /* "" = OK; else last disk write error text */
     bool exiting;
-    bool loading;                  /* true while nsqd.dat is being loaded */
+    bool loading; /* true while nsqd.dat is being loaded */
     int exit_code;
 
     struct event *sigint_ev;

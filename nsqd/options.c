@@ -127,15 +127,15 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
                      "path to store disk-backed messages");
     table[i++] = OPT("mem-queue-size", NULL, NSQ_OPT_INT64, &o->mem_queue_size, "10000",
                      "number of messages to keep in memory (per topic/channel)");
-    table[i++] = OPT("max-bytes-per-file", NULL, NSQ_OPT_INT64, &o->max_bytes_per_file,
-                     "104857600", "number of bytes per diskqueue file before rolling");
+    table[i++] = OPT("max-bytes-per-file", NULL, NSQ_OPT_INT64, &o->max_bytes_per_file, "104857600",
+                     "number of bytes per diskqueue file before rolling");
     table[i++] = OPT("sync-every", NULL, NSQ_OPT_INT64, &o->sync_every, "2500",
                      "number of messages per diskqueue fsync");
     table[i++] = OPT("sync-timeout", NULL, NSQ_OPT_DURATION, &o->sync_timeout, "2s",
                      "duration of time per diskqueue fsync");
-    table[i++] = OPT("queue-scan-worker-pool-max", NULL, NSQ_OPT_INT,
-                     &o->queue_scan_worker_pool_max, "4",
-                     "max concurrency for checking in-flight and deferred message timeouts");
+    table[i++] =
+            OPT("queue-scan-worker-pool-max", NULL, NSQ_OPT_INT, &o->queue_scan_worker_pool_max,
+                "4", "max concurrency for checking in-flight and deferred message timeouts");
     table[i++] = OPT("queue-scan-selection-count", NULL, NSQ_OPT_INT,
                      &o->queue_scan_selection_count, "20",
                      "number of channels to check per cycle (every 100ms) for in-flight and "
@@ -150,17 +150,18 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
                      "maximum requeuing timeout for a message");
     table[i++] = OPT("max-body-size", NULL, NSQ_OPT_INT64, &o->max_body_size, "5242880",
                      "maximum size of a single command body");
-    table[i++] = OPT("max-heartbeat-interval", NULL, NSQ_OPT_DURATION,
-                     &o->max_heartbeat_interval, "1m0s",
-                     "maximum client configurable duration of time between client heartbeats");
+    table[i++] =
+            OPT("max-heartbeat-interval", NULL, NSQ_OPT_DURATION, &o->max_heartbeat_interval,
+                "1m0s", "maximum client configurable duration of time between client heartbeats");
     table[i++] = OPT("max-rdy-count", NULL, NSQ_OPT_INT64, &o->max_rdy_count, "2500",
                      "maximum RDY count for a client");
-    table[i++] = OPT("max-output-buffer-size", NULL, NSQ_OPT_INT64, &o->max_output_buffer_size,
-                     "65536", "maximum client configurable size (in bytes) for a client output "
-                              "buffer");
-    table[i++] = OPT("max-output-buffer-timeout", NULL, NSQ_OPT_DURATION,
-                     &o->max_output_buffer_timeout, "30s",
-                     "maximum client configurable duration of time between flushing to a client");
+    table[i++] =
+            OPT("max-output-buffer-size", NULL, NSQ_OPT_INT64, &o->max_output_buffer_size, "65536",
+                "maximum client configurable size (in bytes) for a client output "
+                "buffer");
+    table[i++] =
+            OPT("max-output-buffer-timeout", NULL, NSQ_OPT_DURATION, &o->max_output_buffer_timeout,
+                "30s", "maximum client configurable duration of time between flushing to a client");
     table[i++] = OPT("min-output-buffer-timeout", NULL, NSQ_OPT_DURATION,
                      &o->min_output_buffer_timeout, "25ms",
                      "minimum client configurable duration of time between flushing to a client");
@@ -177,11 +178,10 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
                      "toggle sending memory and GC stats to statsd");
     table[i++] = OPT("statsd-prefix", NULL, NSQ_OPT_STRING, &o->statsd_prefix, "nsq.%s",
                      "prefix used for keys sent to statsd (%s for host replacement)");
-    table[i++] = OPT("statsd-udp-packet-size", NULL, NSQ_OPT_INT, &o->statsd_udp_packet_size,
-                     "508", "the size in bytes of statsd UDP packets");
-    table[i++] = OPT("statsd-exclude-ephemeral", NULL, NSQ_OPT_BOOL,
-                     &o->statsd_exclude_ephemeral, "false",
-                     "Skip ephemeral topics and channels when sending stats to statsd");
+    table[i++] = OPT("statsd-udp-packet-size", NULL, NSQ_OPT_INT, &o->statsd_udp_packet_size, "508",
+                     "the size in bytes of statsd UDP packets");
+    table[i++] = OPT("statsd-exclude-ephemeral", NULL, NSQ_OPT_BOOL, &o->statsd_exclude_ephemeral,
+                     "false", "Skip ephemeral topics and channels when sending stats to statsd");
     table[i++] = OPT("e2e-processing-latency-percentile", "e2e_processing_latency_percentiles",
                      NSQ_OPT_FLOAT_LIST, &o->e2e_processing_latency_percentiles, NULL,
                      "message processing time percentiles (as float (0, 1.0]) to track (can be "
@@ -190,10 +190,11 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
                      &o->e2e_processing_latency_window_time, "10m0s",
                      "calculate end to end latency quantiles for this duration of time (ie: 60s "
                      "would only show quantile calculations from the past 60 seconds)");
-    table[i++] = OPT("tls-cert", NULL, NSQ_OPT_STRING, &o->tls_cert, "", "path to certificate file");
+    table[i++] =
+            OPT("tls-cert", NULL, NSQ_OPT_STRING, &o->tls_cert, "", "path to certificate file");
     table[i++] = OPT("tls-key", NULL, NSQ_OPT_STRING, &o->tls_key, "", "path to key file");
-    table[i++] = OPT("tls-client-auth-policy", NULL, NSQ_OPT_STRING, &o->tls_client_auth_policy,
-                     "", "client certificate auth policy ('require' or 'require-verify')");
+    table[i++] = OPT("tls-client-auth-policy", NULL, NSQ_OPT_STRING, &o->tls_client_auth_policy, "",
+                     "client certificate auth policy ('require' or 'require-verify')");
     table[i++] = OPT("tls-root-ca-file", NULL, NSQ_OPT_STRING, &o->tls_root_ca_file, "",
                      "path to certificate CA file");
     table[i++] = (struct nsq_opt){.flag = "tls-required",

@@ -129,7 +129,8 @@ static bool tls_gate(struct client *c, struct nsq_slice name)
     if (c->n->opts->tls_required == NSQD_TLS_NOT_REQUIRED || c->tls || slice_eq(name, "IDENTIFY"))
         return true;
     char buf[64];
-    fatal(c, "E_INVALID cannot %s in current state (TLS required)", slice_str(name, buf, sizeof(buf)));
+    fatal(c, "E_INVALID cannot %s in current state (TLS required)",
+          slice_str(name, buf, sizeof(buf)));
     return false;
 }
 
@@ -355,12 +356,14 @@ static void cmd_dpub_line(struct client *c, struct nsq_command *cmd)
         return;
     }
     if (!nsq_topic_name_valid(cmd->params[0].ptr, cmd->params[0].len)) {
-        fatal(c, "E_BAD_TOPIC DPUB topic name %s is not valid", quote(cmd->params[0], q, sizeof(q)));
+        fatal(c, "E_BAD_TOPIC DPUB topic name %s is not valid",
+              quote(cmd->params[0], q, sizeof(q)));
         return;
     }
     int64_t ms;
     if (!parse_digits(cmd->params[1], &ms)) {
-        fatal(c, "E_INVALID DPUB could not parse timeout %s", slice_str(cmd->params[1], q, sizeof(q)));
+        fatal(c, "E_INVALID DPUB could not parse timeout %s",
+              slice_str(cmd->params[1], q, sizeof(q)));
         return;
     }
     int64_t max_ms = c->n->opts->max_req_timeout / NSQ_NS_PER_MS;
@@ -468,8 +471,8 @@ static bool json_str(const cJSON *obj, const char *key, char **out)
 
 struct identify_data {
     char *client_id, *hostname, *user_agent;
-    int64_t heartbeat_interval, output_buffer_size, output_buffer_timeout, sample_rate,
-            msg_timeout, deflate_level;
+    int64_t heartbeat_interval, output_buffer_size, output_buffer_timeout, sample_rate, msg_timeout,
+            deflate_level;
     bool feature_negotiation, tls_v1, snappy, deflate;
 };
 
@@ -632,8 +635,8 @@ static void body_identify(struct client *c, struct nsq_command *cmd)
                      (long long)(o->max_msg_timeout / NSQ_NS_PER_MS),
                      (long long)(c->msg_timeout_ns / NSQ_NS_PER_MS), tls ? "true" : "false",
                      deflate ? "true" : "false", level, o->max_deflate_level,
-                     snappy ? "true" : "false", c->sample_rate,
-                     auth_enabled(c) ? "true" : "false", c->output_buffer_size,
+                     snappy ? "true" : "false", c->sample_rate, auth_enabled(c) ? "true" : "false",
+                     c->output_buffer_size,
                      (long long)(c->output_buffer_timeout_ns / NSQ_NS_PER_MS));
     client_send_response(c, buf, (size_t)n);
     if (snappy) {
@@ -654,8 +657,7 @@ static void body_auth(struct client *c, struct nsq_command *cmd)
         fatal(c, "E_AUTH_DISABLED AUTH disabled");
         return;
     }
-    nsq_error("PROTOCOL(V2): [%s] AUTH failed: auth servers are not yet supported",
-              c->remote_addr);
+    nsq_error("PROTOCOL(V2): [%s] AUTH failed: auth servers are not yet supported", c->remote_addr);
     fatal(c, "E_AUTH_FAILED AUTH failed");
 }
 
@@ -725,8 +727,7 @@ static void body_mpub(struct client *c, struct nsq_command *cmd, struct evbuffer
     while ((rc = nsq_mpub_next(&it, &msg, &len)) == 1) {
         rc = topic_publish(t, msg, len, 0);
         if (rc) {
-            fatal(c, "E_MPUB_FAILED MPUB failed %s",
-                  rc == -ESHUTDOWN ? "exiting" : strerror(-rc));
+            fatal(c, "E_MPUB_FAILED MPUB failed %s", rc == -ESHUTDOWN ? "exiting" : strerror(-rc));
             return;
         }
         n++;

@@ -23,7 +23,7 @@
 /* Messages moved per pump run before yielding to the loop. */
 #define TOPIC_PUMP_BATCH 4096
 /* Wait between GUID retries (storage.md §6). */
-#define TOPIC_GUID_RETRY_NS 1000000L
+#define TOPIC_GUID_RETRY_NS  1000000L
 #define TOPIC_GUID_LOG_EVERY 10000
 
 static void topic_dq_ready(void *arg)

@@ -33,7 +33,7 @@ struct topic {
     bool ephemeral;
     bool paused;
     bool exiting;
-    bool started;  /* pump may run (after lookupd channel pre-creation) */
+    bool started;              /* pump may run (after lookupd channel pre-creation) */
     struct name_map *channels; /* name -> struct channel * */
     struct channel **chans;    /* distribution list, nchans entries */
     size_t nchans, chans_cap;

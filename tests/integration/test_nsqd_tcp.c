@@ -469,8 +469,8 @@ static void send_mpub(int fd, const char *topic, const char *const *msgs, size_t
 
 START_TEST(test_pub_errors)
 {
-    struct nsqd d = start((const char *const[]){"--max-msg-size=100", "--max-body-size=1000",
-                                                NULL});
+    struct nsqd d =
+            start((const char *const[]){"--max-msg-size=100", "--max-body-size=1000", NULL});
     static const struct {
         const char *line;
         const char *err;
@@ -765,8 +765,9 @@ START_TEST(test_ephemeral)
 {
     struct nsqd d = start(NULL);
     int c = consumer(d.tcp, "eph#ephemeral", "ch#ephemeral", NULL);
-    ck_assert_int_eq(http(d.http, "POST", "/channel/empty?topic=eph%23ephemeral&channel=ch%23ephemeral"),
-                     200);
+    ck_assert_int_eq(
+            http(d.http, "POST", "/channel/empty?topic=eph%23ephemeral&channel=ch%23ephemeral"),
+            200);
     close(c);
     g_http_port = d.http;
     g_path = "/channel/empty?topic=eph%23ephemeral&channel=ch%23ephemeral";
