@@ -4,6 +4,7 @@
  * precedence flag > file > default holds without keeping intermediate copies of the values.
  */
 #include "nsq_options.h"
+#include "nsq_log.h"
 #include "nsq_toml.h"
 #include "nsq_version.h"
 
@@ -662,9 +663,20 @@ static void goquote(const char *s, char *buf, size_t len)
     buf[w] = '\0';
 }
 
-static const char *set_error_text(int rc)
+/* Go's text for a value o rejected with rc. */
+static void set_error_text(const struct nsq_opt *o, const char *value, int rc, char *buf,
+                           size_t len)
 {
-    return rc == -ERANGE ? "value out of range" : "parse error";
+    if (o->type == NSQ_OPT_CUSTOM && o->parse_error) {
+        const char *pct = strstr(o->parse_error, "%s");
+        if (pct)
+            snprintf(buf, len, "%.*s%s%s", (int)(pct - o->parse_error), o->parse_error, value,
+                     pct + 2);
+        else
+            snprintf(buf, len, "%s", o->parse_error);
+        return;
+    }
+    snprintf(buf, len, "%s", rc == -ERANGE ? "value out of range" : "parse error");
 }
 
 /* ---- parse -------------------------------------------------------------------------------- */
@@ -800,8 +812,9 @@ int nsq_options_parse(const struct nsq_opt *table, size_t n, const char *program
             int r = nsq_options_set(o, value ? value : "true");
             if (r) {
                 goquote(value ? value : "true", quoted, sizeof(quoted));
-                seterr(err, errlen, "invalid boolean value %s for -%s: %s", quoted, o->flag,
-                       set_error_text(r));
+                char why[VALUE_TEXT_MAX];
+                set_error_text(o, value ? value : "true", r, why, sizeof(why));
+                seterr(err, errlen, "invalid boolean value %s for -%s: %s", quoted, o->flag, why);
                 rc = NSQ_OPTIONS_FLAG_ERROR;
                 goto out;
             }
@@ -818,8 +831,9 @@ int nsq_options_parse(const struct nsq_opt *table, size_t n, const char *program
         int r = nsq_options_set(o, value);
         if (r) {
             goquote(value, quoted, sizeof(quoted));
-            seterr(err, errlen, "invalid value %s for flag -%s: %s", quoted, o->flag,
-                   set_error_text(r));
+            char why[VALUE_TEXT_MAX];
+            set_error_text(o, value, r, why, sizeof(why));
+            seterr(err, errlen, "invalid value %s for flag -%s: %s", quoted, o->flag, why);
             rc = NSQ_OPTIONS_FLAG_ERROR;
             goto out;
         }
@@ -1097,4 +1111,17 @@ int nsq_options_render(const struct nsq_opt *o, struct evbuffer *out)
         return o->render ? o->render(o->target, out) : -EINVAL;
     }
     return -EINVAL;
+}
+
+/* ---- shared options ----------------------------------------------------------------------- */
+
+int nsq_opt_log_level_parse(const char *text, void *target)
+{
+    return nsq_log_parse_level(text, (enum nsq_log_level *)target);
+}
+
+int nsq_opt_log_level_render(const void *target, struct evbuffer *out)
+{
+    return evbuffer_add_printf(out, "%d", (int)*(const enum nsq_log_level *)target) < 0 ? -ENOMEM
+                                                                                        : 0;
 }

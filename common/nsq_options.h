@@ -7,8 +7,9 @@
  * a separate value, bools only as "-name" or "-name=<bool>", parsing stops at the first non-flag
  * argument or after "--". Errors use Go's wording.
  *
- * Ownership: the targets are the caller's; string and list targets receive malloc'd values that
- * nsq_options_free releases. Not thread-safe: parse once at startup.
+ * Targets must be zero-initialised before the first parse (a second parse frees what the first
+ * stored). Ownership: the targets are the caller's; string and list targets receive malloc'd values
+ * that nsq_options_free releases. Not thread-safe: parse once at startup.
  */
 #ifndef NSQ_OPTIONS_H
 #define NSQ_OPTIONS_H
@@ -55,12 +56,26 @@ struct nsq_opt {
     bool bool_like;                /* "--flag" alone means "true" (e.g. tls-required) */
     void (*release)(void *target); /* optional: frees what parse stored */
     const char *usage_default;     /* optional: default as shown in the usage, e.g. "INFO" */
+    const char *parse_error;       /* optional: Go's error text for a rejected custom value; a
+                                      "%s" in it is replaced by the value */
 };
 
 /* Table entry for the common types (designated initializers keep -Wextra quiet). */
 #define NSQ_OPT_ENTRY(f, c, t, tgt, d, h)                                                          \
     {                                                                                              \
         .flag = (f), .cfg = (c), .type = (t), .target = (tgt), .defval = (d), .help = (h)          \
+    }
+
+/* The --log-level option shared by the daemons: target is an enum nsq_log_level, rendered as its
+   integer for GET /config/log_level. */
+int nsq_opt_log_level_parse(const char *text, void *target);
+int nsq_opt_log_level_render(const void *target, struct evbuffer *out);
+#define NSQ_OPT_LOG_LEVEL_ENTRY(tgt)                                                               \
+    {                                                                                              \
+        .flag = "log-level", .type = NSQ_OPT_CUSTOM, .target = (tgt), .defval = "info",            \
+        .help = "set log verbosity: debug, info, warn, error, or fatal",                           \
+        .parse = nsq_opt_log_level_parse, .render = nsq_opt_log_level_render,                      \
+        .usage_default = "INFO", .parse_error = "invalid log-level '%s'"                           \
     }
 
 /* Return values of nsq_options_parse. */

@@ -1,4 +1,5 @@
 /* Unit tests for common/nsq_options.c: Go flag syntax, config files, precedence, durations. */
+#include "nsq_log.h"
 #include "nsq_options.h"
 
 #include <check.h>
@@ -60,7 +61,8 @@ static const struct nsq_opt table[] = {
          .help = "set log verbosity",
          .parse = parse_level,
          .render = render_level,
-         .usage_default = "INFO"},
+         .usage_default = "INFO",
+         .parse_error = "invalid log-level '%s'"},
         NSQ_OPT_ENTRY("verbose", "", NSQ_OPT_BOOL, &O.verbose, NULL, "[deprecated] has no effect"),
 };
 #define NOPTS (sizeof(table) / sizeof(table[0]))
@@ -193,7 +195,8 @@ START_TEST(test_errors)
     ck_assert_int_eq(run("---x", NULL), NSQ_OPTIONS_FLAG_ERROR);
     ck_assert_str_eq(errbuf, "bad flag syntax: ---x");
     ck_assert_int_eq(run("-log-level=loud", NULL), NSQ_OPTIONS_FLAG_ERROR);
-    ck_assert_str_eq(errbuf, "invalid value \"loud\" for flag -log-level: parse error");
+    ck_assert_str_eq(errbuf,
+                     "invalid value \"loud\" for flag -log-level: invalid log-level 'loud'");
     ck_assert_int_eq(run("--config=/nonexistent/nsqd.cfg", NULL), NSQ_OPTIONS_CONFIG_ERROR);
     ck_assert_msg(strncmp(errbuf, "failed to load config file /nonexistent/nsqd.cfg - ", 51) == 0,
                   "%s", errbuf);
@@ -424,6 +427,27 @@ START_TEST(test_bool_and_float)
 }
 END_TEST
 
+START_TEST(test_log_level_entry)
+{
+    enum nsq_log_level lvl = 0;
+    const struct nsq_opt t[] = {NSQ_OPT_LOG_LEVEL_ENTRY(&lvl)};
+    char *argv[] = {"nsqlookupd", "--log-level=WARN", NULL};
+    ck_assert_int_eq(nsq_options_parse(t, 1, "nsqlookupd", 2, argv, errbuf, sizeof(errbuf)), 0);
+    ck_assert_int_eq(lvl, NSQ_LOG_WARN);
+    struct evbuffer *b = evbuffer_new();
+    ck_assert_int_eq(nsq_options_render(&t[0], b), 0);
+    evbuffer_add(b, "", 1);
+    ck_assert_str_eq((char *)evbuffer_pullup(b, -1), "3");
+    evbuffer_free(b);
+    ck_assert_int_eq(nsq_options_parse(t, 1, "nsqlookupd", 1, argv, errbuf, sizeof(errbuf)), 0);
+    ck_assert_int_eq(lvl, NSQ_LOG_INFO);
+    char *bad[] = {"nsqlookupd", "-log-level", "x", NULL};
+    ck_assert_int_eq(nsq_options_parse(t, 1, "nsqlookupd", 3, bad, errbuf, sizeof(errbuf)),
+                     NSQ_OPTIONS_FLAG_ERROR);
+    ck_assert_str_eq(errbuf, "invalid value \"x\" for flag -log-level: invalid log-level 'x'");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nsq_options");
@@ -441,6 +465,7 @@ int main(void)
     tcase_add_test(tc, test_version_help);
     tcase_add_test(tc, test_durations);
     tcase_add_test(tc, test_bool_and_float);
+    tcase_add_test(tc, test_log_level_entry);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
