@@ -1022,7 +1022,12 @@ int nsq_options_format_float(double v, char *buf, size_t len)
             break;
     }
     if (a != 0 && (a < 1e-6 || a >= 1e21)) {
-        /* Go writes e-07 as e-07 too, matching C's two-digit exponent. */
+        /* encoding/json shortens a two-digit negative exponent: e-07 → e-7 */
+        size_t n = strlen(tmp);
+        if (n >= 4 && tmp[n - 4] == 'e' && tmp[n - 3] == '-' && tmp[n - 2] == '0') {
+            tmp[n - 2] = tmp[n - 1];
+            tmp[n - 1] = '\0';
+        }
         snprintf(buf, len, "%s", tmp);
         return 0;
     }
@@ -1032,7 +1037,7 @@ int nsq_options_format_float(double v, char *buf, size_t len)
         for (const char *p = tmp; *p && *p != 'e'; p++)
             if (*p >= '0' && *p <= '9')
                 digits++;
-        int exp10 = (int)floor(log10(a));
+        int exp10 = atoi(strchr(tmp, 'e') + 1); /* exact, unlike log10 */
         int frac = digits - 1 - exp10;
         snprintf(buf, len, "%.*f", frac > 0 ? frac : 0, v);
         return 0;
