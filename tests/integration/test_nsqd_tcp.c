@@ -16,7 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <poll.h>
+
+#include <event2/buffer.h>
+
 #include "harness.h"
+#include "nsq_deflate_stream.h"
+#include "nsq_snappy_stream.h"
 
 #define IO_MS       5000
 #define FRAME_RESP  0
@@ -941,6 +947,149 @@ START_TEST(test_data_path_lock)
 }
 END_TEST
 
+/* ---- compression (snappy / deflate negotiated by IDENTIFY) ---- */
+
+struct zconn {
+    int fd;
+    bool snappy;
+    struct nsq_snappy_writer *sw;
+    struct nsq_snappy_reader *sr;
+    struct nsq_deflate_writer *dw;
+    struct nsq_deflate_reader *dr;
+    struct evbuffer *raw, *dec;
+};
+
+static void z_send(struct zconn *z, const void *data, size_t len)
+{
+    struct evbuffer *src = evbuffer_new(), *dst = evbuffer_new();
+    evbuffer_add(src, data, len);
+    int rc = z->snappy ? nsq_snappy_write(z->sw, src, dst) : nsq_deflate_write(z->dw, src, dst);
+    ck_assert_int_eq(rc, 0);
+    size_t n = evbuffer_get_length(dst);
+    ck_assert_int_eq(harness_tcp_send(z->fd, evbuffer_pullup(dst, -1), n), 0);
+    evbuffer_free(src);
+    evbuffer_free(dst);
+}
+
+/* Next decoded frame (heartbeats included). */
+static void z_frame(struct zconn *z, int32_t *type, char **data, size_t *len)
+{
+    int64_t deadline = harness_now_ms() + IO_MS;
+    for (;;) {
+        size_t have = evbuffer_get_length(z->dec);
+        if (have >= 8) {
+            uint8_t *h = evbuffer_pullup(z->dec, 8);
+            uint32_t size = ntohl(*(uint32_t *)h);
+            if (have >= 4 + (size_t)size) {
+                *type = (int32_t)ntohl(*(uint32_t *)(h + 4));
+                *len = size - 4;
+                *data = calloc(1, *len + 1);
+                evbuffer_drain(z->dec, 8);
+                evbuffer_remove(z->dec, *data, *len);
+                return;
+            }
+        }
+        struct pollfd pfd = {.fd = z->fd, .events = POLLIN};
+        int left = (int)(deadline - harness_now_ms());
+        ck_assert_msg(left > 0 && poll(&pfd, 1, left) == 1, "no compressed frame in time");
+        char buf[65536];
+        ssize_t r = read(z->fd, buf, sizeof(buf));
+        ck_assert_int_gt(r, 0);
+        evbuffer_add(z->raw, buf, (size_t)r);
+        int rc = z->snappy ? nsq_snappy_read(z->sr, z->raw, z->dec)
+                           : nsq_deflate_read(z->dr, z->raw, z->dec);
+        ck_assert_int_ge(rc, 0);
+    }
+}
+
+static void z_expect(struct zconn *z, int32_t want_type, const char *want)
+{
+    int32_t type;
+    char *data;
+    size_t len;
+    z_frame(z, &type, &data, &len);
+    ck_assert_msg(type == want_type && strcmp(data, want) == 0, "got %d '%s', want %d '%s'", type,
+                  data, want_type, want);
+    free(data);
+}
+
+static void compression_roundtrip(bool snappy)
+{
+    struct nsqd d = start(NULL);
+    struct zconn z = {.fd = conn(d.tcp), .snappy = snappy};
+    z.raw = evbuffer_new();
+    z.dec = evbuffer_new();
+    z.sw = nsq_snappy_writer_new();
+    z.sr = nsq_snappy_reader_new();
+    z.dw = nsq_deflate_writer_new(3);
+    z.dr = nsq_deflate_reader_new();
+    const char *req =
+            snappy ? "{\"feature_negotiation\":true,\"snappy\":true}"
+                   : "{\"feature_negotiation\":true,\"deflate\":true,\"deflate_level\":3}";
+    send_body(z.fd, "IDENTIFY", req, strlen(req));
+    int32_t type;
+    char *data;
+    size_t len;
+    ck_assert_int_eq(harness_tcp_read_frame(z.fd, &type, &data, &len, IO_MS), 0);
+    ck_assert_ptr_nonnull(strstr(data, snappy ? "\"snappy\":true" : "\"deflate\":true"));
+    if (!snappy)
+        ck_assert_ptr_nonnull(strstr(data, "\"deflate_level\":3,"));
+    free(data);
+    z_expect(&z, FRAME_RESP, "OK"); /* the first compressed frame */
+    const char pub_cmd[] = "PUB zt\n\0\0\0\x05hello";
+    z_send(&z, pub_cmd, sizeof(pub_cmd) - 1);
+    z_expect(&z, FRAME_RESP, "OK");
+    z_send(&z, "SUB zt c\nRDY 1\n", 15);
+    z_expect(&z, FRAME_RESP, "OK");
+    z_frame(&z, &type, &data, &len);
+    ck_assert_int_eq(type, FRAME_MSG);
+    ck_assert_uint_eq(len, MSG_HDR + 5);
+    ck_assert_int_eq(memcmp(data + MSG_HDR, "hello", 5), 0);
+    char fin[32];
+    snprintf(fin, sizeof(fin), "FIN %.16s\n", data + 10);
+    free(data);
+    z_send(&z, fin, strlen(fin));
+    z_send(&z, "BOGUS\n", 6);
+    z_expect(&z, FRAME_ERROR, "E_INVALID invalid command BOGUS");
+    close(z.fd);
+    nsq_snappy_writer_free(z.sw);
+    nsq_snappy_reader_free(z.sr);
+    nsq_deflate_writer_free(z.dw);
+    nsq_deflate_reader_free(z.dr);
+    evbuffer_free(z.raw);
+    evbuffer_free(z.dec);
+    stop(&d);
+}
+
+START_TEST(test_snappy)
+{
+    compression_roundtrip(true);
+}
+END_TEST
+
+START_TEST(test_deflate)
+{
+    compression_roundtrip(false);
+}
+END_TEST
+
+START_TEST(test_compression_disabled)
+{
+    struct nsqd d = start((const char *const[]){"--snappy=false", "--deflate=false", NULL});
+    int fd = conn(d.tcp);
+    const char *req = "{\"feature_negotiation\":true,\"snappy\":true,\"deflate\":true}";
+    send_body(fd, "IDENTIFY", req, strlen(req));
+    expect(fd, FRAME_RESP,
+           "{\"max_rdy_count\":2500,\"version\":\"1.3.0\",\"max_msg_timeout\":900000,"
+           "\"msg_timeout\":60000,\"tls_v1\":false,\"deflate\":false,\"deflate_level\":6,"
+           "\"max_deflate_level\":6,\"snappy\":false,\"sample_rate\":0,\"auth_required\":false,"
+           "\"output_buffer_size\":16384,\"output_buffer_timeout\":250}");
+    expect_open(fd);
+    close(fd);
+    stop(&d);
+}
+END_TEST
+
 static Suite *nsqd_tcp_suite(void)
 {
     Suite *s = suite_create("nsqd_tcp");
@@ -962,6 +1111,9 @@ static Suite *nsqd_tcp_suite(void)
     tcase_add_test(tc, test_pause_and_empty);
     tcase_add_test(tc, test_restart);
     tcase_add_test(tc, test_data_path_lock);
+    tcase_add_test(tc, test_snappy);
+    tcase_add_test(tc, test_deflate);
+    tcase_add_test(tc, test_compression_disabled);
     suite_add_tcase(s, tc);
     return s;
 }
