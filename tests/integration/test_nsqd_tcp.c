@@ -979,9 +979,12 @@ static void z_frame(struct zconn *z, int32_t *type, char **data, size_t *len)
         size_t have = evbuffer_get_length(z->dec);
         if (have >= 8) {
             uint8_t *h = evbuffer_pullup(z->dec, 8);
-            uint32_t size = ntohl(*(uint32_t *)h);
+            uint32_t size, t;
+            memcpy(&size, h, 4);
+            memcpy(&t, h + 4, 4);
+            size = ntohl(size);
             if (have >= 4 + (size_t)size) {
-                *type = (int32_t)ntohl(*(uint32_t *)(h + 4));
+                *type = (int32_t)ntohl(t);
                 *len = size - 4;
                 *data = calloc(1, *len + 1);
                 evbuffer_drain(z->dec, 8);
