@@ -550,7 +550,7 @@ static void h_config(struct nsq_http_call *c)
                 nsq_http_reply_error(c->req, 400, "INVALID_VALUE");
                 return;
             }
-            n->opts->log_level = (int)l;
+            n->opts->log_level = l;
             nsq_log_set_level(l);
         } else {
             nsq_http_reply_error(c->req, 400, "INVALID_OPTION");

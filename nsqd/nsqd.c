@@ -38,6 +38,9 @@
 #ifdef NSQD_HAVE_LOOKUP
 #include "lookup.h"
 #endif
+#ifdef NSQD_HAVE_STATSD
+#include "statsd.h"
+#endif
 
 #define NSQD_DISKQUEUE_THREADS 2
 
@@ -486,7 +489,11 @@ static int nsqd_open_listener(const char *addr, int *port, char *name, size_t na
     if (fd < 0) {
         char e[128];
         go_errstr(-fd, e, sizeof(e));
-        snprintf(err, errlen, "listen (%s) failed - listen tcp %s: %s", addr, addr, e);
+        char host[NSQ_NET_ADDRSTRLEN];
+        int p;
+        bool tcp = nsq_split_host_port(addr, host, sizeof(host), &p) == 0;
+        snprintf(err, errlen, "listen (%s) failed - listen %s %s: bind: %s", addr,
+                 tcp ? "tcp" : "unix", addr, e);
         return -1;
     }
     if (nsq_sock_name(fd, name, namelen) != 0)
@@ -580,10 +587,21 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
         goto fail;
     }
 
-    if (opts->tls_cert && *opts->tls_cert)
-        nsq_warn("tls-cert is not yet supported");
-    if (opts->tls_key && *opts->tls_key)
-        nsq_warn("tls-key is not yet supported");
+    /* Flags accepted for compatibility whose feature is not available in this build. */
+    const struct {
+        const char *flag;
+        char *const *value;
+    } unsupported[] = {
+            {"tls-cert", &opts->tls_cert},
+            {"tls-key", &opts->tls_key},
+            {"tls-client-auth-policy", &opts->tls_client_auth_policy},
+            {"tls-root-ca-file", &opts->tls_root_ca_file},
+    };
+    for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
+        if (*unsupported[i].value && **unsupported[i].value)
+            nsq_warn("%s is not yet supported", unsupported[i].flag);
+    if (opts->tls_required != NSQD_TLS_NOT_REQUIRED)
+        nsq_warn("tls-required is not yet supported");
     if (opts->auth_http_addresses.len)
         nsq_warn("auth-http-address is not yet supported");
 #ifdef NSQD_HAVE_LOOKUP
@@ -592,8 +610,12 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
     if (opts->nsqlookupd_tcp_addresses.len)
         nsq_warn("lookupd-tcp-address is not yet supported");
 #endif
+#ifdef NSQD_HAVE_STATSD
+    n->statsd = nsqd_statsd_new(n);
+#else
     if (opts->statsd_address && *opts->statsd_address)
         nsq_warn("statsd-address is not yet supported");
+#endif
 
     n->sigint_ev = evsignal_new(n->base, SIGINT, nsqd_signal_cb, n);
     n->sigterm_ev = evsignal_new(n->base, SIGTERM, nsqd_signal_cb, n);
@@ -638,6 +660,10 @@ int nsqd_main(struct nsqd *n)
 #ifdef NSQD_HAVE_LOOKUP
     nsqd_lookup_free(n->lookup);
     n->lookup = NULL;
+#endif
+#ifdef NSQD_HAVE_STATSD
+    nsqd_statsd_free(n->statsd);
+    n->statsd = NULL;
 #endif
     name_map_foreach(n->topics, close_topic_cb, NULL);
     name_map_free(n->topics);

@@ -14,16 +14,6 @@
 #include "nsq_guid.h"
 #include "nsq_log.h"
 
-/* --log-level: a level name; GET /config reports the integer. */
-static int parse_log_level(const char *text, void *target)
-{
-    enum nsq_log_level l;
-    if (nsq_log_parse_level(text, &l) != 0)
-        return -EINVAL;
-    *(int *)target = (int)l;
-    return 0;
-}
-
 static int render_int(const void *target, struct evbuffer *out)
 {
     return evbuffer_add_printf(out, "%d", *(const int *)target) < 0 ? -ENOMEM : 0;
@@ -81,14 +71,7 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
     static char node_id_default[24];
     snprintf(node_id_default, sizeof(node_id_default), "%lld", (long long)nsq_default_node_id());
     size_t i = 0;
-    table[i++] = (struct nsq_opt){.flag = "log-level",
-                                  .type = NSQ_OPT_CUSTOM,
-                                  .target = &o->log_level,
-                                  .defval = "info",
-                                  .help = "set log verbosity: debug, info, warn, error, or fatal",
-                                  .parse = parse_log_level,
-                                  .render = render_int,
-                                  .usage_default = "INFO"};
+    table[i++] = (struct nsq_opt)NSQ_OPT_LOG_LEVEL_ENTRY(&o->log_level);
     table[i++] = OPT("log-prefix", NULL, NSQ_OPT_STRING, &o->log_prefix, "[nsqd] ",
                      "log message prefix");
     table[i++] = OPT("verbose", "", NSQ_OPT_BOOL, &o->verbose, "false",

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nsq_log.h"
 #include "nsq_options.h"
 
 /* --tls-required values as /config/tls_required reports them. */
@@ -27,7 +28,7 @@ enum nsqd_tls_required {
 #define NSQD_TLS_HANDSHAKE_TIMEOUT_NS (5LL * 1000000000LL)
 
 struct nsqd_options {
-    int log_level; /* enum nsq_log_level */
+    enum nsq_log_level log_level;
     char *log_prefix;
     bool verbose;
     int64_t id; /* --node-id, cfg "id" */
