@@ -117,6 +117,7 @@ struct diskqueue {
     struct dq_rec *ra;
     size_t ra_cap, ra_head, ra_count, ra_bytes;
     bool reader_blocked; /* the reader stopped because ra was full */
+    bool error_wait;     /* the reader met a read error: handle it once ra is empty */
     int64_t cons_file, cons_pos;
 
     /* (mu) accounting and requests */
@@ -514,6 +515,21 @@ static void dq_read_error(struct diskqueue *dq, const char *why, int64_t at, boo
     dq_reader_jump(dq, next);
 }
 
+/*
+ * A read error is handled only once every record read before it has been popped: setting the
+ * segment aside while good records of it are still in `ra` would lose them if the queue were
+ * closed before they are popped (the metadata would point into the renamed file). Returns true
+ * if the error must wait; pop schedules a run when `ra` becomes empty.
+ */
+static bool dq_defer_read_error(struct diskqueue *dq)
+{
+    pthread_mutex_lock(&dq->mu);
+    bool defer = dq->ra_count > 0;
+    dq->error_wait = defer;
+    pthread_mutex_unlock(&dq->mu);
+    return defer;
+}
+
 static int dq_open_read(struct diskqueue *dq)
 {
     if (dq->rd_fd >= 0 && dq->rd_fd_file == dq->rd_file)
@@ -626,6 +642,8 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
         if (rc == 0)
             rc = dq_read_end(dq, &end);
         if (rc != 0) {
+            if (dq_defer_read_error(dq))
+                return need_sync;
             dq_read_error(dq, strerror(-rc), dq->rd_pos, rc == -ENOENT);
             need_sync = true;
             continue;
@@ -635,6 +653,8 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
                 /* EOF exactly at the end of a completed segment: normal advancement. */
                 dq_reader_jump(dq, dq->rd_file + 1);
             } else {
+                if (dq_defer_read_error(dq))
+                    return need_sync;
                 dq_read_error(dq, "read position beyond end of file", dq->rd_pos, false);
                 need_sync = true;
             }
@@ -645,6 +665,8 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
                 (size_t)(end - dq->rd_pos) < scratch_len ? (size_t)(end - dq->rd_pos) : scratch_len;
         rc = pread_full(dq->rd_fd, scratch, want, dq->rd_pos);
         if (rc != 0) {
+            if (dq_defer_read_error(dq))
+                return need_sync;
             dq_read_error(dq, rc == -ENODATA ? "EOF" : strerror(-rc), dq->rd_pos, false);
             need_sync = true;
             continue;
@@ -733,6 +755,8 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
             dq->rd_pos = last->next_pos;
         }
         if (why) {
+            if (dq_defer_read_error(dq))
+                return need_sync; /* met again from rd on a later run */
             dq_read_error(dq, why, why_at, false);
             need_sync = true;
             continue;
@@ -858,6 +882,7 @@ static int dq_do_empty(struct diskqueue *dq)
         free(dq->ra[(dq->ra_head + i) % dq->ra_cap].data);
     dq->ra_count = dq->ra_head = dq->ra_bytes = 0;
     dq->reader_blocked = false;
+    dq->error_wait = false;
     dq->pending.len = 0;
     dq->unwritten = 0;
     dq->unwritten_bytes = 0;
@@ -1166,6 +1191,10 @@ int diskqueue_pop(struct diskqueue *dq, uint8_t **data, size_t *len)
     /* count == 1: the run arms the sync timer; sync_every: the run syncs */
     if (dq->count == 1 || dq->count == dq->sync_every)
         sched = true;
+    if (dq->error_wait && dq->ra_count == 0) {
+        dq->error_wait = false;
+        sched = true;
+    }
     if (dq->reader_blocked && dq->ra_count <= DQ_RA_LOW_RECORDS &&
         dq->ra_bytes <= DQ_RA_LOW_BYTES) {
         dq->reader_blocked = false;

@@ -584,6 +584,32 @@ START_TEST(test_corrupt_bad_length)
 }
 END_TEST
 
+/* Records read before a damaged one are not lost when the queue closes before they are popped. */
+START_TEST(test_corrupt_close_before_pop)
+{
+    make_two_segments("cb");
+    int fd = open(seg("cb", 0), O_WRONLY);
+    uint8_t len[4] = {0, 0, 0, 5};
+    ck_assert_int_eq(pwrite(fd, len, 4, 88), 4);
+    close(fd);
+
+    struct diskqueue *dq = open_q("cb", 220);
+    ck_assert_int_eq(diskqueue_flush(dq), 0); /* records 0 and 1 read ahead, then the damage */
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    ck_assert(exists(seg("cb", 0)));
+    ck_assert(!exists(qpath("cb", ".000000.dat.bad")));
+
+    dq = open_q("cb", 220);
+    expect_seq(dq, 0, 40);
+    expect_seq(dq, 1, 40);
+    for (uint32_t i = 5; i < 10; i++)
+        expect_seq(dq, i, 40);
+    expect_none(dq);
+    ck_assert(exists(qpath("cb", ".000000.dat.bad")));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
 START_TEST(test_corrupt_huge_length)
 {
     make_two_segments("h");
@@ -1040,6 +1066,7 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_caught_up_then_roll);
     tcase_add_test(tc, test_depth_after_restart);
     tcase_add_test(tc, test_corrupt_bad_length);
+    tcase_add_test(tc, test_corrupt_close_before_pop);
     tcase_add_test(tc, test_corrupt_huge_length);
     tcase_add_test(tc, test_corrupt_truncated);
     tcase_add_test(tc, test_corrupt_missing_segment);
