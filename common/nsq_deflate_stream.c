@@ -157,8 +157,9 @@ static int inflate_step(struct nsq_deflate_reader *r, struct evbuffer *dst, size
     }
 }
 
-/* Empties what inflate still holds once its input is used up (at most one match, a few hundred
- * bytes). */
+/* Empties what inflate still holds once its input is used up: the rest of a match and the symbols
+ * in its bit buffer (bounded by NSQ_DEFLATE_READ_OVERSHOOT). Without this, output stuck inside
+ * inflate would wait for input that may never come. */
 static int inflate_drain_pending(struct nsq_deflate_reader *r, struct evbuffer *dst,
                                  size_t *produced)
 {

@@ -22,6 +22,9 @@ struct evbuffer;
 /* Default output cap of nsq_deflate_read per call. */
 #define NSQ_DEFLATE_READ_MAX_DEFAULT (1024 * 1024)
 
+/* Upper bound on how far a read may exceed its max_out (see nsq_deflate_read_max). */
+#define NSQ_DEFLATE_READ_OVERSHOOT (16 * 1024)
+
 /* Returned by the readers when they stopped at their output limit with input left in src. */
 #define NSQ_DEFLATE_MORE 1
 
@@ -46,8 +49,9 @@ int nsq_deflate_write(struct nsq_deflate_writer *w, struct evbuffer *src, struct
  */
 int nsq_deflate_read(struct nsq_deflate_reader *r, struct evbuffer *src, struct evbuffer *dst);
 
-/* As nsq_deflate_read with an explicit cap; it may overshoot max_out by the few hundred bytes
- * inflate still holds once all its input is consumed. */
+/* As nsq_deflate_read with an explicit cap. Once all of src is consumed it also empties what
+ * inflate still holds (the symbols left in its 64-bit bit buffer: at most 32 matches of 258
+ * bytes), so max_out may be exceeded by up to NSQ_DEFLATE_READ_OVERSHOOT bytes. */
 int nsq_deflate_read_max(struct nsq_deflate_reader *r, struct evbuffer *src, struct evbuffer *dst,
                          size_t max_out);
 
