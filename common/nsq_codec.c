@@ -121,8 +121,7 @@ static void codec_filter_inbuf_cb(struct evbuffer *buf, const struct evbuffer_cb
         return;
     if (bufferevent_getwatermark(c->bev, EV_READ, NULL, &high) != 0 || high == 0)
         return;
-    if (evbuffer_get_length(buf) < high &&
-        evbuffer_get_length(bufferevent_get_input(c->under)) > 0)
+    if (evbuffer_get_length(buf) < high && evbuffer_get_length(bufferevent_get_input(c->under)) > 0)
         bufferevent_trigger(c->under, EV_READ,
                             BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }

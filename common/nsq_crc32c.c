@@ -49,9 +49,9 @@ uint32_t nsq_crc32c_update_portable(uint32_t crc, const void *data, size_t len)
 #endif
         lo ^= crc;
         crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-              crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-              crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+              crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^
+              crc_table[2][(hi >> 8) & 0xff] ^ crc_table[1][(hi >> 16) & 0xff] ^
+              crc_table[0][hi >> 24];
         p += CRC32C_SLICES;
         len -= CRC32C_SLICES;
     }
@@ -64,8 +64,7 @@ uint32_t nsq_crc32c_update_portable(uint32_t crc, const void *data, size_t len)
 #define NSQ_CRC32C_HW 1
 
 __attribute__((target("sse4.2"))) static uint32_t crc32c_update_sse42(uint32_t crc,
-                                                                        const void *data,
-                                                                        size_t len)
+                                                                      const void *data, size_t len)
 {
     const uint8_t *p = data;
     uint64_t c = ~crc;

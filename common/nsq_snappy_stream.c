@@ -18,11 +18,11 @@
 
 #include <event2/buffer.h>
 
-#define CRC_MASK_DELTA 0xa282ead8u
-#define CRC_MASK_SHIFT 15
-#define STREAM_ID_BODY "sNaPpY"
+#define CRC_MASK_DELTA     0xa282ead8u
+#define CRC_MASK_SHIFT     15
+#define STREAM_ID_BODY     "sNaPpY"
 #define STREAM_ID_BODY_LEN 6
-#define CHUNK_PREFIX_LEN (NSQ_SNAPPY_CHUNK_HDR_LEN + NSQ_SNAPPY_CRC_LEN)
+#define CHUNK_PREFIX_LEN   (NSQ_SNAPPY_CHUNK_HDR_LEN + NSQ_SNAPPY_CRC_LEN)
 
 const uint8_t nsq_snappy_stream_id[10] = {0xff, 0x06, 0x00, 0x00, 's', 'N', 'a', 'P', 'p', 'Y'};
 

@@ -25,8 +25,10 @@ struct evbuffer;
 #define NSQ_SNAPPY_MAX_BLOCK     65536 /* uncompressed bytes per chunk */
 #define NSQ_SNAPPY_CHUNK_HDR_LEN 4     /* type + 3-byte length */
 #define NSQ_SNAPPY_CRC_LEN       4
-/* Largest chunk body accepted: CRC + the worst-case snappy encoding of a full block. */
-#define NSQ_SNAPPY_MAX_CHUNK_LEN (NSQ_SNAPPY_CRC_LEN + 32 + NSQ_SNAPPY_MAX_BLOCK + NSQ_SNAPPY_MAX_BLOCK / 6)
+/* Largest chunk body accepted: CRC + the worst-case snappy encoding of a full block
+ * (snappy_max_compressed_length(n) = 32 + n + n / 6). */
+#define NSQ_SNAPPY_MAX_CHUNK_LEN                                                                   \
+    (NSQ_SNAPPY_CRC_LEN + 32 + NSQ_SNAPPY_MAX_BLOCK + NSQ_SNAPPY_MAX_BLOCK / 6)
 
 enum {
     NSQ_SNAPPY_CHUNK_COMPRESSED = 0x00,
@@ -48,7 +50,7 @@ uint32_t nsq_snappy_masked_crc(const void *data, size_t len);
 struct nsq_snappy_writer;
 struct nsq_snappy_reader;
 
-/* Constructors return NULL on allocation failure; the caller frees with *_free (NULL is a no-op). */
+/* Constructors return NULL on allocation failure; *_free releases (NULL is a no-op). */
 struct nsq_snappy_writer *nsq_snappy_writer_new(void);
 void nsq_snappy_writer_free(struct nsq_snappy_writer *w);
 struct nsq_snappy_reader *nsq_snappy_reader_new(void);

@@ -20,17 +20,17 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#define TLS_NAME_LEN       48
-#define TLS_LOW_SEC_LEVEL  0 /* needed for TLS 1.0/1.1 with OpenSSL 3 */
+#define TLS_NAME_LEN      48
+#define TLS_LOW_SEC_LEVEL 0 /* needed for TLS 1.0/1.1 with OpenSSL 3 */
 
 static const struct {
     const char *flag;
     int version;
 } min_versions[] = {
-    {"tls1.0", TLS1_VERSION},
-    {"tls1.1", TLS1_1_VERSION},
-    {"tls1.2", TLS1_2_VERSION},
-    {"tls1.3", TLS1_3_VERSION},
+        {"tls1.0", TLS1_VERSION},
+        {"tls1.1", TLS1_1_VERSION},
+        {"tls1.2", TLS1_2_VERSION},
+        {"tls1.3", TLS1_3_VERSION},
 };
 
 int nsq_tls_parse_min_version(const char *s, int *out)
@@ -81,8 +81,7 @@ static int set_min_version(SSL_CTX *ctx, int min_version)
     return 0;
 }
 
-static int load_cert_key(SSL_CTX *ctx, const char *cert, const char *key, char *err,
-                         size_t errlen)
+static int load_cert_key(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t errlen)
 {
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         tls_error(err, errlen, "cannot load certificate", cert);
@@ -160,8 +159,7 @@ SSL_CTX *nsq_tls_server_ctx(const char *cert, const char *key, const char *root_
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
         break;
     case NSQ_TLS_REQUIRE:
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                           accept_any_cert);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any_cert);
         break;
     case NSQ_TLS_REQUIRE_VERIFY:
         if (load_roots(ctx, root_ca, err, errlen) < 0)

@@ -31,8 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_CAP_UNIT  1024
 #define FUZZ_MAX_TOTAL (16 * 1024 * 1024) /* stop inflating bombs past this */
 
-static int inflate_all(const uint8_t *in, size_t len, size_t step, size_t cap,
-                       struct evbuffer *out)
+static int inflate_all(const uint8_t *in, size_t len, size_t step, size_t cap, struct evbuffer *out)
 {
     struct nsq_deflate_reader *r = nsq_deflate_reader_new();
     struct evbuffer *src = evbuffer_new();

@@ -80,8 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(ra == rb);
         CHECK(evbuffer_get_length(a) == evbuffer_get_length(b));
         if (evbuffer_get_length(a))
-            CHECK(memcmp(evbuffer_pullup(a, -1), evbuffer_pullup(b, -1),
-                         evbuffer_get_length(a)) == 0);
+            CHECK(memcmp(evbuffer_pullup(a, -1), evbuffer_pullup(b, -1), evbuffer_get_length(a)) ==
+                  0);
         evbuffer_free(a);
         evbuffer_free(b);
         return 0;

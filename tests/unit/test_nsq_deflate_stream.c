@@ -239,7 +239,8 @@ START_TEST(test_output_cap)
     r = nsq_deflate_reader_new();
     evbuffer_add(src, z, zlen);
     ck_assert_int_eq(nsq_deflate_read(r, src, dst), NSQ_DEFLATE_MORE);
-    ck_assert_uint_le(evbuffer_get_length(dst), NSQ_DEFLATE_READ_MAX_DEFAULT + NSQ_DEFLATE_READ_OVERSHOOT);
+    ck_assert_uint_le(evbuffer_get_length(dst),
+                      NSQ_DEFLATE_READ_MAX_DEFAULT + NSQ_DEFLATE_READ_OVERSHOOT);
     free(z);
     free(data);
     nsq_deflate_reader_free(r);
@@ -273,7 +274,9 @@ START_TEST(test_corrupt)
     ck_assert_int_eq(compress(zbuf, &zl, (const Bytef *)"hello hello hello", 17), Z_OK);
     expect_bad(zbuf, zl);
     /* data after the final block */
-    expect_bad("\x01\x01\x00\xfe\xffX" "extra", 11);
+    expect_bad("\x01\x01\x00\xfe\xffX"
+               "extra",
+               11);
 }
 END_TEST
 

@@ -80,7 +80,10 @@ START_TEST(test_encode_short_text)
     uint8_t got[11];
     ck_assert_uint_eq(evbuffer_get_length(dst), 11);
     evbuffer_remove(dst, got, 11);
-    ck_assert_mem_eq(got, "\x01\x07\x00\x00\x6e\x57\xf1\x21" "abc", 11);
+    ck_assert_mem_eq(got,
+                     "\x01\x07\x00\x00\x6e\x57\xf1\x21"
+                     "abc",
+                     11);
 
     nsq_snappy_writer_free(w);
     evbuffer_free(src);
@@ -147,7 +150,7 @@ START_TEST(test_decode_hand_built)
     add_chunk_hdr(src, 0x85, 2); /* reserved skippable */
     evbuffer_add(src, "zz", 2);
     evbuffer_add(src, stream_id, sizeof(stream_id)); /* repeated identifier is allowed */
-    add_chunk_hdr(src, 0x01, 4); /* empty uncompressed chunk */
+    add_chunk_hdr(src, 0x01, 4);                     /* empty uncompressed chunk */
     add_le32(src, MASKED_CRC_EMPTY);
 
     ck_assert_int_eq(nsq_snappy_read(r, src, dst), 0);
@@ -175,7 +178,8 @@ static void roundtrip(const uint8_t *data, size_t len, size_t step)
         size_t n = evbuffer_get_length(framed) < step ? evbuffer_get_length(framed) : step;
         evbuffer_remove_buffer(framed, feed, n);
         ck_assert_int_eq(nsq_snappy_read(r, feed, out), 0);
-        ck_assert_uint_lt(evbuffer_get_length(feed), NSQ_SNAPPY_CHUNK_HDR_LEN + NSQ_SNAPPY_MAX_CHUNK_LEN);
+        ck_assert_uint_lt(evbuffer_get_length(feed),
+                          NSQ_SNAPPY_CHUNK_HDR_LEN + NSQ_SNAPPY_MAX_CHUNK_LEN);
     }
     ck_assert_uint_eq(evbuffer_get_length(feed), 0);
     ck_assert_uint_eq(evbuffer_get_length(out), len);
@@ -191,8 +195,8 @@ static void roundtrip(const uint8_t *data, size_t len, size_t step)
 
 START_TEST(test_roundtrip_sizes)
 {
-    static const size_t sizes[] = {0,     1,     2,     7,     100,    4095,   65535, 65536,
-                                   65537, 70000, 131072, 131073, 200000};
+    static const size_t sizes[] = {0,     1,     2,     7,      100,    4095,  65535,
+                                   65536, 65537, 70000, 131072, 131073, 200000};
     size_t max = 200000;
     uint8_t *data = malloc(max);
 

@@ -221,10 +221,10 @@ START_TEST(test_bad_files)
                                           "/nonexistent-ca.pem", NSQ_TLS_REQUIRE_VERIFY, 0, err,
                                           sizeof(err)));
     ck_assert_ptr_nonnull(strstr(err, "nonexistent-ca.pem"));
-    ck_assert_ptr_null(nsq_tls_client_ctx(NULL, path("client.pem"), NULL, false, 0, err,
-                                          sizeof(err)));
-    ck_assert_ptr_null(nsq_tls_server_ctx("", "", NULL, NSQ_TLS_NO_CLIENT_CERT, 0, err,
-                                          sizeof(err)));
+    ck_assert_ptr_null(
+            nsq_tls_client_ctx(NULL, path("client.pem"), NULL, false, 0, err, sizeof(err)));
+    ck_assert_ptr_null(
+            nsq_tls_server_ctx("", "", NULL, NSQ_TLS_NO_CLIENT_CERT, 0, err, sizeof(err)));
 }
 END_TEST
 
