@@ -13,6 +13,10 @@
  * Memory is bounded: pending writes by DISKQUEUE_MAX_PENDING_BYTES (put then waits for the disk,
  * see diskqueue_putv), read-ahead by DISKQUEUE_READ_AHEAD_BYTES / DISKQUEUE_READ_AHEAD_RECORDS.
  *
+ * Durability: put returns once the record is in memory; it reaches the file on the next I/O pass
+ * and is durable after the next sync (sync-every / sync-timeout / roll / close, storage.md §3.2).
+ * A write error is reported by the following puts (sticky error) and by diskqueue_health.
+ *
  * depth = records accepted by put (plus the depth found on disk at open) minus records popped;
  * records in the pending buffer and in the read-ahead list are counted.
  */

@@ -413,6 +413,9 @@ START_TEST(test_rolling_placement)
     ck_assert_int_eq(file_size(seg("r", 1)), 100);
     ck_assert_int_eq(file_size(seg("r", 2)), 204);
     ck_assert_int_eq(file_size(seg("r", 3)), 30);
+    struct stat st;
+    ck_assert_int_eq(stat(seg("r", 0), &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
     assert_file_text(qpath("r", ".meta.dat"), "6\n0,0\n3,30\n");
 
     /* record 3 sits at 000001:30 with its big-endian length */
