@@ -24,6 +24,15 @@
 
 static const char heartbeat_text[] = "_heartbeat_";
 
+/* Bytes moved per socket read/write: large enough that a busy connection costs one syscall per
+   loop iteration, not one per 16 KiB (libevent's default). */
+#define CLIENT_MAX_SINGLE_IO (256 * 1024)
+/* Back-pressure: once this much output waits for a client that does not read, its commands are
+   not read either (as a blocked writer would stop upstream's reader), until half has drained. */
+#define CLIENT_OUTPUT_HIGH (4 * 1024 * 1024)
+
+static void client_check_backpressure(struct client *c);
+
 static void client_free(struct client *c)
 {
     free(c->client_id);
@@ -40,6 +49,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
     struct client *c = arg;
     c->busy++;
     protocol_v2_read(c);
+    client_check_backpressure(c);
     c->busy--;
     if (c->closed && c->in_flight == 0 && !c->busy)
         client_free(c);
@@ -48,8 +58,31 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 static void client_write_cb(struct bufferevent *bev, void *arg)
 {
     struct client *c = arg;
-    if (c->close_after_flush)
-        client_close(c);
+    if (c->close_after_flush) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            client_close(c);
+        return;
+    }
+    if (c->read_blocked &&
+        evbuffer_get_length(bufferevent_get_output(bev)) <= CLIENT_OUTPUT_HIGH / 2) {
+        c->read_blocked = false;
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        bufferevent_enable(bev, EV_READ);
+        /* Commands that arrived meanwhile are already buffered. */
+        client_read_cb(bev, c);
+    }
+}
+
+/* Stops reading from a client whose output is not being consumed. */
+static void client_check_backpressure(struct client *c)
+{
+    if (c->closed || !c->bev || c->read_blocked || c->close_after_flush)
+        return;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > CLIENT_OUTPUT_HIGH) {
+        c->read_blocked = true;
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUTPUT_HIGH / 2, 0);
+    }
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -98,6 +131,8 @@ void client_apply_timeouts(struct client *c)
 void client_install_bev(struct client *c, struct bufferevent *bev)
 {
     c->bev = bev;
+    bufferevent_set_max_single_read(bev, CLIENT_MAX_SINGLE_IO);
+    bufferevent_set_max_single_write(bev, CLIENT_MAX_SINGLE_IO);
     bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     client_apply_timeouts(c);

@@ -46,6 +46,7 @@ struct client {
     bool closed;
     bool magic_ok;          /* "  V2" received */
     bool close_after_flush; /* fatal error sent: close once written */
+    bool read_blocked;      /* reading paused until the output drains (client.c back-pressure) */
     int busy;               /* >0 while a callback of this client runs: freeing is deferred */
 
     char remote_addr[NSQ_NET_ADDRSTRLEN]; /* "ip:port" */
