@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HARNESS_POLL_MS       5   /* pause between two polls of a condition */
+#define HARNESS_POLL_MS       5 /* pause between two polls of a condition */
 #define HARNESS_KIND_LEN      16
 #define HARNESS_ADDR_LEN      128
 #define HARNESS_MAX_ARGS      64

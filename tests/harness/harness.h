@@ -26,8 +26,8 @@
 #define HARNESS_START_TIMEOUT_MS 10000
 #define HARNESS_STOP_TIMEOUT_MS  10000
 /* Default timeout of the TCP and HTTP helpers. */
-#define HARNESS_IO_TIMEOUT_MS    5000
-#define HARNESS_MAX_LISTENERS    8
+#define HARNESS_IO_TIMEOUT_MS 5000
+#define HARNESS_MAX_LISTENERS 8
 
 struct harness_proc; /* a started daemon (opaque) */
 
@@ -60,7 +60,8 @@ int harness_kill(struct harness_proc *p);
 /* True if the process is still running (does not reap it unless it has exited). */
 bool harness_running(struct harness_proc *p);
 
-/* A fresh directory under $TMPDIR (or /tmp). Caller frees the string; harness_rmdir() removes it. */
+/* A fresh directory under $TMPDIR (or /tmp). Caller frees the string; harness_rmdir() removes it.
+ */
 char *harness_tmpdir(void);
 /* Removes a directory tree (best effort). */
 void harness_rmdir(const char *path);
@@ -73,10 +74,10 @@ int64_t harness_now_ms(void);
 /* ---- HTTP (blocking, libcurl) ---- */
 
 struct harness_response {
-    long status;      /* HTTP status, 0 on a transport error */
-    char *body;       /* NUL-terminated body (owned) */
+    long status; /* HTTP status, 0 on a transport error */
+    char *body;  /* NUL-terminated body (owned) */
     size_t body_len;
-    char *headers;    /* raw response header block, NUL-terminated (owned) */
+    char *headers; /* raw response header block, NUL-terminated (owned) */
 };
 /*
  * Sends one request to http://127.0.0.1:<port><path_and_query> with `body` (may be NULL) and
