@@ -552,8 +552,8 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
     }
     diskqueue_service_set_log(n->dqs, nsqd_dq_log, n);
 
-    char name[NSQ_NET_ADDRSTRLEN];
-    int fd = nsqd_open_listener(opts->tcp_address, &n->tcp_port, name, sizeof(name), err, errlen);
+    int fd = nsqd_open_listener(opts->tcp_address, &n->tcp_port, n->tcp_name, sizeof(n->tcp_name),
+                                err, errlen);
     if (fd < 0)
         goto fail;
     n->tcp_listener = evconnlistener_new(n->base, nsqd_accept_cb, n, LEV_OPT_CLOSE_ON_FREE, -1, fd);
@@ -563,10 +563,11 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
         goto fail;
     }
     evconnlistener_set_error_cb(n->tcp_listener, nsqd_accept_error_cb);
-    nsq_info("TCP: listening on %s", name);
+    nsq_info("TCP: listening on %s", n->tcp_name);
 
     if (opts->http_address && *opts->http_address) {
-        fd = nsqd_open_listener(opts->http_address, &n->http_port, name, sizeof(name), err, errlen);
+        fd = nsqd_open_listener(opts->http_address, &n->http_port, n->http_name,
+                                sizeof(n->http_name), err, errlen);
         if (fd < 0)
             goto fail;
         n->http = evhttp_new(n->base);
@@ -576,7 +577,7 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
             goto fail;
         }
         n->http_api = nsqd_http_new(n, n->http);
-        nsq_info("HTTP: listening on %s", name);
+        nsq_info("HTTP: listening on %s", n->http_name);
     }
 
     if (nsqd_load_metadata(n, err, errlen) != 0)
@@ -637,10 +638,12 @@ int nsqd_main(struct nsqd *n)
 {
     event_base_dispatch(n->base);
     n->exiting = true;
-    nsq_info("TCP: closing %s", n->opts->tcp_address);
+    nsq_info("TCP: closing %s", n->tcp_name);
     if (n->tcp_listener) {
         evconnlistener_free(n->tcp_listener);
         n->tcp_listener = NULL;
+        if (n->tcp_port < 0)
+            unlink(n->tcp_name); /* as Go removes the unix socket it created */
     }
     while (n->clients)
         client_close(n->clients);
@@ -649,8 +652,11 @@ int nsqd_main(struct nsqd *n)
         n->http_api = NULL;
     }
     if (n->http) {
+        nsq_info("HTTP: closing %s", n->http_name);
         evhttp_free(n->http);
         n->http = NULL;
+        if (n->http_port < 0)
+            unlink(n->http_name);
     }
     n->exiting = false; /* the final rewrite must happen */
     int rc = nsqd_persist_metadata(n);

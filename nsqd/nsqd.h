@@ -80,7 +80,9 @@ struct nsqd {
     int tcp_port; /* real listen ports: -1 unix socket, 0 disabled */
     int http_port;
     int https_port;
-    int64_t start_time; /* Unix seconds */
+    int64_t start_time;           /* Unix seconds */
+    char tcp_name[NSQD_ADDR_LEN]; /* bound listener addresses as logged ("ip:port" or path) */
+    char http_name[NSQD_ADDR_LEN];
 
     struct evconnlistener *tcp_listener;
     struct evhttp *http;
