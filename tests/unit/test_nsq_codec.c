@@ -1,6 +1,7 @@
 /* Unit tests for common/nsq_codec.c: codec bufferevent filters over a socketpair, with the peer
  * speaking the stream transforms directly. */
 #include <check.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -12,7 +13,11 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+
 #include "nsq_codec.h"
+#include "nsq_tls.h"
 
 #define DEADLINE_SEC 10
 
@@ -321,6 +326,103 @@ START_TEST(test_bad_arguments)
 }
 END_TEST
 
+/* Both ends stacked as nsqd and its clients do it: socket, TLS, then the codec filter. */
+struct stacked {
+    struct evbuffer *got;
+    short events;
+};
+
+static void stacked_read(struct bufferevent *bev, void *arg)
+{
+    struct stacked *s = arg;
+    evbuffer_add_buffer(s->got, bufferevent_get_input(bev));
+}
+
+static void stacked_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct stacked *s = arg;
+    s->events |= what;
+}
+
+static bool stacked_wait(struct event_base *base, struct stacked *s, size_t n)
+{
+    struct timeval start, now;
+    evutil_gettimeofday(&start, NULL);
+    while (evbuffer_get_length(s->got) < n && !(s->events & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+        struct timeval tick = {0, 50000};
+        event_base_loopexit(base, &tick);
+        event_base_loop(base, EVLOOP_ONCE);
+        evutil_gettimeofday(&now, NULL);
+        if (now.tv_sec - start.tv_sec > DEADLINE_SEC)
+            break;
+    }
+    return evbuffer_get_length(s->got) >= n;
+}
+
+START_TEST(test_over_tls)
+{
+    char dir[] = "/tmp/nsq_codec_tls_XXXXXX", cmd[512], cert[64], key[64], err[256];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s -out %s -days 1 -subj /CN=localhost >%s/log 2>&1",
+             key, cert, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    SSL_CTX *sctx =
+            nsq_tls_server_ctx(cert, key, NULL, NSQ_TLS_NO_CLIENT_CERT, 0, err, sizeof(err));
+    ck_assert_msg(sctx != NULL, "%s", err);
+    SSL_CTX *cctx = nsq_tls_client_ctx(NULL, NULL, NULL, true, 0, err, sizeof(err));
+    ck_assert_msg(cctx != NULL, "%s", err);
+
+    struct event_base *base = event_base_new();
+    int fds[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    evutil_make_socket_nonblocking(fds[0]);
+    evutil_make_socket_nonblocking(fds[1]);
+    struct bufferevent *ta = bufferevent_openssl_socket_new(
+            base, fds[0], SSL_new(sctx), BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *tb = bufferevent_openssl_socket_new(
+            base, fds[1], SSL_new(cctx), BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+    ck_assert(ta && tb);
+    struct bufferevent *fa = nsq_codec_filter_new(ta, kinds[_i], 3, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *fb = nsq_codec_filter_new(tb, kinds[_i], 9, BEV_OPT_CLOSE_ON_FREE);
+    ck_assert(fa && fb);
+    struct stacked sa = {evbuffer_new(), 0}, sb = {evbuffer_new(), 0};
+    bufferevent_setcb(fa, stacked_read, NULL, stacked_event, &sa);
+    bufferevent_setcb(fb, stacked_read, NULL, stacked_event, &sb);
+    bufferevent_enable(fa, EV_READ | EV_WRITE);
+    bufferevent_enable(fb, EV_READ | EV_WRITE);
+
+    enum { LEN = 300000 };
+    uint8_t *d = make_data(LEN, 17);
+    /* Written before the handshake has finished: the TLS layer holds it until then. */
+    bufferevent_write(fb, "IDENTIFY\n", 9);
+    bufferevent_write(fb, d, LEN);
+    ck_assert(stacked_wait(base, &sa, 9 + LEN));
+    ck_assert_mem_eq(evbuffer_pullup(sa.got, 9), "IDENTIFY\n", 9);
+    ck_assert_mem_eq(evbuffer_pullup(sa.got, -1) + 9, d, LEN);
+    bufferevent_write(fa, d, LEN);
+    ck_assert(stacked_wait(base, &sb, LEN));
+    ck_assert_mem_eq(evbuffer_pullup(sb.got, -1), d, LEN);
+    ck_assert_int_eq(sa.events & BEV_EVENT_ERROR, 0);
+    ck_assert_int_eq(sb.events & BEV_EVENT_ERROR, 0);
+    ck_assert_str_eq(nsq_tls_version_name(bufferevent_openssl_get_ssl(ta)), "TLS1.3");
+
+    free(d);
+    bufferevent_free(fa);
+    bufferevent_free(fb);
+    evbuffer_free(sa.got);
+    evbuffer_free(sb.got);
+    event_base_free(base);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nsq_codec");
@@ -332,6 +434,7 @@ int main(void)
     tcase_add_loop_test(tc, test_corrupt_input_reports_error, 0, 2);
     tcase_add_loop_test(tc, test_watermark_bounds_decoded_input, 0, 2);
     tcase_add_test(tc, test_bad_arguments);
+    tcase_add_loop_test(tc, test_over_tls, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
