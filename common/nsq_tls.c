@@ -70,6 +70,19 @@ static void tls_error(char *err, size_t errlen, const char *what, const char *fi
         snprintf(err, errlen, "%s%s%s: %s", what, file ? " " : "", file ? file : "", reason);
 }
 
+/* Go reports an unreadable file as "open <file>: <reason>"; so do we, before OpenSSL tries it. */
+static int check_readable(const char *file, char *err, size_t errlen)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        if (err && errlen)
+            snprintf(err, errlen, "open %s: %s", file, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
 static int set_min_version(SSL_CTX *ctx, int min_version)
 {
     if (min_version == 0)
@@ -83,6 +96,8 @@ static int set_min_version(SSL_CTX *ctx, int min_version)
 
 static int load_cert_key(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t errlen)
 {
+    if (check_readable(cert, err, errlen) < 0 || check_readable(key, err, errlen) < 0)
+        return -1;
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         tls_error(err, errlen, "cannot load certificate", cert);
         return -1;
@@ -101,6 +116,8 @@ static int load_cert_key(SSL_CTX *ctx, const char *cert, const char *key, char *
 static int load_roots(SSL_CTX *ctx, const char *root_ca, char *err, size_t errlen)
 {
     if (root_ca && root_ca[0]) {
+        if (check_readable(root_ca, err, errlen) < 0)
+            return -1;
         if (SSL_CTX_load_verify_locations(ctx, root_ca, NULL) != 1) {
             tls_error(err, errlen, "cannot load root CA", root_ca);
             return -1;

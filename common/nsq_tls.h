@@ -35,7 +35,8 @@ int nsq_tls_parse_min_version(const char *s, int *out);
  * bundle client certificates are verified against under NSQ_TLS_REQUIRE_VERIFY (the system's
  * default roots when absent). min_version is a TLS*_VERSION code (0 → NSQ_TLS_DEFAULT_MIN_VERSION);
  * versions below TLS 1.2 are really enabled (OpenSSL's security level is lowered for them).
- * Returns NULL with a message in err on failure.
+ * Returns NULL with a message in err on failure: "open <file>: <strerror>" for an unreadable file
+ * (Go's wording), otherwise "<what> <file>: <OpenSSL error>".
  */
 SSL_CTX *nsq_tls_server_ctx(const char *cert, const char *key, const char *root_ca,
                             enum nsq_tls_client_auth policy, int min_version, char *err,
