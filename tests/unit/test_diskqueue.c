@@ -158,6 +158,11 @@ static void spit(const char *p, const void *data, size_t len)
     fclose(f);
 }
 
+static void spit_str(const char *p, const char *text)
+{
+    spit(p, text, strlen(text));
+}
+
 static void assert_file_text(const char *p, const char *want)
 {
     char *got = slurp(p, NULL);
@@ -490,7 +495,7 @@ START_TEST(test_restart_after_crash)
     put_seq(dq, 5, 40);
     put_seq(dq, 6, 40);
     ck_assert_int_eq(diskqueue_close(dq), 0);
-    spit(qpath("c", ".meta.dat"), "5\n0,0\n0,220\n", 12);
+    spit_str(qpath("c", ".meta.dat"), "5\n0,0\n0,220\n");
 
     dq = open_q("c", 10000);
     ck_assert_int_eq(diskqueue_depth(dq), 5);
@@ -519,7 +524,7 @@ START_TEST(test_caught_up_then_roll)
     assert_file_text(qpath("e", ".meta.dat"), "0\n1,64\n1,64\n");
 
     /* the same situation found on disk (reader at the end of a completed segment) */
-    spit(qpath("e", ".meta.dat"), "1\n1,64\n2,0\n", 11);
+    spit_str(qpath("e", ".meta.dat"), "1\n1,64\n2,0\n");
     dq = open_q("e", 100);
     put_seq(dq, 2, 30);
     expect_seq(dq, 2, 30);
@@ -675,7 +680,7 @@ END_TEST
 START_TEST(test_corrupt_meta_garbage)
 {
     make_two_segments("g");
-    spit(qpath("g", ".meta.dat"), "garbage\n", 8);
+    spit_str(qpath("g", ".meta.dat"), "garbage\n");
     /* unparsable metadata: depth 0, positions 0; existing data is kept and read, new writes go
        to a fresh segment */
     struct diskqueue *dq = open_q("g", 220);
@@ -695,7 +700,7 @@ END_TEST
 START_TEST(test_corrupt_read_beyond_write)
 {
     make_two_segments("rb");
-    spit(qpath("rb", ".meta.dat"), "3\n1,400\n1,220\n", 15);
+    spit_str(qpath("rb", ".meta.dat"), "3\n1,400\n1,220\n");
     struct diskqueue *dq = open_q("rb", 220);
     ck_assert(wait_depth(dq, 0));
     expect_none(dq);
@@ -715,7 +720,7 @@ START_TEST(test_corrupt_meta_far_segment)
     for (uint32_t i = 0; i < 5; i++)
         put_seq(dq, i, 40);
     ck_assert_int_eq(diskqueue_close(dq), 0);
-    spit(qpath("far", ".meta.dat"), "5\n0,0\n1000000000000,0\n", 24);
+    spit_str(qpath("far", ".meta.dat"), "5\n0,0\n1000000000000,0\n");
 
     dq = open_q("far", 220);
     for (uint32_t i = 0; i < 5; i++)
@@ -730,7 +735,7 @@ START_TEST(test_corrupt_meta_far_segment)
     ck_assert_int_eq(diskqueue_close(dq), 0);
     assert_file_text(qpath("far", ".meta.dat"), "0\n1000000000001,0\n1000000000001,0\n");
 
-    spit(qpath("far", ".meta.dat"), "5\n0,-4\n-1,0\n", 13);
+    spit_str(qpath("far", ".meta.dat"), "5\n0,-4\n-1,0\n");
     dq = open_q("far", 220);
     ck_assert_int_eq(diskqueue_depth(dq), 0);
     ck_assert_int_eq(diskqueue_close(dq), 0);
@@ -767,7 +772,7 @@ END_TEST
 START_TEST(test_empty)
 {
     make_two_segments("em");
-    spit(qpath("em", ".000099.dat.bad"), "x", 1);
+    spit_str(qpath("em", ".000099.dat.bad"), "x");
     struct diskqueue *dq = open_q("em", 220);
     expect_seq(dq, 0, 40);
     put_seq(dq, 10, 40); /* rolls to segment 2 */
@@ -791,7 +796,7 @@ END_TEST
 START_TEST(test_delete)
 {
     make_two_segments("dl");
-    spit(qpath("dl", ".000000.dat.bad"), "x", 1);
+    spit_str(qpath("dl", ".000000.dat.bad"), "x");
     struct diskqueue *dq = open_q("dl", 220);
     put_seq(dq, 10, 40);
     ck_assert_int_eq(diskqueue_delete(dq), 0);
