@@ -377,7 +377,7 @@ void channel_remove_client(struct channel *c, struct client *cl)
     cl->ch_next = cl->ch_prev = NULL;
     c->client_count--;
     cl->channel = NULL;
-    if (c->ephemeral && c->client_count == 0 && !c->exiting) {
+    if (c->ephemeral && c->client_count == 0 && !c->exiting && !c->topic->n->exiting) {
         /* Deleted from the loop, not from inside the client's callbacks. */
         struct ephemeral_delete *d = calloc(1, sizeof(*d));
         if (d) {

@@ -935,6 +935,36 @@ START_TEST(test_restart)
 }
 END_TEST
 
+/* SIGTERM with consumers connected (one on an ephemeral channel, messages in flight): clean exit
+   0 (a sanitizer build also checks that nothing leaks). */
+START_TEST(test_shutdown_with_clients)
+{
+    struct nsqd d = start(NULL);
+    int a = consumer(d.tcp, "sd", "c#ephemeral", NULL);
+    int b = consumer(d.tcp, "sd", "c", NULL);
+    int e = consumer(d.tcp, "sd#ephemeral", "c", NULL);
+    sendf(a, "RDY 1\n");
+    sendf(b, "RDY 1\n");
+    sendf(e, "RDY 1\n");
+    int p = conn(d.tcp);
+    pub(p, "sd", "x");
+    pub(p, "sd#ephemeral", "y");
+    struct msg m;
+    read_msg(a, &m);
+    free(m.body);
+    read_msg(b, &m);
+    free(m.body);
+    read_msg(e, &m);
+    free(m.body);
+    stop(&d);
+    ck_assert(harness_tcp_wait_closed(a, IO_MS));
+    close(a);
+    close(b);
+    close(e);
+    close(p);
+}
+END_TEST
+
 START_TEST(test_data_path_lock)
 {
     struct nsqd d = start(NULL);
@@ -1113,6 +1143,7 @@ static Suite *nsqd_tcp_suite(void)
     tcase_add_test(tc, test_ephemeral);
     tcase_add_test(tc, test_pause_and_empty);
     tcase_add_test(tc, test_restart);
+    tcase_add_test(tc, test_shutdown_with_clients);
     tcase_add_test(tc, test_data_path_lock);
     tcase_add_test(tc, test_snappy);
     tcase_add_test(tc, test_deflate);
