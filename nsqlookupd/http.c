@@ -60,11 +60,7 @@ static struct evbuffer *json_begin(struct nsq_http_call *call, struct nsq_json *
 /* Endpoints built on upstream's NewReqParams reject a malformed query string. */
 static bool params_ok(struct nsq_http_call *call)
 {
-    if (!call->query_ok) {
-        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "INVALID_REQUEST");
-        return false;
-    }
-    return true;
+    return nsq_http_require_query(call);
 }
 
 static void write_peer(struct nsq_json *j, const struct lookup_peer *p)
