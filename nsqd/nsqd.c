@@ -143,7 +143,7 @@ struct topic *nsqd_get_topic(struct nsqd *n, const char *name)
         return NULL;
     if (n->loading)
         return t; /* started by the loader */
-    nsqd_notify(n, t, NULL, t->ephemeral, true);
+    nsqd_notify(n, t->name, NULL, t->ephemeral, true);
 #ifdef NSQD_HAVE_LOOKUP
     if (n->lookup) {
         struct precreate *p = calloc(1, sizeof(*p));
@@ -166,11 +166,12 @@ int nsqd_delete_topic(struct nsqd *n, const char *name)
         return -ENOENT;
     t->exiting = true;
     bool ephemeral = t->ephemeral;
-    char *tname = strdup(name);
-    topic_delete(t);
-    if (tname) {
-        nsqd_notify(n, NULL, tname, ephemeral, false);
-        free(tname);
+    nsqd_notify_lookup(n, t->name, NULL, false);
+    topic_delete(t); /* each channel: UNREGISTER t c */
+    if (!ephemeral && !n->exiting) {
+        int rc = nsqd_persist_metadata(n);
+        if (rc)
+            nsq_error("failed to persist metadata - %s", strerror(-rc));
     }
     return 0;
 }
@@ -214,16 +215,8 @@ void nsqd_foreach_registration(struct nsqd *n,
     nsqd_foreach_topic(n, foreach_reg_topic, &ctx);
 }
 
-/*
- * Topic/channel created or deleted. For a topic event t may be NULL after deletion, so the name is
- * passed in `channel` ... see the two call shapes below.
- */
-void nsqd_notify(struct nsqd *n, struct topic *t, const char *name, bool ephemeral, bool registered)
+void nsqd_notify_lookup(struct nsqd *n, const char *topic, const char *channel, bool registered)
 {
-    /* Shapes: (t, NULL) topic created; (NULL, topic_name) topic deleted;
-       (t, channel_name) channel created/deleted. */
-    const char *topic = t ? t->name : name;
-    const char *channel = t ? name : NULL;
     if (n->loading)
         return;
 #ifdef NSQD_HAVE_LOOKUP
@@ -234,7 +227,15 @@ void nsqd_notify(struct nsqd *n, struct topic *t, const char *name, bool ephemer
     (void)channel;
     (void)registered;
 #endif
-    if (ephemeral || (t && t->exiting) || n->exiting)
+}
+
+void nsqd_notify(struct nsqd *n, const char *topic, const char *channel, bool ephemeral,
+                 bool registered)
+{
+    if (n->loading)
+        return;
+    nsqd_notify_lookup(n, topic, channel, registered);
+    if (ephemeral || n->exiting)
         return;
     int rc = nsqd_persist_metadata(n);
     if (rc)

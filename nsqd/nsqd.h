@@ -133,10 +133,13 @@ void nsqd_foreach_registration(struct nsqd *n,
    loading. */
 int nsqd_persist_metadata(struct nsqd *n);
 
-/* Called by topics/channels on creation and deletion: notifies lookupd, then rewrites nsqd.dat for
-   non-ephemeral objects. channel is NULL for a topic event. */
-void nsqd_notify(struct nsqd *n, struct topic *t, const char *channel, bool ephemeral,
+/* Called on topic/channel creation and deletion (channel NULL for a topic): notifies lookupd
+   (REGISTER / UNREGISTER), then rewrites nsqd.dat unless the object is ephemeral. Call after the
+   object entered / left its map. Does nothing while nsqd.dat is being loaded. */
+void nsqd_notify(struct nsqd *n, const char *topic, const char *channel, bool ephemeral,
                  bool registered);
+/* The lookupd half of nsqd_notify alone (used while a whole topic is being deleted). */
+void nsqd_notify_lookup(struct nsqd *n, const char *topic, const char *channel, bool registered);
 
 /* Records the result of a disk write: err NULL = healthy. */
 void nsqd_set_health(struct nsqd *n, const char *err);

@@ -237,7 +237,7 @@ struct channel *topic_get_channel(struct topic *t, const char *name)
     t->chans[t->nchans++] = c;
     t->had_channel = true;
     nsq_info("TOPIC(%s): new channel(%s)", t->name, name);
-    nsqd_notify(t->n, t, name, c->ephemeral, true);
+    nsqd_notify(t->n, t->name, name, c->ephemeral, true);
     topic_schedule_pump(t);
     return c;
 }
@@ -266,7 +266,7 @@ int topic_delete_channel(struct topic *t, const char *name)
     channel_delete(c);
     if (cname) {
         if (!t->exiting)
-            nsqd_notify(t->n, t, cname, ephemeral, false);
+            nsqd_notify(t->n, t->name, cname, ephemeral, false);
         free(cname);
     }
     if (t->ephemeral && t->nchans == 0 && !t->exiting)
@@ -354,13 +354,12 @@ void topic_delete(struct topic *t)
     while (t->nchans > 0) {
         struct channel *c = t->chans[t->nchans - 1];
         char *cname = strdup(c->name);
-        bool eph = c->ephemeral;
         name_map_del(t->channels, c->name);
         t->nchans--;
         c->exiting = true;
         channel_delete(c);
         if (cname) {
-            nsqd_notify(t->n, t, cname, eph, false);
+            nsqd_notify_lookup(t->n, t->name, cname, false);
             free(cname);
         }
     }
