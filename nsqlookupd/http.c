@@ -269,7 +269,8 @@ static void do_debug(struct nsq_http_call *call)
             nsq_http_reply_error(call->req, HTTP_INTERNAL, "INTERNAL_ERROR");
         goto out;
     }
-    qsort(keys.items, keys.len, sizeof(*keys.items), cmp_key);
+    if (keys.len > 1)
+        qsort(keys.items, keys.len, sizeof(*keys.items), cmp_key);
     nsq_json_object_begin(&j);
     for (size_t i = 0; i < keys.len; i++) {
         nsq_json_key(&j, keys.items[i].name);

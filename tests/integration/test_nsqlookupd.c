@@ -639,7 +639,8 @@ START_TEST(test_unregister_ephemeral)
     http_expect_body(p, "GET", "/topics", 200, "{\"topics\":[\"durable\"]}");
     http_expect_body(p, "GET", "/lookup?topic=durable", 200,
                      "{\"channels\":[\"plain\"],\"producers\":[]}");
-    http_expect(p, "GET", "/lookup?topic=t%23ephemeral", 404);
+    http_expect_body(p, "GET", "/lookup?topic=t%23ephemeral", 404,
+                     "{\"message\":\"TOPIC_NOT_FOUND\"}");
     /* the channel "keep" lost its producer but its key remains */
     http_expect_body(p, "GET", "/channels?topic=t%23ephemeral", 200, "{\"channels\":[\"keep\"]}");
     char *dbg = http_expect(p, "GET", "/debug", 200);
@@ -835,13 +836,13 @@ START_TEST(test_http_topic_channel_admin)
     http_expect_body(p, "POST", "/topic/delete?topic=never", 200, "");
     http_expect_body(p, "GET", "/topics", 200, "{\"topics\":[\"a\"]}");
     http_expect_body(p, "GET", "/channels?topic=b", 200, "{\"channels\":[]}");
-    http_expect(p, "GET", "/lookup?topic=b", 404);
+    http_expect_body(p, "GET", "/lookup?topic=b", 404, "{\"message\":\"TOPIC_NOT_FOUND\"}");
 
     /* topic/delete removes keys that have producers too; the nsqd keeps its connection */
     int fd = nsqd_connect(p, NSQD_IDENTIFY);
     v1_expect(fd, "REGISTER live ch", "OK");
     http_expect_body(p, "POST", "/topic/delete?topic=live", 200, "");
-    http_expect(p, "GET", "/lookup?topic=live", 404);
+    http_expect_body(p, "GET", "/lookup?topic=live", 404, "{\"message\":\"TOPIC_NOT_FOUND\"}");
     cJSON *j = http_json(p, "/nodes");
     cJSON *node = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "producers"), 0);
     ck_assert_int_eq(array_size(node, "topics"), 0);
