@@ -16,55 +16,23 @@
 
 #include "nsq_log.h"
 #include "nsq_names.h"
-#include "nsq_net.h"
 #include "nsq_statsd.h"
 #include "nsqd.h"
 #include "stats.h"
 
 #define STATSD_PREFIX_LEN 512
 #define STATSD_NAME_LEN   1024
-#define HOSTPORT_LEN      (NSQ_NET_ADDRSTRLEN + 16)
-#define STATSD_DEFAULT_PACKET_SIZE 508 /* --statsd-udp-packet-size default */
+/* Datagrams of one push are spread over the interval minus this margin. */
+#define STATSD_SPREAD_MARGIN_NS (1000000000LL)
 
 struct nsqd_statsd {
     struct nsqd *n;
     struct nsq_statsd *sink;
     struct event *timer;
+    struct event *spread_ev; /* sends the queued datagrams one by one */
+    struct timeval spread_tv; /* gap between two datagrams of one push */
     struct nsqd_stats *last; /* previous snapshot, owned */
 };
-
-void nsqd_statsd_prefix(const char *tmpl, const char *broadcast_address, int http_port, char *out,
-                        size_t len)
-{
-    char key[HOSTPORT_LEN];
-    size_t o = 0;
-
-    if (len == 0)
-        return;
-    out[0] = '\0';
-    if (tmpl == NULL || tmpl[0] == '\0')
-        return;
-    if (nsq_join_host_port(broadcast_address, http_port, key, sizeof(key)) < 0)
-        key[0] = '\0';
-    for (char *c = key; *c; c++)
-        if (*c == '.' || *c == ':')
-            *c = '_';
-    for (const char *t = tmpl; *t != '\0' && o + 1 < len; t++) {
-        if (t[0] == '%' && t[1] == 's') {
-            o += (size_t)snprintf(out + o, len - o, "%s", key);
-            if (o >= len)
-                o = len - 1;
-            t++;
-        } else {
-            out[o++] = *t;
-        }
-    }
-    out[o] = '\0';
-    if (o > 0 && out[o - 1] != '.' && o + 1 < len) {
-        out[o++] = '.';
-        out[o] = '\0';
-    }
-}
 
 static bool is_ephemeral(const char *name)
 {
@@ -184,19 +152,50 @@ void nsqd_statsd_emit(struct nsq_statsd *sink, const struct nsqd_stats *cur,
     }
 }
 
+static void spread_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct nsqd_statsd *s = arg;
+    if (nsq_statsd_send_one(s->sink) < 0)
+        nsq_error("STATSD: failed to send to %s", nsqd_opts(s->n)->statsd_address);
+    if (nsq_statsd_pending(s->sink) > 0)
+        evtimer_add(s->spread_ev, &s->spread_tv);
+}
+
+/*
+ * One push: collect, emit, then send the datagrams spread evenly over (interval - 1 s) as upstream
+ * does, so that a large nsqd does not burst hundreds of datagrams at the statsd server at once.
+ */
 static void push_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct nsqd_statsd *s = arg;
     const struct nsqd_options *o = nsqd_opts(s->n);
     struct nsqd_stats *cur = nsqd_stats_collect(s->n, NULL, NULL, false, o->statsd_mem_stats);
+    size_t pending;
+    int64_t spread_ns;
 
     if (cur == NULL)
         return;
+    /* Whatever the previous push did not send yet goes now. */
+    evtimer_del(s->spread_ev);
+    while (nsq_statsd_pending(s->sink) > 0)
+        nsq_statsd_send_one(s->sink);
+
     nsqd_statsd_emit(s->sink, cur, s->last, o->statsd_exclude_ephemeral, o->statsd_mem_stats);
-    if (nsq_statsd_flush(s->sink) < 0)
-        nsq_error("STATSD: failed to send to %s", o->statsd_address);
+    nsq_statsd_finish(s->sink);
     nsqd_stats_free(s->last);
     s->last = cur;
+
+    pending = nsq_statsd_pending(s->sink);
+    spread_ns = o->statsd_interval - STATSD_SPREAD_MARGIN_NS;
+    if (pending <= 1 || spread_ns <= 0) {
+        if (nsq_statsd_flush(s->sink) < 0)
+            nsq_error("STATSD: failed to send to %s", o->statsd_address);
+        return;
+    }
+    spread_ns /= (int64_t)pending;
+    s->spread_tv.tv_sec = spread_ns / 1000000000LL;
+    s->spread_tv.tv_usec = (spread_ns % 1000000000LL) / 1000;
+    spread_cb(-1, 0, s);
 }
 
 struct nsqd_statsd *nsqd_statsd_new(struct nsqd *n)
@@ -212,17 +211,21 @@ struct nsqd_statsd *nsqd_statsd_new(struct nsqd *n)
     if (s == NULL)
         return NULL;
     s->n = n;
-    nsqd_statsd_prefix(o->statsd_prefix, nsqd_broadcast_address(n), nsqd_broadcast_http_port(n),
-                       prefix, sizeof(prefix));
+    if (nsq_statsd_build_prefix(o->statsd_prefix, nsqd_broadcast_address(n),
+                                nsqd_broadcast_http_port(n), prefix, sizeof(prefix)) < 0) {
+        nsq_error("STATSD: prefix too long: %s", o->statsd_prefix);
+        goto err;
+    }
     s->sink = nsq_statsd_new(o->statsd_address, prefix,
                              o->statsd_udp_packet_size > 0 ? (size_t)o->statsd_udp_packet_size
-                                                           : (size_t)STATSD_DEFAULT_PACKET_SIZE);
+                                                           : (size_t)NSQ_STATSD_DEFAULT_PACKET_SIZE);
     if (s->sink == NULL) {
         nsq_error("STATSD: failed to create client for %s", o->statsd_address);
         goto err;
     }
     s->timer = event_new(nsqd_base(n), -1, EV_PERSIST, push_cb, s);
-    if (s->timer == NULL)
+    s->spread_ev = evtimer_new(nsqd_base(n), spread_cb, s);
+    if (s->timer == NULL || s->spread_ev == NULL)
         goto err;
     tv.tv_sec = o->statsd_interval / 1000000000LL;
     tv.tv_usec = (o->statsd_interval % 1000000000LL) / 1000;
@@ -241,6 +244,8 @@ void nsqd_statsd_free(struct nsqd_statsd *s)
         return;
     if (s->timer != NULL)
         event_free(s->timer);
+    if (s->spread_ev != NULL)
+        event_free(s->spread_ev);
     nsq_statsd_free(s->sink);
     nsqd_stats_free(s->last);
     free(s);

@@ -31,13 +31,6 @@ struct nsqd_statsd *nsqd_statsd_new(struct nsqd *n);
 void nsqd_statsd_free(struct nsqd_statsd *s);
 
 /*
- * Expands a --statsd-prefix template for the given broadcast address and HTTP port into out
- * (always NUL-terminated). Exposed for tests.
- */
-void nsqd_statsd_prefix(const char *tmpl, const char *broadcast_address, int http_port, char *out,
-                        size_t len);
-
-/*
  * Emits one round of metrics for `cur` into sink, with counters relative to `last` (NULL = first
  * round: counters carry the full values). exclude_ephemeral skips #ephemeral topics and channels;
  * mem emits the mem.* metrics (cur->has_memory must be set). Exposed for tests.
