@@ -882,7 +882,25 @@ START_TEST(test_http_errors)
     http_expect_body(p, "GET", "/no/such/path", 404, ERR("NOT_FOUND"));
     http_expect_body(p, "POST", "/lookup?topic=t", 405, ERR("METHOD_NOT_ALLOWED"));
     http_expect_body(p, "GET", "/topic/create?topic=t", 405, ERR("METHOD_NOT_ALLOWED"));
+    /* a malformed query string (Go's url.ParseQuery) */
+    http_expect_body(p, "GET", "/lookup?topic=x&%zz", 400, ERR("INVALID_REQUEST"));
+    http_expect_body(p, "GET", "/channels?topic=x&%zz", 400, ERR("INVALID_REQUEST"));
+    http_expect_body(p, "POST", "/topic/create?topic=x&%zz", 400, ERR("INVALID_REQUEST"));
+    http_expect_body(p, "POST", "/channel/create?topic=x&channel=y&%zz", 400,
+                     ERR("INVALID_REQUEST"));
 #undef ERR
+    /* trailing slash and letter case redirect; OPTIONS lists the methods */
+    free(http_expect(p, "GET", "/lookup/?topic=t", 301));
+    free(http_expect(p, "GET", "/TOPICS", 301));
+    free(http_expect(p, "POST", "/topic/create/?topic=t", 307));
+    struct harness_response r;
+    ck_assert_int_eq(harness_http("OPTIONS", harness_port(p, "HTTP"), "/nodes", NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    char *allow = harness_response_header(&r, "Allow");
+    ck_assert_ptr_nonnull(allow);
+    ck_assert_str_eq(allow, "GET, OPTIONS");
+    free(allow);
+    harness_response_free(&r);
     /* nothing was created by the failed requests */
     http_expect_body(p, "GET", "/topics", 200, "{\"topics\":[]}");
     stop_lookupd(p);
@@ -989,6 +1007,50 @@ START_TEST(test_bad_flag_exits_2)
 }
 END_TEST
 
+START_TEST(test_config_file)
+{
+    char *dir = harness_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/nsqlookupd.cfg", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("tcp_address = \"127.0.0.1:0\"\n"
+          "http_address = \"127.0.0.1:0\"\n"
+          "broadcast_address = \"from-config\"\n"
+          "inactive_producer_timeout = \"500ms\"\n"
+          "log_level = \"debug\"\n",
+          f);
+    fclose(f);
+    char cfg[600];
+    snprintf(cfg, sizeof(cfg), "--config=%s", path);
+    const char *args[] = {cfg, NULL};
+    struct harness_proc *p = harness_start(NSQLOOKUPD_BIN, args, 2);
+    ck_assert_ptr_nonnull(p);
+    int fd = v1_connect(p);
+    char *reply = v1_identify(fd, NSQD_IDENTIFY);
+    ck_assert_ptr_nonnull(strstr(reply, "\"broadcast_address\":\"from-config\""));
+    free(reply);
+    v1_expect(fd, "REGISTER t", "OK");
+    await_lookup(p, "t", 0); /* the configured inactivity timeout applies */
+    close(fd);
+    stop_lookupd(p);
+
+    /* a flag wins over the file */
+    const char *args2[] = {cfg, "--broadcast-address=from-flag", NULL};
+    p = harness_start(NSQLOOKUPD_BIN, args2, 2);
+    ck_assert_ptr_nonnull(p);
+    fd = v1_connect(p);
+    reply = v1_identify(fd, NSQD_IDENTIFY);
+    ck_assert_ptr_nonnull(strstr(reply, "\"broadcast_address\":\"from-flag\""));
+    free(reply);
+    close(fd);
+    stop_lookupd(p);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *nsqlookupd_suite(void)
 {
     Suite *s = suite_create("nsqlookupd");
@@ -1029,6 +1091,7 @@ static Suite *nsqlookupd_suite(void)
     tcase_add_test(tc, test_sigint_with_clients);
     tcase_add_test(tc, test_listen_failure);
     tcase_add_test(tc, test_bad_flag_exits_2);
+    tcase_add_test(tc, test_config_file);
     suite_add_tcase(s, tc);
     return s;
 }
