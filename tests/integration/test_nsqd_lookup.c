@@ -1,0 +1,395 @@
+/*
+ * test_nsqd_lookup: nsqd registering with a real nsqlookupd (behaviour.md §2, §9): topics and
+ * channels appear in /lookup, /channels, /debug; deletions unregister; a restarted lookupd is
+ * re-synced within seconds; a topic created on a new nsqd gets the channels lookupd knows; the
+ * lookupd list can change at run time; dead lookupds never stall the daemon.
+ */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "nsqd_itest.h"
+
+#define RESYNC_MS      15000
+#define REGISTER_MS    5000
+#define STALL_PUBS     20
+#define STALL_BUDGET_MS 2000
+
+struct lookupd {
+    struct harness_proc *p;
+    int tcp, http;
+};
+
+static void lookupd_start(struct lookupd *l, int tcp_port)
+{
+    char tcp[64];
+    const char *args[] = {tcp, "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1",
+                          NULL};
+    snprintf(tcp, sizeof(tcp), "--tcp-address=127.0.0.1:%d", tcp_port);
+    l->p = harness_start(NSQLOOKUPD_BIN, args, 2);
+    ck_assert_ptr_nonnull(l->p);
+    l->tcp = harness_port(l->p, "TCP");
+    l->http = harness_port(l->p, "HTTP");
+}
+
+struct nsqd {
+    struct harness_proc *p;
+    char *dir;
+    int tcp, http;
+};
+
+static void nsqd_start(struct nsqd *n, const struct lookupd *l)
+{
+    char lookup[64];
+    const char *with[] = {"--broadcast-address=127.0.0.1", lookup, NULL};
+    const char *without[] = {"--broadcast-address=127.0.0.1", NULL};
+    snprintf(lookup, sizeof(lookup), "--lookupd-tcp-address=127.0.0.1:%d", l ? l->tcp : 0);
+    n->dir = harness_tmpdir();
+    n->p = itest_nsqd_start(n->dir, l ? with : without);
+    ck_assert_ptr_nonnull(n->p);
+    n->tcp = harness_port(n->p, "TCP");
+    n->http = harness_port(n->p, "HTTP");
+}
+
+static void nsqd_stop(struct nsqd *n)
+{
+    ck_assert_int_eq(harness_stop(n->p, SIGTERM), 0);
+    harness_rmdir(n->dir);
+    free(n->dir);
+}
+
+static void post(int port, const char *path, const char *body, long want)
+{
+    char *out = NULL;
+    long st = itest_http("POST", port, path, body, &out);
+    ck_assert_msg(st == want, "POST %s: %ld (%s), want %ld", path, st, out ? out : "", want);
+    free(out);
+}
+
+/* ---- conditions on the lookupd ---- */
+
+struct cond {
+    const struct lookupd *l;
+    const char *topic;
+    const char *channel;
+    const char *key;
+    int tcp_port;
+};
+
+static bool array_has_port(const cJSON *arr, int tcp_port)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const cJSON *p = cJSON_GetObjectItem(it, "tcp_port");
+        if (cJSON_IsNumber(p) && p->valueint == tcp_port)
+            return true;
+    }
+    return false;
+}
+
+/* /lookup?topic=T lists the nsqd with tcp_port among its producers. */
+static bool lookup_has_producer(void *arg)
+{
+    struct cond *c = arg;
+    char path[256];
+    long st;
+    cJSON *j;
+    bool r;
+    snprintf(path, sizeof(path), "/lookup?topic=%s", c->topic);
+    j = itest_http_json("GET", c->l->http, path, NULL, &st);
+    r = st == 200 && array_has_port(cJSON_GetObjectItem(j, "producers"), c->tcp_port);
+    cJSON_Delete(j);
+    return r;
+}
+
+static bool lookup_lacks_producer(void *arg)
+{
+    struct cond *c = arg;
+    char path[256];
+    long st;
+    cJSON *j;
+    bool r;
+    snprintf(path, sizeof(path), "/lookup?topic=%s", c->topic);
+    j = itest_http_json("GET", c->l->http, path, NULL, &st);
+    r = (st == 200 || st == 404) &&
+        !array_has_port(cJSON_GetObjectItem(j, "producers"), c->tcp_port);
+    cJSON_Delete(j);
+    return r;
+}
+
+/* /debug has registration key `key` with the nsqd among its producers. */
+static bool debug_has(void *arg)
+{
+    struct cond *c = arg;
+    long st;
+    cJSON *j = itest_http_json("GET", c->l->http, "/debug", NULL, &st);
+    bool r = st == 200 && array_has_port(cJSON_GetObjectItem(j, c->key), c->tcp_port);
+    cJSON_Delete(j);
+    return r;
+}
+
+static bool debug_lacks(void *arg)
+{
+    struct cond *c = arg;
+    long st;
+    cJSON *j = itest_http_json("GET", c->l->http, "/debug", NULL, &st);
+    bool r = st == 200 && !array_has_port(cJSON_GetObjectItem(j, c->key), c->tcp_port);
+    cJSON_Delete(j);
+    return r;
+}
+
+static bool channels_has(const struct lookupd *l, const char *topic, const char *channel)
+{
+    char path[256];
+    long st;
+    const cJSON *it;
+    bool r = false;
+    cJSON *j;
+    snprintf(path, sizeof(path), "/channels?topic=%s", topic);
+    j = itest_http_json("GET", l->http, path, NULL, &st);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "channels"))
+    {
+        if (cJSON_IsString(it) && strcmp(it->valuestring, channel) == 0)
+            r = true;
+    }
+    cJSON_Delete(j);
+    return r;
+}
+
+static bool channels_lacks_cond(void *arg)
+{
+    struct cond *c = arg;
+    return !channels_has(c->l, c->topic, c->channel);
+}
+
+static bool nodes_has(void *arg)
+{
+    struct cond *c = arg;
+    long st;
+    cJSON *j = itest_http_json("GET", c->l->http, "/nodes", NULL, &st);
+    bool r = st == 200 && array_has_port(cJSON_GetObjectItem(j, "producers"), c->tcp_port);
+    cJSON_Delete(j);
+    return r;
+}
+
+START_TEST(register_and_unregister)
+{
+    struct lookupd l;
+    struct nsqd n;
+    struct cond c;
+    char path[256];
+    long st;
+    cJSON *j, *p;
+
+    lookupd_start(&l, 0);
+    nsqd_start(&n, &l);
+    c = (struct cond){.l = &l, .topic = "lt", .tcp_port = n.tcp};
+
+    post(n.http, "/topic/create?topic=lt", NULL, 200);
+    ck_assert_msg(harness_wait_until(lookup_has_producer, &c, REGISTER_MS), "topic not registered");
+    snprintf(path, sizeof(path), "/lookup?topic=lt");
+    j = itest_http_json("GET", l.http, path, NULL, &st);
+    p = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "producers"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(p, "broadcast_address")->valuestring, "127.0.0.1");
+    ck_assert_int_eq(cJSON_GetObjectItem(p, "http_port")->valueint, n.http);
+    ck_assert_str_eq(cJSON_GetObjectItem(p, "version")->valuestring, "1.3.0");
+    cJSON_Delete(j);
+    ck_assert(harness_wait_until(nodes_has, &c, REGISTER_MS));
+
+    post(n.http, "/channel/create?topic=lt&channel=lc", NULL, 200);
+    c.key = "channel:lt:lc";
+    ck_assert_msg(harness_wait_until(debug_has, &c, REGISTER_MS), "channel not registered");
+    ck_assert(channels_has(&l, "lt", "lc"));
+
+    post(n.http, "/channel/create?topic=lt&channel=le%23ephemeral", NULL, 200);
+    c.key = "channel:lt:le#ephemeral";
+    ck_assert(harness_wait_until(debug_has, &c, REGISTER_MS));
+    ck_assert(channels_has(&l, "lt", "le#ephemeral"));
+    post(n.http, "/channel/delete?topic=lt&channel=le%23ephemeral", NULL, 200);
+    c.channel = "le#ephemeral";
+    ck_assert_msg(harness_wait_until(channels_lacks_cond, &c, REGISTER_MS),
+                  "ephemeral channel not unregistered");
+
+    post(n.http, "/channel/delete?topic=lt&channel=lc", NULL, 200);
+    c.key = "channel:lt:lc";
+    ck_assert_msg(harness_wait_until(debug_lacks, &c, REGISTER_MS), "channel not unregistered");
+    c.key = "topic:lt:";
+    ck_assert(debug_has(&c)); /* the topic stays registered */
+
+    post(n.http, "/topic/delete?topic=lt", NULL, 200);
+    ck_assert_msg(harness_wait_until(lookup_lacks_producer, &c, REGISTER_MS),
+                  "topic not unregistered");
+    ck_assert(harness_wait_until(debug_lacks, &c, REGISTER_MS));
+
+    nsqd_stop(&n);
+    harness_stop(l.p, SIGTERM);
+}
+END_TEST
+
+START_TEST(lookupd_restart_resyncs)
+{
+    struct lookupd l;
+    struct nsqd n;
+    struct cond c;
+    int port;
+
+    lookupd_start(&l, 0);
+    port = l.tcp;
+    nsqd_start(&n, &l);
+    post(n.http, "/topic/create?topic=rt", NULL, 200);
+    post(n.http, "/channel/create?topic=rt&channel=rc", NULL, 200);
+    post(n.http, "/topic/create?topic=rt2", NULL, 200);
+    c = (struct cond){.l = &l, .topic = "rt", .key = "channel:rt:rc", .tcp_port = n.tcp};
+    ck_assert(harness_wait_until(debug_has, &c, REGISTER_MS));
+
+    harness_kill(l.p);
+    lookupd_start(&l, port);
+    ck_assert_int_eq(l.tcp, port);
+    c.l = &l;
+    ck_assert_msg(harness_wait_until(lookup_has_producer, &c, RESYNC_MS), "no re-registration");
+    ck_assert(harness_wait_until(debug_has, &c, REGISTER_MS));
+    c.topic = "rt2";
+    ck_assert(harness_wait_until(lookup_has_producer, &c, REGISTER_MS));
+
+    nsqd_stop(&n);
+    harness_stop(l.p, SIGTERM);
+}
+END_TEST
+
+struct depth_cond {
+    int http;
+    const char *topic, *channel;
+    int64_t want;
+};
+
+static bool depth_is(void *arg)
+{
+    struct depth_cond *d = arg;
+    return itest_stats_int(d->http, d->topic, d->channel, "depth") == d->want;
+}
+
+START_TEST(channel_precreation)
+{
+    struct lookupd l;
+    struct nsqd a, b;
+    struct cond c;
+    struct depth_cond d;
+    cJSON *root;
+
+    lookupd_start(&l, 0);
+    nsqd_start(&a, &l);
+    post(a.http, "/topic/create?topic=pc", NULL, 200);
+    post(a.http, "/channel/create?topic=pc&channel=keep", NULL, 200);
+    post(a.http, "/channel/create?topic=pc&channel=tmp%23ephemeral", NULL, 200);
+    c = (struct cond){.l = &l, .topic = "pc", .key = "channel:pc:keep", .tcp_port = a.tcp};
+    ck_assert(harness_wait_until(debug_has, &c, REGISTER_MS));
+    c.key = "channel:pc:tmp#ephemeral";
+    ck_assert(harness_wait_until(debug_has, &c, REGISTER_MS));
+
+    nsqd_start(&b, &l);
+    c.tcp_port = b.tcp;
+    ck_assert(harness_wait_until(nodes_has, &c, REGISTER_MS));
+
+    /* The topic appears on b through a publish: it gets lookupd's non-ephemeral channels, and the
+       message published while they were being created reaches them. */
+    post(b.http, "/pub?topic=pc", "hello", 200);
+    d = (struct depth_cond){.http = b.http, .topic = "pc", .channel = "keep", .want = 1};
+    ck_assert_msg(harness_wait_until(depth_is, &d, REGISTER_MS), "channel not pre-created");
+    root = itest_stats(b.http, NULL);
+    ck_assert_ptr_null(itest_stats_find(root, "pc", "tmp#ephemeral"));
+    ck_assert_int_eq(cJSON_GetObjectItem(itest_stats_find(root, "pc", NULL), "depth")->valueint,
+                     0);
+    cJSON_Delete(root);
+
+    nsqd_stop(&b);
+    nsqd_stop(&a);
+    harness_stop(l.p, SIGTERM);
+}
+END_TEST
+
+START_TEST(runtime_addresses)
+{
+    struct lookupd l;
+    struct nsqd n;
+    struct cond c;
+    char body[128], *out = NULL;
+
+    lookupd_start(&l, 0);
+    nsqd_start(&n, NULL);
+    post(n.http, "/topic/create?topic=ra", NULL, 200);
+    c = (struct cond){.l = &l, .topic = "ra", .tcp_port = n.tcp};
+
+    snprintf(body, sizeof(body), "[\"127.0.0.1:%d\"]", l.tcp);
+    ck_assert_int_eq(itest_http("PUT", n.http, "/config/nsqlookupd_tcp_addresses", body, &out),
+                     200);
+    ck_assert_str_eq(out, body);
+    free(out);
+    ck_assert_msg(harness_wait_until(lookup_has_producer, &c, REGISTER_MS),
+                  "not registered after adding the lookupd");
+
+    ck_assert_int_eq(itest_http("PUT", n.http, "/config/nsqlookupd_tcp_addresses", "[]", &out),
+                     200);
+    free(out);
+    ck_assert_msg(harness_wait_until(lookup_lacks_producer, &c, REGISTER_MS),
+                  "still registered after removing the lookupd");
+
+    nsqd_stop(&n);
+    harness_stop(l.p, SIGTERM);
+}
+END_TEST
+
+START_TEST(dead_lookupd_does_not_stall)
+{
+    /* One refusing port and one unroutable address (connects hang until the deadline). */
+    const char *extra[] = {"--lookupd-tcp-address=127.0.0.1:1",
+                           "--lookupd-tcp-address=10.255.255.1:4160", NULL};
+    char *dir = harness_tmpdir();
+    struct harness_proc *p = itest_nsqd_start(dir, extra);
+    int http;
+    int64_t t0;
+    char path[64];
+
+    ck_assert_ptr_nonnull(p);
+    http = harness_port(p, "HTTP");
+    t0 = harness_now_ms();
+    for (int i = 0; i < STALL_PUBS; i++) {
+        snprintf(path, sizeof(path), "/pub?topic=stall%d", i);
+        post(http, path, "x", 200);
+    }
+    ck_assert_msg(harness_now_ms() - t0 < STALL_BUDGET_MS, "%d publishes took %lld ms", STALL_PUBS,
+                  (long long)(harness_now_ms() - t0));
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("nsqd_lookup");
+    TCase *tc = tcase_create("lookup");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, register_and_unregister);
+    tcase_add_test(tc, lookupd_restart_resyncs);
+    tcase_add_test(tc, channel_precreation);
+    tcase_add_test(tc, runtime_addresses);
+    tcase_add_test(tc, dead_lookupd_does_not_stall);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
