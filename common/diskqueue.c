@@ -50,6 +50,8 @@
 #define DQ_RA_INITIAL_CAP 16
 /* Records parsed from one read chunk before they are handed to the ring under the lock. */
 #define DQ_RD_BATCH 64
+/* Smallest read chunk (the record count bound alone would read too little for small records). */
+#define DQ_RD_MIN_CHUNK 4096
 /* A write buffer larger than this is released after its batch is written. */
 #define DQ_BUF_KEEP_BYTES          (1024 * 1024)
 #define DQ_DEFAULT_SYNC_TIMEOUT_NS (2000LL * 1000 * 1000)
@@ -129,6 +131,7 @@ struct diskqueue {
     /* I/O side: touched only inside a run (and by open/free, when no run can happen) */
     struct dq_buf batch;
     int wr_fd;
+    bool wr_dirty; /* written since the last fsync */
     int64_t wr_file, wr_pos;
     int rd_fd;
     int64_t rd_fd_file; /* segment rd_fd is open on */
@@ -136,7 +139,8 @@ struct diskqueue {
     int64_t rd_file, rd_pos;
     int64_t sealed_file; /* last segment this process rolled away from, and its end */
     int64_t sealed_size;
-    int64_t del_file; /* lowest segment number not yet deleted after consumption */
+    int64_t del_file;  /* lowest segment number not yet deleted after consumption */
+    size_t rd_avg_rec; /* on-disk size of recently read records, to size read chunks */
     struct dq_waiter *retire_waiter;
     int retire_rc;
     char *path_a, *path_b;
@@ -224,10 +228,12 @@ static void waiter_complete(struct dq_waiter *w, int rc)
 static int dq_sync(struct diskqueue *dq)
 {
     int rc = 0;
-    if (dq->wr_fd >= 0 && fsync(dq->wr_fd) != 0) {
+    if (dq->wr_fd >= 0 && dq->wr_dirty && fsync(dq->wr_fd) != 0) {
         rc = -errno;
         DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) failed to sync - %s", dq->name, strerror(-rc));
     }
+    if (rc == 0)
+        dq->wr_dirty = false;
     struct diskqueue_meta m;
     pthread_mutex_lock(&dq->mu);
     m.depth = dq->depth - dq->unwritten;
@@ -293,6 +299,7 @@ static int dq_commit_group(struct diskqueue *dq, const uint8_t *p, size_t n, int
     if (rc != 0)
         return rc;
     dq->wr_pos += (int64_t)n;
+    dq->wr_dirty = true;
     pthread_mutex_lock(&dq->mu);
     dq->unwritten -= recs;
     dq->unwritten_bytes -= n;
@@ -613,15 +620,39 @@ static int ra_append_locked(struct diskqueue *dq, const struct dq_rec *recs, siz
     return 0;
 }
 
+/* File bytes held in the worker's scratch buffer during one dq_fill: [pos, pos + len) of `file`. */
+struct rd_chunk {
+    int64_t file, pos;
+    size_t len;
+    size_t need; /* after a record was cut by the chunk's end: bytes the next load must hold */
+};
+
+/* How much to read for the next chunk: about what the ring has room for (judged from the
+   recent record size), at least `need`, at most the scratch buffer and the data available. */
+static size_t dq_chunk_size(const struct diskqueue *dq, const struct rd_chunk *c, size_t room_n,
+                            int64_t end, size_t scratch_len)
+{
+    size_t want = room_n * dq->rd_avg_rec + DQ_RD_MIN_CHUNK;
+    if (want < c->need)
+        want = c->need;
+    if (want > scratch_len)
+        want = scratch_len;
+    if ((int64_t)want > end - dq->rd_pos)
+        want = (size_t)(end - dq->rd_pos);
+    return want;
+}
+
 /*
  * Refills the read-ahead ring from rd up to its bounds (storage.md §2.2), handling the end of
- * completed segments and corruption (§4.1). Sets *became_ready when the ring went from empty to
- * non-empty. Returns true when something needs a sync (segment set aside).
+ * completed segments and corruption (§4.1). Records are parsed out of chunks read into the worker's
+ * scratch buffer; a record larger than the buffer is read straight into its own allocation. Sets
+ * *became_ready when the ring went from empty to non-empty. Returns true when a sync is needed.
  */
 static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *became_ready)
 {
     bool need_sync = false;
     struct dq_rec recs[DQ_RD_BATCH];
+    struct rd_chunk c = {.file = -1};
 
     for (;;) {
         pthread_mutex_lock(&dq->mu);
@@ -661,23 +692,30 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
             continue;
         }
 
-        size_t want =
-                (size_t)(end - dq->rd_pos) < scratch_len ? (size_t)(end - dq->rd_pos) : scratch_len;
-        rc = pread_full(dq->rd_fd, scratch, want, dq->rd_pos);
-        if (rc != 0) {
-            if (dq_defer_read_error(dq))
-                return need_sync;
-            dq_read_error(dq, rc == -ENODATA ? "EOF" : strerror(-rc), dq->rd_pos, false);
-            need_sync = true;
-            continue;
+        if (c.file != dq->rd_file || dq->rd_pos < c.pos || dq->rd_pos >= c.pos + (int64_t)c.len) {
+            size_t want = dq_chunk_size(dq, &c, room_n, end, scratch_len);
+            rc = pread_full(dq->rd_fd, scratch, want, dq->rd_pos);
+            if (rc != 0) {
+                c.file = -1;
+                if (dq_defer_read_error(dq))
+                    return need_sync;
+                dq_read_error(dq, rc == -ENODATA ? "EOF" : strerror(-rc), dq->rd_pos, false);
+                need_sync = true;
+                continue;
+            }
+            c.file = dq->rd_file;
+            c.pos = dq->rd_pos;
+            c.len = want;
+            c.need = 0;
         }
 
-        /* Parse whole records out of the chunk. */
-        size_t n = 0, bytes = 0, off = 0;
+        /* Parse whole records out of the chunk, starting at rd. */
+        size_t n = 0, bytes = 0, off = (size_t)(dq->rd_pos - c.pos), start = off;
         const char *why = NULL;
         int64_t why_at = 0;
+        bool cut = false, oom = false;
         while (n < DQ_RD_BATCH && n < room_n && (bytes < room_b || (ra_empty && n == 0))) {
-            int64_t pos = dq->rd_pos + (int64_t)off;
+            int64_t pos = c.pos + (int64_t)off;
             if (pos >= end)
                 break;
             if (pos + DQ_LEN_BYTES > end) {
@@ -685,8 +723,11 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
                 why_at = pos;
                 break;
             }
-            if (off + DQ_LEN_BYTES > want)
-                break; /* length field cut by the chunk: next chunk */
+            if (off + DQ_LEN_BYTES > c.len) {
+                cut = true; /* length field cut by the chunk */
+                c.need = DQ_LEN_BYTES;
+                break;
+            }
             int32_t len = (int32_t)get_be32(scratch + off);
             if (len < dq->min_msg_size || len > dq->max_msg_size) {
                 why = "invalid message read size";
@@ -700,17 +741,22 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
                 break;
             }
             size_t body_off = off + DQ_LEN_BYTES;
-            bool whole = body_off + (size_t)len <= want;
-            if (!whole && (size_t)len + DQ_LEN_BYTES <= scratch_len)
-                break; /* fits in a chunk: re-read from its start */
-            uint8_t *data = malloc(len > 0 ? (size_t)len : 1);
-            if (!data)
+            bool whole = body_off + (size_t)len <= c.len;
+            if (!whole && (size_t)len + DQ_LEN_BYTES <= scratch_len) {
+                cut = true; /* fits in a chunk: load one that starts with it */
+                c.need = (size_t)len + DQ_LEN_BYTES;
                 break;
+            }
+            uint8_t *data = malloc(len > 0 ? (size_t)len : 1);
+            if (!data) {
+                oom = true;
+                break;
+            }
             if (whole) {
                 memcpy(data, scratch + body_off, (size_t)len);
             } else {
                 /* larger than a chunk: copy what we have, read the rest straight in */
-                size_t have = want - body_off;
+                size_t have = c.len - body_off;
                 memcpy(data, scratch + body_off, have);
                 rc = pread_full(dq->rd_fd, data + have, (size_t)len - have,
                                 pos + DQ_LEN_BYTES + (int64_t)have);
@@ -733,8 +779,11 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
             bytes += (size_t)len;
             off += DQ_LEN_BYTES + (size_t)len;
         }
+        if (cut)
+            c.file = -1; /* reload from the cut record */
 
         if (n > 0) {
+            dq->rd_avg_rec = (off - start) / n;
             pthread_mutex_lock(&dq->mu);
             bool was_empty = dq->ra_count == 0;
             rc = ra_append_locked(dq, recs, n);
@@ -761,8 +810,8 @@ static bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, 
             need_sync = true;
             continue;
         }
-        if (n == 0)
-            return need_sync; /* out of memory */
+        if (oom || (n == 0 && !cut))
+            return need_sync; /* out of memory: try again on the next run */
     }
 }
 
