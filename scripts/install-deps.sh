@@ -4,12 +4,18 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev
           libevent-dev libssl-dev libcjson-dev libcurl4-openssl-dev check
-          libsnappy-dev zlib1g-dev libsystemd-dev openssl curl python3 nodejs npm)
+          libsnappy-dev zlib1g-dev libsystemd-dev openssl curl python3)
 
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+# Node.js and npm drive the tests with real third-party clients (nsqjs) and the browser test. A
+# machine may already have a Node.js that bundles npm (and conflicts with Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
