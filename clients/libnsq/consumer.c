@@ -64,6 +64,11 @@ struct cconn {
     int64_t in_flight;
     int64_t last_msg_ns;
     int64_t last_rdy_ns;
+    /* After RDY is lowered nsqd may still send up to (old RDY - held) messages until it reads the
+       new value: they count against the budget until they arrive or pipe_until passes. */
+    int64_t pipe_bound;
+    int64_t pipe_until_ns;
+    bool in_list;
 };
 TAILQ_HEAD(cconn_list, cconn);
 
@@ -111,6 +116,7 @@ struct nsq_consumer {
 
     uint64_t received, finished, requeued;
     int in_flight;
+    int orphans; /* held messages whose connection is gone */
 };
 
 static void rebalance(struct nsq_consumer *c);
@@ -165,8 +171,15 @@ static void send_rdy(struct cconn *cc, int64_t count)
         return;
     struct evbuffer *b = evbuffer_new();
     if (b && nsq_cmd_rdy(b, count) == 0 && nsq_conn_send(cc->conn, b) == 0) {
+        int64_t now = nsq_mono_ns();
+        if (count < cc->rdy && cc->rdy > cc->in_flight) {
+            int64_t bound = cc->rdy - cc->in_flight;
+            if (bound > cc->pipe_bound)
+                cc->pipe_bound = bound;
+            cc->pipe_until_ns = now + cc->c->cfg.rdy_redistribute_interval / 2;
+        }
         cc->rdy = count;
-        cc->last_rdy_ns = nsq_mono_ns();
+        cc->last_rdy_ns = now;
     }
     if (b)
         evbuffer_free(b);
@@ -268,28 +281,40 @@ static void signal_outcome(struct nsq_consumer *c, bool success)
 
 /* ---- RDY distribution ---- */
 
-static int64_t usage(const struct cconn *cc)
+/* The most messages this connection may hold: its RDY, or what it holds plus what nsqd may still
+   send under a RDY value it has not read yet. */
+static int64_t usage(struct cconn *cc, int64_t now)
 {
-    return cc->rdy > cc->in_flight ? cc->rdy : cc->in_flight;
+    if (cc->pipe_bound > 0 && now > cc->pipe_until_ns)
+        cc->pipe_bound = 0;
+    int64_t held = cc->in_flight + cc->pipe_bound;
+    return cc->rdy > held ? cc->rdy : held;
 }
 
-/* Targets for every active connection, then decreases first and raises within the budget. */
+/*
+ * Computes a target RDY per connection, sends the decreases first and then the raises that fit in
+ * the budget. Connections still negotiating count for the share (n) so that connections opened
+ * together start with M/n each, but only subscribed ones are sent RDY.
+ */
 static void rebalance(struct nsq_consumer *c)
 {
     struct cconn *cc;
-    int n = 0, i = 0;
+    int n = 0, na = 0, i = 0;
     int64_t m = c->max_in_flight;
+    int64_t now = nsq_mono_ns();
     TAILQ_FOREACH(cc, &c->conns, link)
     {
         if (cconn_active(cc))
+            na++;
+        if (!cc->closing)
             n++;
     }
     c->rdy_pending = false;
-    if (n == 0)
+    if (na == 0)
         return;
 
-    int64_t *target = calloc((size_t)n, sizeof(*target));
-    struct cconn **act = calloc((size_t)n, sizeof(*act));
+    int64_t *target = calloc((size_t)na, sizeof(*target));
+    struct cconn **act = calloc((size_t)na, sizeof(*act));
     if (!target || !act)
         goto out;
     TAILQ_FOREACH(cc, &c->conns, link)
@@ -303,28 +328,28 @@ static void rebalance(struct nsq_consumer *c)
     } else if (c->backoff_level > 0) {
         /* probing: keep an existing probe, else pick one */
         int holder = -1;
-        for (i = 0; i < n; i++)
+        for (i = 0; i < na; i++)
             if (act[i]->rdy > 0)
                 holder = i;
         if (holder < 0)
-            holder = (int)(rnd(c) % (uint64_t)n);
+            holder = (int)(rnd(c) % (uint64_t)na);
         target[holder] = 1;
     } else if (n <= m) {
-        for (i = 0; i < n; i++)
+        for (i = 0; i < na; i++)
             target[i] = m / n + (i < m % n ? 1 : 0);
     } else {
         /* more connections than budget: keep current holders, grant 1 to random others */
         int64_t held = 0;
-        for (i = 0; i < n; i++) {
+        for (i = 0; i < na; i++) {
             if (act[i]->rdy > 0 && held < m) {
                 target[i] = 1;
                 held++;
             }
         }
-        int zeros = n - (int)held;
+        int zeros = na - (int)held;
         while (held < m && zeros > 0) {
             int pick = (int)(rnd(c) % (uint64_t)zeros);
-            for (i = 0; i < n; i++) {
+            for (i = 0; i < na; i++) {
                 if (target[i] == 0 && pick-- == 0) {
                     target[i] = 1;
                     break;
@@ -334,25 +359,26 @@ static void rebalance(struct nsq_consumer *c)
             zeros--;
         }
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < na; i++) {
         if (target[i] > act[i]->max_rdy)
             target[i] = act[i]->max_rdy;
         if (target[i] < act[i]->rdy)
             send_rdy(act[i], target[i]);
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < na; i++) {
         if (target[i] <= act[i]->rdy)
             continue;
-        int64_t others = 0;
+        int64_t others = c->orphans;
         struct cconn *o;
         TAILQ_FOREACH(o, &c->conns, link)
         {
             if (o != act[i])
-                others += usage(o);
+                others += usage(o, now);
         }
+        int64_t mine = act[i]->in_flight + act[i]->pipe_bound;
         int64_t allowed = m - others;
-        if (allowed < act[i]->in_flight)
-            allowed = act[i]->in_flight; /* never below what it already holds */
+        if (allowed < mine)
+            allowed = mine; /* what it may already hold is not taken back by a lower RDY */
         int64_t v = target[i] < allowed ? target[i] : allowed;
         if (v < target[i])
             c->rdy_pending = true;
@@ -418,6 +444,8 @@ static void answer(struct msg_impl *mi, bool fin, int64_t delay_ms, bool backoff
         c->requeued++;
     cc->in_flight--;
     c->in_flight--;
+    if (!cc->in_list)
+        c->orphans--;
     if (fin || backoff)
         signal_outcome(c, fin);
     maybe_close_drained(cc);
@@ -484,6 +512,8 @@ static void on_message(struct cconn *cc, const uint8_t *data, size_t len)
     mi->cc = cc;
     mi->auto_response = true;
     cc->refs++;
+    if (cc->pipe_bound > 0)
+        cc->pipe_bound--;
     cc->in_flight++;
     cc->last_msg_ns = nsq_mono_ns();
     c->in_flight++;
@@ -522,6 +552,8 @@ static void on_closed(struct nsq_conn *conn, int err, const char *why, void *arg
     struct cconn *cc = arg;
     struct nsq_consumer *c = cc->c;
     TAILQ_REMOVE(&c->conns, cc, link);
+    cc->in_list = false;
+    c->orphans += (int)cc->in_flight;
     cc->closing = true;
     cc->rdy = 0;
     bool direct = cc->direct;
@@ -579,6 +611,7 @@ static int open_conn(struct nsq_consumer *c, const char *addr, bool direct)
         return rc;
     }
     TAILQ_INSERT_TAIL(&c->conns, cc, link);
+    cc->in_list = true;
     return 0;
 }
 

@@ -32,13 +32,19 @@ struct txn {
 };
 TAILQ_HEAD(txn_list, txn);
 
+struct zombie {
+    struct nsq_conn *conn;
+    struct zombie *next;
+};
+
 struct nsq_producer {
     struct event_base *base;
     bool own_base;
     char addr[NSQ_NET_ADDRSTRLEN];
     struct nsq_config cfg;
-    struct nsq_conn *conn; /* NULL when disconnected */
-    struct txn_list txns;  /* oldest first: sent ones precede unsent ones */
+    struct nsq_conn *conn;  /* NULL when disconnected */
+    struct zombie *zombies; /* closed connections waiting for their deferred close callback */
+    struct txn_list txns;   /* oldest first: sent ones precede unsent ones */
     size_t pending;
     char last_error[PRODUCER_ERR_LEN];
 };
@@ -82,6 +88,30 @@ static void on_ready(struct nsq_conn *c, void *arg)
     send_unsent(arg);
 }
 
+static int connect_now(struct nsq_producer *p);
+
+/* nsqd closes the connection after every error it sends a producer: retire this connection now
+   (its close callback arrives later) so the next publish gets a fresh one at once. Commands sent
+   behind the failed one are lost with the connection. */
+static void retire_after_error(struct nsq_producer *p, struct nsq_conn *c)
+{
+    struct zombie *z = malloc(sizeof(*z));
+    struct txn *t, *next;
+    for (t = TAILQ_FIRST(&p->txns); t && !t->cmd; t = next) {
+        next = TAILQ_NEXT(t, link);
+        txn_complete(p, t, -ECONNRESET, "connection closed after an error");
+    }
+    nsq_conn_close(c, -ECONNRESET, "closed after an error");
+    if (!z)
+        return; /* keep it as the current conn: its close callback cleans up */
+    z->conn = c;
+    z->next = p->zombies;
+    p->zombies = z;
+    p->conn = NULL;
+    if (!TAILQ_EMPTY(&p->txns) && connect_now(p) < 0)
+        fail_all(p, -ECONNREFUSED, "cannot connect");
+}
+
 static void on_frame(struct nsq_conn *c, int32_t type, const uint8_t *data, size_t len, void *arg)
 {
     struct nsq_producer *p = arg;
@@ -95,11 +125,25 @@ static void on_frame(struct nsq_conn *c, int32_t type, const uint8_t *data, size
     }
     snprintf(text, sizeof(text), "%.*s", (int)len, (const char *)data);
     txn_complete(p, t, type == NSQ_FRAME_ERROR ? -NSQ_ESERVER : 0, text);
+    if (type == NSQ_FRAME_ERROR && p->conn == c)
+        retire_after_error(p, c);
 }
 
 static void on_closed(struct nsq_conn *c, int err, const char *why, void *arg)
 {
     struct nsq_producer *p = arg;
+    if (c != p->conn) {
+        for (struct zombie **z = &p->zombies; *z; z = &(*z)->next) {
+            if ((*z)->conn == c) {
+                struct zombie *dead = *z;
+                *z = dead->next;
+                free(dead);
+                break;
+            }
+        }
+        nsq_conn_free(c);
+        return;
+    }
     p->conn = NULL;
     nsq_conn_free(c);
     fail_all(p, err < 0 ? err : -ECONNRESET, why);
@@ -144,6 +188,12 @@ void nsq_producer_free(struct nsq_producer *p)
         nsq_conn_free(p->conn);
         p->conn = NULL;
     }
+    while (p->zombies) {
+        struct zombie *z = p->zombies;
+        p->zombies = z->next;
+        nsq_conn_free(z->conn);
+        free(z);
+    }
     fail_all(p, -ECANCELED, "canceled");
     if (p->own_base)
         event_base_free(p->base);
@@ -160,6 +210,17 @@ size_t nsq_producer_pending(const struct nsq_producer *p)
     return p->pending;
 }
 
+static int connect_now(struct nsq_producer *p)
+{
+    p->conn = nsq_conn_new(p->base, p->addr, &p->cfg, &producer_handler, p);
+    int rc = p->conn ? nsq_conn_connect(p->conn) : -ENOMEM;
+    if (rc < 0) {
+        nsq_conn_free(p->conn);
+        p->conn = NULL;
+    }
+    return rc;
+}
+
 /* Queues an encoded command (takes cmd). */
 static int submit(struct nsq_producer *p, struct evbuffer *cmd, nsq_publish_cb cb, void *arg)
 {
@@ -172,11 +233,8 @@ static int submit(struct nsq_producer *p, struct evbuffer *cmd, nsq_publish_cb c
     t->cb = cb;
     t->arg = arg;
     if (!p->conn) {
-        p->conn = nsq_conn_new(p->base, p->addr, &p->cfg, &producer_handler, p);
-        int rc = p->conn ? nsq_conn_connect(p->conn) : -ENOMEM;
+        int rc = connect_now(p);
         if (rc < 0) {
-            nsq_conn_free(p->conn);
-            p->conn = NULL;
             evbuffer_free(cmd);
             free(t);
             snprintf(p->last_error, sizeof(p->last_error), "%s", nsq_strerror(rc));

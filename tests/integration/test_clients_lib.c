@@ -1,0 +1,512 @@
+/*
+ * test_clients_lib: the client library (libnsq) against real nsqd processes: synchronous and
+ * asynchronous publishing, error reporting and reconnection, consumption, RDY distribution over
+ * three nsqds within max_in_flight, requeue with backoff, max_attempts, and the negotiated
+ * transports (snappy, deflate, TLS).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "harness.h"
+#include "nsq.h"
+
+#define WAIT_MS 15000
+
+/* ---- helpers ---- */
+
+struct nsqd {
+    struct harness_proc *p;
+    char *dir;
+    char tcp[64];
+};
+
+static void nsqd_start(struct nsqd *d, const char *const *extra)
+{
+    char data[512];
+    const char *args[16] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0"};
+    int n = 2;
+    d->dir = harness_tmpdir();
+    snprintf(data, sizeof(data), "--data-path=%s", d->dir);
+    args[n++] = data;
+    for (int i = 0; extra && extra[i]; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    d->p = harness_start(NSQD_BIN, args, 2);
+    ck_assert_ptr_nonnull(d->p);
+    snprintf(d->tcp, sizeof(d->tcp), "127.0.0.1:%d", harness_port(d->p, "TCP"));
+}
+
+static void nsqd_stop(struct nsqd *d)
+{
+    ck_assert_int_eq(harness_stop(d->p, 0), 0);
+    harness_rmdir(d->dir);
+    free(d->dir);
+}
+
+struct waiter {
+    struct event_base *base;
+    bool (*cond)(void *);
+    void *arg;
+};
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct waiter *w = arg;
+    if (w->cond(w->arg))
+        event_base_loopbreak(w->base);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    event_base_loopbreak(arg);
+}
+
+/* Runs base until cond(arg) holds or timeout_ms passes; returns cond(arg). */
+static bool run_until(struct event_base *base, bool (*cond)(void *), void *arg, int timeout_ms)
+{
+    struct waiter w = {base, cond, arg};
+    if (cond(arg))
+        return true;
+    struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, &w);
+    struct event *deadline = evtimer_new(base, deadline_cb, base);
+    struct timeval t = {0, 2000}, d = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    event_add(tick, &t);
+    evtimer_add(deadline, &d);
+    event_base_dispatch(base);
+    event_free(tick);
+    event_free(deadline);
+    return cond(arg);
+}
+
+static struct nsq_config *config(const char *const *kv)
+{
+    struct nsq_config *cfg = nsq_config_new();
+    ck_assert_ptr_nonnull(cfg);
+    for (int i = 0; kv && kv[i]; i += 2)
+        ck_assert_int_eq(nsq_config_set(cfg, kv[i], kv[i + 1]), 0);
+    return cfg;
+}
+
+static void publish_n(const char *addr, const char *topic, int n, const char *prefix)
+{
+    struct nsq_producer *p = nsq_producer_new(NULL, addr, NULL);
+    char body[64];
+    ck_assert_ptr_nonnull(p);
+    for (int i = 0; i < n; i++) {
+        snprintf(body, sizeof(body), "%s%d", prefix, i);
+        ck_assert_int_eq(nsq_producer_publish(p, topic, body, strlen(body)), 0);
+    }
+    nsq_producer_free(p);
+}
+
+/* A consumer's view: received bodies and counters. */
+struct sink {
+    struct event_base *base;
+    struct nsq_consumer *c;
+    int received;
+    int expected;
+    char bodies[512][64];
+    int fail_first;  /* requeue messages on their first attempt */
+    int always_fail; /* requeue everything */
+    int max_attempts_seen;
+    int hold_ms; /* keep messages this long before FIN */
+    int held, max_held;
+    bool stopped;
+};
+
+static bool sink_done(void *arg)
+{
+    struct sink *s = arg;
+    return s->received >= s->expected;
+}
+
+struct held {
+    struct sink *s;
+    struct nsq_message *m;
+    struct event *ev;
+};
+
+static void release_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct held *h = arg;
+    h->s->held--;
+    nsq_message_finish(h->m);
+    event_free(h->ev);
+    free(h);
+}
+
+static int sink_handle(struct nsq_message *m, void *arg)
+{
+    struct sink *s = arg;
+    if (m->attempts > s->max_attempts_seen)
+        s->max_attempts_seen = m->attempts;
+    if (s->always_fail) {
+        s->received++;
+        return -1;
+    }
+    if (s->fail_first && m->attempts == 1)
+        return -1;
+    if (s->received < 512)
+        snprintf(s->bodies[s->received], sizeof(s->bodies[0]), "%.*s", (int)m->body_len,
+                 (const char *)m->body);
+    s->received++;
+    if (s->hold_ms > 0) {
+        struct held *h = calloc(1, sizeof(*h));
+        struct timeval tv = {0, s->hold_ms * 1000};
+        h->s = s;
+        h->m = m;
+        h->ev = evtimer_new(s->base, release_cb, h);
+        evtimer_add(h->ev, &tv);
+        nsq_message_disable_auto_response(m);
+        if (++s->held > s->max_held)
+            s->max_held = s->held;
+    }
+    return 0;
+}
+
+static bool has_body(const struct sink *s, const char *body)
+{
+    for (int i = 0; i < s->received && i < 512; i++)
+        if (!strcmp(s->bodies[i], body))
+            return true;
+    return false;
+}
+
+static void on_stopped(void *arg)
+{
+    ((struct sink *)arg)->stopped = true;
+}
+
+static bool sink_stopped(void *arg)
+{
+    return ((struct sink *)arg)->stopped;
+}
+
+static void sink_stop(struct sink *s)
+{
+    nsq_consumer_stop(s->c, on_stopped, s);
+    ck_assert(run_until(s->base, sink_stopped, s, WAIT_MS));
+    nsq_consumer_free(s->c);
+    event_base_free(s->base);
+}
+
+/* ---- tests ---- */
+
+START_TEST(test_publish_forms_and_consume)
+{
+    struct nsqd d;
+    nsqd_start(&d, NULL);
+    struct nsq_producer *p = nsq_producer_new(NULL, d.tcp, NULL);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(nsq_producer_publish(p, "lib", "one", 3), 0);
+    const void *bodies[] = {"two", "three"};
+    size_t lens[] = {3, 5};
+    ck_assert_int_eq(nsq_producer_multi_publish(p, "lib", bodies, lens, 2), 0);
+    ck_assert_int_eq(nsq_producer_deferred_publish(p, "lib", 50, "four", 4), 0);
+
+    /* a fatal error is reported with nsqd's text; the next publish reconnects */
+    ck_assert_int_eq(nsq_producer_publish(p, "bad!topic", "x", 1), -NSQ_ESERVER);
+    ck_assert_str_eq(nsq_producer_last_error(p),
+                     "E_BAD_TOPIC PUB topic name \"bad!topic\" is not valid");
+    ck_assert_int_eq(nsq_producer_publish(p, "lib", "five", 4), 0);
+    ck_assert_str_eq(nsq_producer_last_error(p), "");
+    nsq_producer_free(p);
+
+    struct sink s = {.base = event_base_new(), .expected = 5};
+    struct nsq_config *cfg = config((const char *const[]){"max_in_flight", "10", NULL});
+    s.c = nsq_consumer_new(s.base, "lib", "ch", cfg, sink_handle, &s);
+    ck_assert_ptr_nonnull(s.c);
+    ck_assert_int_eq(nsq_consumer_connect_nsqd(s.c, d.tcp), 0);
+    ck_assert(run_until(s.base, sink_done, &s, WAIT_MS));
+    ck_assert_int_eq(s.received, 5);
+    const char *want[] = {"one", "two", "three", "four", "five"};
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(has_body(&s, want[i]), "missing %s", want[i]);
+    struct nsq_consumer_stats st;
+    nsq_consumer_get_stats(s.c, &st);
+    ck_assert_int_eq(st.connections, 1);
+    ck_assert_uint_eq(st.messages_received, 5);
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    nsqd_stop(&d);
+}
+END_TEST
+
+struct async_state {
+    int ok, failed;
+};
+
+static void async_done(int err, const char *text, void *arg)
+{
+    struct async_state *a = arg;
+    if (err == 0)
+        a->ok++;
+    else
+        a->failed++;
+}
+
+static bool async_all(void *arg)
+{
+    struct async_state *a = arg;
+    return a->ok + a->failed >= 200;
+}
+
+START_TEST(test_async_publish)
+{
+    struct nsqd d;
+    nsqd_start(&d, NULL);
+    struct event_base *base = event_base_new();
+    struct nsq_producer *p = nsq_producer_new(base, d.tcp, NULL);
+    struct async_state a = {0};
+    char body[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(body, sizeof(body), "m%d", i);
+        ck_assert_int_eq(nsq_producer_publish_async(p, "async", body, strlen(body), async_done, &a),
+                         0);
+    }
+    ck_assert(run_until(base, async_all, &a, WAIT_MS));
+    ck_assert_int_eq(a.ok, 200);
+    ck_assert_uint_eq(nsq_producer_pending(p), 0);
+    nsq_producer_free(p);
+
+    struct sink s = {.base = base, .expected = 200};
+    struct nsq_config *cfg = config((const char *const[]){"max_in_flight", "50", NULL});
+    s.c = nsq_consumer_new(base, "async", "ch", cfg, sink_handle, &s);
+    nsq_consumer_connect_nsqd(s.c, d.tcp);
+    ck_assert(run_until(base, sink_done, &s, WAIT_MS));
+    ck_assert(has_body(&s, "m0") && has_body(&s, "m199"));
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    nsqd_stop(&d);
+}
+END_TEST
+
+/* max_in_flight across three nsqds: never more messages held than the budget, and every nsqd's
+   messages are consumed (no connection starves), with fewer and with more connections than
+   budget. */
+static void rdy_distribution(int max_in_flight)
+{
+    struct nsqd d[3];
+    char prefix[8];
+    for (int i = 0; i < 3; i++) {
+        nsqd_start(&d[i], NULL);
+        snprintf(prefix, sizeof(prefix), "n%d-", i);
+        publish_n(d[i].tcp, "rdy", 20, prefix);
+    }
+    char mif[16];
+    snprintf(mif, sizeof(mif), "%d", max_in_flight);
+    struct nsq_config *cfg = config((const char *const[]){
+            "max_in_flight", mif, "rdy_redistribute_interval", "20ms", "low_rdy_idle_timeout",
+            "50ms", "low_rdy_timeout", "100ms", NULL});
+    struct sink s = {.base = event_base_new(), .expected = 60, .hold_ms = 3};
+    s.c = nsq_consumer_new(s.base, "rdy", "ch", cfg, sink_handle, &s);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(nsq_consumer_connect_nsqd(s.c, d[i].tcp), 0);
+    ck_assert_msg(run_until(s.base, sink_done, &s, 30000), "received %d of 60", s.received);
+    ck_assert_int_le(s.max_held, max_in_flight);
+    ck_assert_int_ge(s.max_held, 1);
+    for (int i = 0; i < 3; i++) {
+        char body[16];
+        snprintf(body, sizeof(body), "n%d-19", i);
+        ck_assert_msg(has_body(&s, body), "nsqd %d starved", i);
+    }
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    for (int i = 0; i < 3; i++)
+        nsqd_stop(&d[i]);
+}
+
+START_TEST(test_rdy_fewer_conns_than_budget)
+{
+    rdy_distribution(7);
+}
+END_TEST
+
+START_TEST(test_rdy_more_conns_than_budget)
+{
+    rdy_distribution(2);
+}
+END_TEST
+
+START_TEST(test_requeue_and_backoff)
+{
+    struct nsqd d;
+    nsqd_start(&d, NULL);
+    publish_n(d.tcp, "req", 5, "r");
+    struct nsq_config *cfg = config((const char *const[]){
+            "max_in_flight", "5", "default_requeue_delay", "0s", "backoff_multiplier", "10ms",
+            "max_backoff_duration", "100ms", NULL});
+    struct sink s = {.base = event_base_new(), .expected = 5, .fail_first = 1};
+    s.c = nsq_consumer_new(s.base, "req", "ch", cfg, sink_handle, &s);
+    nsq_consumer_connect_nsqd(s.c, d.tcp);
+    ck_assert(run_until(s.base, sink_done, &s, WAIT_MS));
+    ck_assert_int_eq(s.max_attempts_seen, 2);
+    struct nsq_consumer_stats st;
+    nsq_consumer_get_stats(s.c, &st);
+    ck_assert_uint_eq(st.messages_requeued, 5);
+    ck_assert_uint_eq(st.messages_finished, 5);
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    nsqd_stop(&d);
+}
+END_TEST
+
+static bool backoff_raised(void *arg)
+{
+    struct sink *s = arg;
+    struct nsq_consumer_stats st;
+    nsq_consumer_get_stats(s->c, &st);
+    return st.backoff_level > 0;
+}
+
+static bool finished_one(void *arg)
+{
+    struct sink *s = arg;
+    struct nsq_consumer_stats st;
+    nsq_consumer_get_stats(s->c, &st);
+    return st.messages_finished >= 1;
+}
+
+START_TEST(test_max_attempts)
+{
+    struct nsqd d;
+    nsqd_start(&d, NULL);
+    publish_n(d.tcp, "att", 1, "a");
+    struct nsq_config *cfg = config((const char *const[]){
+            "max_attempts", "3", "default_requeue_delay", "0s", "backoff_multiplier", "5ms",
+            "max_backoff_duration", "20ms", NULL});
+    /* the handler fails every time: it is called for attempts 1..3, then the message is
+       finished without it */
+    struct sink s = {.base = event_base_new(), .expected = 3, .always_fail = 1};
+    s.c = nsq_consumer_new(s.base, "att", "ch", cfg, sink_handle, &s);
+    nsq_consumer_connect_nsqd(s.c, d.tcp);
+    ck_assert(run_until(s.base, backoff_raised, &s, WAIT_MS));
+    ck_assert(run_until(s.base, sink_done, &s, WAIT_MS));
+    struct nsq_consumer_stats st;
+    ck_assert(run_until(s.base, finished_one, &s, WAIT_MS));
+    nsq_consumer_get_stats(s.c, &st);
+    ck_assert_uint_eq(st.messages_finished, 1);
+    ck_assert_int_eq(s.received, 3);
+    ck_assert_int_eq(s.max_attempts_seen, 3);
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    nsqd_stop(&d);
+}
+END_TEST
+
+/* Round trip of 100 larger messages with the given client options (both sides). */
+static void transport_roundtrip(struct nsqd *d, const char *const *kv)
+{
+    struct nsq_config *cfg = config(kv);
+    nsq_config_set(cfg, "max_in_flight", "20");
+    struct nsq_producer *p = nsq_producer_new(NULL, d->tcp, cfg);
+    char body[2048];
+    for (int i = 0; i < 100; i++) {
+        memset(body, 'a' + i % 26, sizeof(body));
+        int n = snprintf(body, sizeof(body), "t%d-", i);
+        body[n] = '-';
+        ck_assert_msg(nsq_producer_publish(p, "tr", body, sizeof(body)) == 0, "%s",
+                      nsq_producer_last_error(p));
+    }
+    nsq_producer_free(p);
+    struct sink s = {.base = event_base_new(), .expected = 100};
+    s.c = nsq_consumer_new(s.base, "tr", "ch", cfg, sink_handle, &s);
+    nsq_consumer_connect_nsqd(s.c, d->tcp);
+    ck_assert_msg(run_until(s.base, sink_done, &s, WAIT_MS), "received %d", s.received);
+    /* bodies are "t<i>-" then the letter of i repeated (the sink keeps the first 63 bytes) */
+    ck_assert(has_body(&s, "t0--aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    ck_assert(has_body(&s, "t99--vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"));
+    sink_stop(&s);
+    nsq_config_free(cfg);
+}
+
+START_TEST(test_snappy_and_deflate)
+{
+    struct nsqd d;
+    nsqd_start(&d, NULL);
+    transport_roundtrip(&d, (const char *const[]){"snappy", "true", NULL});
+    transport_roundtrip(&d, (const char *const[]){"deflate", "true", "deflate_level", "3", NULL});
+    nsqd_stop(&d);
+}
+END_TEST
+
+START_TEST(test_tls)
+{
+    char *dir = harness_tmpdir();
+    char cmd[2048], cert[600], key[600], certf[700], keyf[700];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
+             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+             key, cert);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(certf, sizeof(certf), "--tls-cert=%s", cert);
+    snprintf(keyf, sizeof(keyf), "--tls-key=%s", key);
+    struct nsqd d;
+    nsqd_start(&d, (const char *const[]){certf, keyf, NULL});
+    transport_roundtrip(&d,
+                        (const char *const[]){"tls_v1", "true", "tls_root_ca_file", cert, NULL});
+    transport_roundtrip(&d, (const char *const[]){"tls_v1", "true", "tls_insecure_skip_verify",
+                                                  "true", "snappy", "true", NULL});
+    /* a server certificate the client does not trust fails the connection */
+    struct nsq_config *cfg = config((const char *const[]){"tls_v1", "true", NULL});
+    struct nsq_producer *p = nsq_producer_new(NULL, d.tcp, cfg);
+    ck_assert_int_lt(nsq_producer_publish(p, "tr", "x", 1), 0);
+    nsq_producer_free(p);
+    nsq_config_free(cfg);
+    nsqd_stop(&d);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(test_config_errors)
+{
+    struct nsq_config *cfg = nsq_config_new();
+    ck_assert_int_eq(nsq_config_set(cfg, "no_such_option", "1"), -ENOENT);
+    ck_assert_int_eq(nsq_config_set(cfg, "max_in_flight", "x"), -EINVAL);
+    ck_assert_int_eq(nsq_config_set(cfg, "deflate_level", "10"), -EINVAL);
+    ck_assert_int_eq(nsq_config_set(cfg, "read_timeout", "5"), -EINVAL);
+    ck_assert_int_eq(nsq_config_set_opt(cfg, "snappy"), 0);
+    ck_assert_int_eq(nsq_config_set_opt(cfg, "max_in_flight,100"), 0);
+    ck_assert_int_eq(nsq_config_set_opt(cfg, "backoff_strategy,full_jitter"), 0);
+    ck_assert_ptr_null(nsq_producer_new(NULL, "no-port", cfg));
+    struct event_base *base = event_base_new();
+    ck_assert_ptr_null(nsq_consumer_new(base, "bad topic", "ch", cfg, sink_handle, NULL));
+    event_base_free(base);
+    nsq_config_free(cfg);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("clients_lib");
+    TCase *tc = tcase_create("lib");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_publish_forms_and_consume);
+    tcase_add_test(tc, test_async_publish);
+    tcase_add_test(tc, test_rdy_fewer_conns_than_budget);
+    tcase_add_test(tc, test_rdy_more_conns_than_budget);
+    tcase_add_test(tc, test_requeue_and_backoff);
+    tcase_add_test(tc, test_max_attempts);
+    tcase_add_test(tc, test_snappy_and_deflate);
+    tcase_add_test(tc, test_tls);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
