@@ -1,0 +1,106 @@
+/*
+ * test_nsqd_nsqjs: a client library written independently of this project (nsqjs, from the npm
+ * registry, version pinned in tests/integration/nsqjs/package.json) publishes and consumes through
+ * our nsqd, plain and with snappy and deflate compression.
+ *
+ * This driver starts nsqd through the harness and runs tests/integration/nsqjs/run.sh, which
+ * installs the package with npm into a work directory beside this executable and runs the Node
+ * script. A failed install fails the test: it is never skipped.
+ */
+#include <check.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "nsqd_itest.h"
+
+#define NSQJS_DIR   NSQ_SOURCE_DIR "/tests/integration/nsqjs"
+#define NSQJS_COUNT "500"
+
+/* <directory of this executable>/nsqjs-work */
+static void work_dir(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+    ck_assert_int_gt(n, 0);
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    ck_assert_ptr_nonnull(slash);
+    *slash = '\0';
+    snprintf(out, len, "%s/nsqjs-work", exe);
+}
+
+static void run_mode(const char *mode)
+{
+    char *dir = harness_tmpdir();
+    struct harness_proc *p = itest_nsqd_start(dir, NULL);
+    char work[PATH_MAX], port[16], http[16];
+    pid_t pid;
+    int status = 0;
+
+    ck_assert_ptr_nonnull(p);
+    work_dir(work, sizeof(work));
+    snprintf(port, sizeof(port), "%d", harness_port(p, "TCP"));
+    snprintf(http, sizeof(http), "%d", harness_port(p, "HTTP"));
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execlp("sh", "sh", NSQJS_DIR "/run.sh", work, "127.0.0.1", port, NSQJS_COUNT, mode,
+               http, (char *)NULL);
+        _exit(127);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "nsqjs %s failed (status %d); nsqd log: %s", mode, status,
+                  harness_log_path(p));
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+
+START_TEST(nsqjs_plain)
+{
+    run_mode("plain");
+}
+END_TEST
+
+START_TEST(nsqjs_snappy)
+{
+    run_mode("snappy");
+}
+END_TEST
+
+START_TEST(nsqjs_deflate)
+{
+    run_mode("deflate");
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("nsqd_nsqjs");
+    TCase *tc = tcase_create("nsqjs");
+    /* The first run includes the npm install. */
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, nsqjs_plain);
+    tcase_add_test(tc, nsqjs_snappy);
+    tcase_add_test(tc, nsqjs_deflate);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
