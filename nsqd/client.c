@@ -30,6 +30,10 @@ static const char heartbeat_text[] = "_heartbeat_";
 /* Back-pressure: once this much output waits for a client that does not read, its commands are
    not read either (as a blocked writer would stop upstream's reader), until half has drained. */
 #define CLIENT_OUTPUT_HIGH (4 * 1024 * 1024)
+/* Closing after a fatal error: poll interval for the lower layers to drain, and the longest wait
+   when heartbeats (and so the write deadline) are disabled. */
+#define CLIENT_CLOSE_POLL_US     5000
+#define CLIENT_CLOSE_MAX_WAIT_NS (1000LL * 1000 * 1000)
 
 static void client_check_backpressure(struct client *c);
 
@@ -55,12 +59,54 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         client_free(c);
 }
 
+/* True when every layer (compression, TLS, socket) has handed its output to the kernel. */
+static bool client_output_drained(const struct client *c)
+{
+    for (struct bufferevent *b = c->bev; b; b = bufferevent_get_underlying(b))
+        if (evbuffer_get_length(bufferevent_get_output(b)) > 0)
+            return false;
+    return true;
+}
+
+/* After a fatal error: close once the error frame has left every layer, or at the write
+   deadline. A filter's write callback only reports its own buffer, hence the polling timer. */
+static void client_close_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c = arg;
+    if (client_output_drained(c) || nsq_mono_ns() >= c->close_deadline) {
+        client_close(c);
+        return;
+    }
+    struct timeval tv = {0, CLIENT_CLOSE_POLL_US};
+    evtimer_add(c->close_ev, &tv);
+}
+
+static void client_finish_close(struct client *c)
+{
+    if (client_output_drained(c)) {
+        client_close(c);
+        return;
+    }
+    if (!c->close_ev) {
+        c->close_ev = evtimer_new(c->n->base, client_close_poll_cb, c);
+        if (!c->close_ev) {
+            client_close(c);
+            return;
+        }
+        int64_t wait =
+                c->heartbeat_interval_ns > 0 ? c->heartbeat_interval_ns : CLIENT_CLOSE_MAX_WAIT_NS;
+        c->close_deadline = nsq_mono_ns() + wait;
+    }
+    struct timeval tv = {0, CLIENT_CLOSE_POLL_US};
+    evtimer_add(c->close_ev, &tv);
+}
+
 static void client_write_cb(struct bufferevent *bev, void *arg)
 {
     struct client *c = arg;
     if (c->close_after_flush) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-            client_close(c);
+            client_finish_close(c);
         return;
     }
     if (c->read_blocked &&
@@ -207,6 +253,10 @@ void client_close(struct client *c)
     n->client_count--;
     event_free(c->heartbeat_ev);
     c->heartbeat_ev = NULL;
+    if (c->close_ev) {
+        event_free(c->close_ev);
+        c->close_ev = NULL;
+    }
     if (c->bev) {
         bufferevent_free(c->bev);
         c->bev = NULL;
@@ -224,7 +274,7 @@ void client_close_after_flush(struct client *c)
     c->close_after_flush = true;
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 && !c->busy)
-        client_close(c);
+        client_finish_close(c);
 }
 
 int client_send_response(struct client *c, const void *data, size_t len)

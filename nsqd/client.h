@@ -22,6 +22,7 @@ struct bufferevent;
 struct event;
 struct nsq_parser;
 struct nsqd_message;
+struct ssl_st;
 
 /* Client states (tcp-protocol.md §3.1, reported in /stats). */
 enum client_state {
@@ -70,6 +71,7 @@ struct client {
     int output_buffer_size;
     int sample_rate;
     bool tls, snappy, deflate;
+    struct ssl_st *ssl; /* the TLS session (owned by its bufferevent) after an upgrade */
     int deflate_level;
 
     struct channel *channel;            /* when SUBSCRIBED/CLOSING */
@@ -80,6 +82,8 @@ struct client {
     struct client *all_next, *all_prev; /* nsqd->clients */
 
     struct event *heartbeat_ev;
+    struct event *close_ev; /* polls for the output to drain before a fatal close */
+    int64_t close_deadline; /* monotonic ns */
     struct nsq_parser *parser;
     int pending_cmd; /* command waiting for its body (protocol_v2.c) */
 

@@ -656,7 +656,25 @@ static const struct nsq_http_route routes[] = {
         {"/debug/freememory", EVHTTP_REQ_POST, h_freememory},
 };
 
-struct nsqd_http *nsqd_http_new(struct nsqd *n, struct evhttp *http)
+/* --tls-required=true on the plain listener: the literal body upstream writes by hand. */
+static void tls_required_cb(struct evhttp_request *req, void *arg)
+{
+    struct nsqd_http *h = arg;
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    evbuffer_add_printf(out, "{\"message\": \"TLS_REQUIRED\", \"https_port\": %d}",
+                        h->n->https_port);
+    struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+    evhttp_add_header(hdr, "X-NSQ-Content-Type", "nsq; version=1.0");
+    evhttp_add_header(hdr, "Content-Type", "application/json; charset=utf-8");
+    evhttp_send_reply(req, 403, "Forbidden", out);
+    evbuffer_free(out);
+}
+
+struct nsqd_http *nsqd_http_new(struct nsqd *n, struct evhttp *http, bool is_tls)
 {
     struct nsqd_http *h = calloc(1, sizeof(*h));
     if (!h)
@@ -668,6 +686,8 @@ struct nsqd_http *nsqd_http_new(struct nsqd *n, struct evhttp *http)
         return NULL;
     }
     nsq_http_router_attach(h->router, http);
+    if (!is_tls && n->opts->tls_required == NSQD_TLS_REQUIRED)
+        evhttp_set_gencb(http, tls_required_cb, h);
     return h;
 }
 

@@ -21,8 +21,11 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <openssl/ssl.h>
 
 #include "channel.h"
 #include "client.h"
@@ -33,6 +36,7 @@
 #include "nsq_log.h"
 #include "nsq_names.h"
 #include "nsq_net.h"
+#include "nsq_tls.h"
 #include "nsq_version.h"
 #include "topic.h"
 #ifdef NSQD_HAVE_LOOKUP
@@ -502,6 +506,22 @@ static int nsqd_open_listener(const char *addr, int *port, char *name, size_t na
     return fd;
 }
 
+/* HTTPS connections: a TLS server bufferevent per accepted socket. */
+static struct bufferevent *nsqd_https_bev(struct event_base *base, void *arg)
+{
+    struct nsqd *n = arg;
+    SSL *ssl = SSL_new(n->tls_ctx);
+    if (!ssl)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+            base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    else
+        SSL_free(ssl);
+    return bev;
+}
+
 static void nsqd_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct nsqd *n = arg;
@@ -553,6 +573,20 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
     }
     diskqueue_service_set_log(n->dqs, nsqd_dq_log, n);
 
+    if (opts->tls_cert && *opts->tls_cert && opts->tls_key && *opts->tls_key) {
+        enum nsq_tls_client_auth policy = NSQ_TLS_NO_CLIENT_CERT;
+        const char *pol = opts->tls_client_auth_policy ? opts->tls_client_auth_policy : "";
+        if (nsq_tls_parse_client_auth(pol, &policy) != 0)
+            policy = NSQ_TLS_NO_CLIENT_CERT; /* upstream ignores unknown policies */
+        char terr[512];
+        n->tls_ctx = nsq_tls_server_ctx(opts->tls_cert, opts->tls_key, opts->tls_root_ca_file,
+                                        policy, opts->tls_min_version, terr, sizeof(terr));
+        if (!n->tls_ctx) {
+            snprintf(err, errlen, "failed to build TLS config - %s", terr);
+            goto fail;
+        }
+    }
+
     int fd = nsqd_open_listener(opts->tcp_address, &n->tcp_port, n->tcp_name, sizeof(n->tcp_name),
                                 err, errlen);
     if (fd < 0)
@@ -577,8 +611,24 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
             snprintf(err, errlen, "listen (%s) failed - out of memory", opts->http_address);
             goto fail;
         }
-        n->http_api = nsqd_http_new(n, n->http);
+        n->http_api = nsqd_http_new(n, n->http, false);
         nsq_info("HTTP: listening on %s", n->http_name);
+    }
+
+    if (n->tls_ctx && opts->https_address && *opts->https_address) {
+        fd = nsqd_open_listener(opts->https_address, &n->https_port, n->https_name,
+                                sizeof(n->https_name), err, errlen);
+        if (fd < 0)
+            goto fail;
+        n->https = evhttp_new(n->base);
+        if (!n->https || evhttp_accept_socket(n->https, fd) != 0) {
+            close(fd);
+            snprintf(err, errlen, "listen (%s) failed - out of memory", opts->https_address);
+            goto fail;
+        }
+        evhttp_set_bevcb(n->https, nsqd_https_bev, n);
+        n->https_api = nsqd_http_new(n, n->https, true);
+        nsq_info("HTTPS: listening on %s", n->https_name);
     }
 
     if (nsqd_load_metadata(n, err, errlen) != 0)
@@ -589,21 +639,6 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
         goto fail;
     }
 
-    /* Flags accepted for compatibility whose feature is not available in this build. */
-    const struct {
-        const char *flag;
-        char *const *value;
-    } unsupported[] = {
-            {"tls-cert", &opts->tls_cert},
-            {"tls-key", &opts->tls_key},
-            {"tls-client-auth-policy", &opts->tls_client_auth_policy},
-            {"tls-root-ca-file", &opts->tls_root_ca_file},
-    };
-    for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
-        if (*unsupported[i].value && **unsupported[i].value)
-            nsq_warn("%s is not yet supported", unsupported[i].flag);
-    if (opts->tls_required != NSQD_TLS_NOT_REQUIRED)
-        nsq_warn("tls-required is not yet supported");
     if (opts->auth_http_addresses.len)
         nsq_warn("auth-http-address is not yet supported");
 #ifdef NSQD_HAVE_LOOKUP
@@ -648,10 +683,6 @@ int nsqd_main(struct nsqd *n)
     }
     while (n->clients)
         client_close(n->clients);
-    if (n->http_api) {
-        nsqd_http_free(n->http_api);
-        n->http_api = NULL;
-    }
     if (n->http) {
         nsq_info("HTTP: closing %s", n->http_name);
         evhttp_free(n->http);
@@ -659,6 +690,17 @@ int nsqd_main(struct nsqd *n)
         if (n->http_port < 0)
             unlink(n->http_name);
     }
+    if (n->https) {
+        nsq_info("HTTPS: closing %s", n->https_name);
+        evhttp_free(n->https);
+        n->https = NULL;
+        if (n->https_port < 0)
+            unlink(n->https_name);
+    }
+    nsqd_http_free(n->http_api);
+    n->http_api = NULL;
+    nsqd_http_free(n->https_api);
+    n->https_api = NULL;
     n->exiting = false; /* the final rewrite must happen */
     int rc = nsqd_persist_metadata(n);
     n->exiting = true;
@@ -686,10 +728,14 @@ void nsqd_free(struct nsqd *n)
         name_map_foreach(n->topics, close_topic_cb, NULL);
         name_map_free(n->topics);
     }
-    if (n->http_api)
-        nsqd_http_free(n->http_api);
     if (n->http)
         evhttp_free(n->http);
+    if (n->https)
+        evhttp_free(n->https);
+    nsqd_http_free(n->http_api);
+    nsqd_http_free(n->https_api);
+    if (n->tls_ctx)
+        SSL_CTX_free(n->tls_ctx);
     if (n->tcp_listener)
         evconnlistener_free(n->tcp_listener);
     if (n->sigint_ev)

@@ -59,6 +59,7 @@ struct nsq_http_client;
 struct topic;
 struct client;
 struct name_map;
+struct ssl_ctx_st;
 
 /* nsqd.dat inside the data path. */
 #define NSQD_METADATA_FILE "nsqd.dat"
@@ -87,6 +88,10 @@ struct nsqd {
     struct evconnlistener *tcp_listener;
     struct evhttp *http;
     struct nsqd_http *http_api;
+    struct evhttp *https; /* only with --tls-cert and --tls-key */
+    struct nsqd_http *https_api;
+    char https_name[NSQD_ADDR_LEN];
+    struct ssl_ctx_st *tls_ctx; /* server TLS context (SSL_CTX), NULL without cert+key */
 
     struct client *clients; /* every live connection (doubly linked via client->all_next) */
     size_t client_count;

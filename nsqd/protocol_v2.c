@@ -18,6 +18,8 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
 #include "channel.h"
 #include "client.h"
@@ -592,6 +594,29 @@ static bool upgrade_codec(struct client *c, int kind, int level)
     return true;
 }
 
+/* Starts the TLS handshake (nsqd is the server) over the connection and queues the "OK" that is
+   sent inside TLS once the handshake completes. */
+static bool upgrade_tls(struct client *c)
+{
+    SSL *ssl = SSL_new(c->n->tls_ctx);
+    struct bufferevent *f =
+            ssl ? bufferevent_openssl_filter_new(c->n->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                 BEV_OPT_CLOSE_ON_FREE)
+                : NULL;
+    if (!f) {
+        if (ssl)
+            SSL_free(ssl);
+        fatal(c, "E_IDENTIFY_FAILED IDENTIFY failed unable to set up TLS");
+        return false;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+    client_install_bev(c, f);
+    c->ssl = ssl;
+    c->tls = true;
+    client_send_response(c, ok_text, 2);
+    return true;
+}
+
 static void body_identify(struct client *c, struct nsq_command *cmd)
 {
     struct identify_data d = {.deflate_level = 0};
@@ -612,7 +637,7 @@ static void body_identify(struct client *c, struct nsq_command *cmd)
         return;
     }
     const struct nsqd_options *o = c->n->opts;
-    bool tls = false; /* TLS upgrade is not available: never negotiated */
+    bool tls = d.tls_v1 && c->n->tls_ctx != NULL;
     bool deflate = o->deflate && d.deflate;
     int level = NSQD_DEFAULT_DEFLATE_LEVEL;
     if (deflate && d.deflate_level > 0)
@@ -639,6 +664,8 @@ static void body_identify(struct client *c, struct nsq_command *cmd)
                      c->output_buffer_size,
                      (long long)(c->output_buffer_timeout_ns / NSQ_NS_PER_MS));
     client_send_response(c, buf, (size_t)n);
+    if (tls && !upgrade_tls(c))
+        return;
     if (snappy) {
         if (!upgrade_codec(c, NSQ_CODEC_SNAPPY, 0))
             return;

@@ -12,6 +12,7 @@
 #include "client.h"
 #include "name_map.h"
 #include "nsq_time.h"
+#include "nsq_tls.h"
 #include "nsq_version.h"
 #include "nsqd.h"
 #include "topic.h"
@@ -51,9 +52,10 @@ static bool client_fill(struct nsqd_client_stats *cs, const struct client *c, co
     cs->snappy = c->snappy;
     cs->user_agent = dup_or_empty(c->user_agent);
     cs->tls = c->tls;
-    cs->tls_cipher_suite = strdup("");
-    cs->tls_version = strdup("");
+    cs->tls_cipher_suite = strdup(c->ssl ? nsq_tls_cipher_name(c->ssl) : "");
+    cs->tls_version = strdup(c->ssl ? nsq_tls_version_name(c->ssl) : "");
     cs->tls_negotiated_protocol = strdup("");
+    cs->tls_negotiated_protocol_is_mutual = c->tls; /* always true in Go for a TLS session */
     const struct client_pub_count *pc = NULL;
     for (size_t i = 0; i < c->npub_counts; i++) {
         if (!topic || strcmp(c->pub_counts[i].topic, topic) == 0) {

@@ -6,6 +6,7 @@
  * restart with messages in flight and deferred.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <check.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +20,10 @@
 #include <poll.h>
 
 #include <event2/buffer.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "harness.h"
 #include "nsq_deflate_stream.h"
@@ -1123,6 +1128,128 @@ START_TEST(test_compression_disabled)
 }
 END_TEST
 
+/* ---- TLS (IDENTIFY tls_v1, --tls-required) ---- */
+
+static char tls_dir[4200];
+
+/* A self-signed certificate for 127.0.0.1 in a fresh directory. */
+static void make_cert(void)
+{
+    char *dir = harness_tmpdir();
+    snprintf(tls_dir, sizeof(tls_dir), "%s", dir);
+    free(dir);
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+             "-days 2 -subj /CN=127.0.0.1 >openssl.log 2>&1",
+             tls_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static int ssl_read_n(SSL *ssl, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        int r = SSL_read(ssl, (char *)buf + got, (int)(n - got));
+        if (r <= 0) {
+            fprintf(stderr, "SSL_read: error %d after %zu bytes\n", SSL_get_error(ssl, r), got);
+            ERR_print_errors_fp(stderr);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void ssl_expect(SSL *ssl, int32_t want_type, const char *want)
+{
+    uint8_t hdr[8];
+    ck_assert_int_eq(ssl_read_n(ssl, hdr, 8), 0);
+    uint32_t size, type;
+    memcpy(&size, hdr, 4);
+    memcpy(&type, hdr + 4, 4);
+    size = ntohl(size);
+    type = ntohl(type);
+    ck_assert_uint_ge(size, 4);
+    char *data = calloc(1, size);
+    ck_assert_int_eq(ssl_read_n(ssl, data, size - 4), 0);
+    ck_assert_msg((int32_t)type == want_type && strcmp(data, want) == 0,
+                  "got %u '%s', want %d '%s'", type, data, want_type, want);
+    free(data);
+}
+
+START_TEST(test_tls)
+{
+    make_cert();
+    char cert[4300], key[4300];
+    snprintf(cert, sizeof(cert), "--tls-cert=%s/cert.pem", tls_dir);
+    snprintf(key, sizeof(key), "--tls-key=%s/key.pem", tls_dir);
+    char *dir = harness_tmpdir();
+    char dp[4300];
+    snprintf(dp, sizeof(dp), "--data-path=%s", dir);
+    const char *args[] = {"--tcp-address=127.0.0.1:0",
+                          "--http-address=127.0.0.1:0",
+                          "--https-address=127.0.0.1:0",
+                          dp,
+                          cert,
+                          key,
+                          "--tls-required=true",
+                          NULL};
+    struct harness_proc *p = harness_start(NSQD_BIN, args, 3);
+    ck_assert_ptr_nonnull(p);
+    int tcp = harness_port(p, "TCP"), https = harness_port(p, "HTTPS");
+    ck_assert_int_gt(https, 0);
+
+    /* Plain HTTP is refused with upstream's hand-written body. */
+    struct harness_response r;
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(harness_http("GET", harness_port(p, "HTTP"), "/ping", NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 403);
+    char want[128];
+    snprintf(want, sizeof(want), "{\"message\": \"TLS_REQUIRED\", \"https_port\": %d}", https);
+    ck_assert_str_eq(r.body, want);
+    harness_response_free(&r);
+
+    /* Before TLS, everything but IDENTIFY is refused. */
+    int fd = conn(tcp);
+    send_body(fd, "PUB t", "x", 1);
+    expect_fatal(fd, "E_INVALID cannot PUB in current state (TLS required)");
+
+    fd = conn(tcp);
+    const char *req = "{\"feature_negotiation\":true,\"tls_v1\":true}";
+    send_body(fd, "IDENTIFY", req, strlen(req));
+    int32_t type;
+    char *data;
+    size_t len;
+    ck_assert_int_eq(harness_tcp_read_frame(fd, &type, &data, &len, IO_MS), 0);
+    ck_assert_ptr_nonnull(strstr(data, "\"tls_v1\":true"));
+    free(data);
+    struct timeval tv = {.tv_sec = IO_MS / 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK); /* OpenSSL does blocking I/O here */
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    ck_assert_int_eq(SSL_connect(ssl), 1);
+    ssl_expect(ssl, FRAME_RESP, "OK");
+    const char pub_cmd[] = "PUB tt\n\0\0\0\x02hi";
+    ck_assert_int_eq(SSL_write(ssl, pub_cmd, sizeof(pub_cmd) - 1), (int)sizeof(pub_cmd) - 1);
+    ssl_expect(ssl, FRAME_RESP, "OK");
+    const char sub_cmd[] = "SUB tt c\nBOGUS\n";
+    SSL_write(ssl, sub_cmd, sizeof(sub_cmd) - 1);
+    ssl_expect(ssl, FRAME_RESP, "OK");
+    ssl_expect(ssl, FRAME_ERROR, "E_INVALID invalid command BOGUS");
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+    harness_rmdir(tls_dir);
+}
+END_TEST
+
 static Suite *nsqd_tcp_suite(void)
 {
     Suite *s = suite_create("nsqd_tcp");
@@ -1148,6 +1275,7 @@ static Suite *nsqd_tcp_suite(void)
     tcase_add_test(tc, test_snappy);
     tcase_add_test(tc, test_deflate);
     tcase_add_test(tc, test_compression_disabled);
+    tcase_add_test(tc, test_tls);
     suite_add_tcase(s, tc);
     return s;
 }
