@@ -30,6 +30,7 @@
 
 struct lookup_http {
     struct evhttp *http;
+    struct evconnlistener *listener; /* owned by http */
     struct nsq_http_router *router;
 };
 
@@ -456,8 +457,17 @@ struct lookup_http *lookup_http_new(struct nsqlookupd *ld, evutil_socket_t fd)
     if (h->router == NULL)
         goto err;
     nsq_http_router_attach(h->router, h->http);
-    if (evhttp_accept_socket_with_handle(h->http, fd) == NULL)
+    evhttp_set_max_body_size(h->http, NSQLOOKUPD_HTTP_MAX_BODY);
+    evhttp_set_max_headers_size(h->http, NSQLOOKUPD_HTTP_MAX_HEADERS);
+    struct evhttp_bound_socket *bound = evhttp_accept_socket_with_handle(h->http, fd);
+    if (bound == NULL)
         goto err;
+    h->listener = evhttp_bound_socket_get_listener(bound);
+    if (nsqlookupd_guard_listener(ld, h->listener) != 0) {
+        h->listener = NULL;
+        lookup_http_free(h); /* closes fd with the bound socket */
+        return NULL;
+    }
     return h;
 err:
     close(fd); /* never bound to the server */
@@ -469,6 +479,7 @@ void lookup_http_free(struct lookup_http *h)
 {
     if (h == NULL)
         return;
+    nsqlookupd_unguard_listener(h->listener);
     if (h->http != NULL)
         evhttp_free(h->http);
     nsq_http_router_free(h->router);

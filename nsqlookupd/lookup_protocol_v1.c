@@ -49,7 +49,6 @@ struct lookup_conn {
 
 /* A command line split on single spaces (Go's strings.Split), pointing into a scratch copy. */
 struct v1_cmd {
-    char *line;
     size_t nparams; /* including the command name */
     const char *params[MAX_PARAMS];
 };

@@ -108,12 +108,66 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         nsq_error("TCP: failed to accept a client: out of memory");
 }
 
+/*
+ * Accept errors. Transient ones (EMFILE, ENOBUFS...) leave a listener readable, so retrying at once
+ * would spin the loop (libevent's default): the listener pauses for NSQLOOKUPD_ACCEPT_RETRY_MS
+ * instead, as Go's accept loop sleeps. The error callback receives the listener's own argument
+ * (the evhttp for the HTTP listener), so paused listeners are found through this small table:
+ * a daemon has two listeners.
+ */
+#define MAX_GUARDED_LISTENERS 4
+
+static struct accept_guard {
+    struct evconnlistener *listener;
+    struct event *retry;
+} guards[MAX_GUARDED_LISTENERS];
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct accept_guard *g = arg;
+    (void)fd;
+    (void)what;
+    if (g->listener != NULL)
+        evconnlistener_enable(g->listener);
+}
+
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-    (void)l;
     (void)arg;
-    /* transient (EMFILE, ENOBUFS...): log and keep listening, as Go's accept loop does */
-    nsq_warn("TCP: accept error - %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    nsq_warn("accept error - %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    struct timeval tv = {.tv_sec = 0, .tv_usec = NSQLOOKUPD_ACCEPT_RETRY_MS * 1000};
+    for (size_t i = 0; i < MAX_GUARDED_LISTENERS; i++)
+        if (guards[i].listener == l && evconnlistener_disable(l) == 0 &&
+            event_add(guards[i].retry, &tv) != 0)
+            evconnlistener_enable(l);
+}
+
+int nsqlookupd_guard_listener(struct nsqlookupd *ld, struct evconnlistener *l)
+{
+    for (size_t i = 0; i < MAX_GUARDED_LISTENERS; i++) {
+        struct accept_guard *g = &guards[i];
+        if (g->listener != NULL)
+            continue;
+        g->retry = evtimer_new(ld->base, on_accept_retry, g);
+        if (g->retry == NULL)
+            return -ENOMEM;
+        g->listener = l;
+        evconnlistener_set_error_cb(l, on_accept_error);
+        return 0;
+    }
+    return -ENOSPC;
+}
+
+void nsqlookupd_unguard_listener(struct evconnlistener *l)
+{
+    for (size_t i = 0; i < MAX_GUARDED_LISTENERS; i++) {
+        struct accept_guard *g = &guards[i];
+        if (g->listener == l && l != NULL) {
+            event_free(g->retry);
+            g->retry = NULL;
+            g->listener = NULL;
+        }
+    }
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -145,13 +199,17 @@ struct nsqlookupd *nsqlookupd_new(struct nsqlookupd_options *opts, char *err, si
         goto err;
     }
     nsq_sock_name(fd, ld->tcp_addr, sizeof(ld->tcp_addr));
-    ld->tcp_listener = evconnlistener_new(ld->base, on_accept, ld, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    ld->tcp_listener = evconnlistener_new(ld->base, on_accept, ld, LEV_OPT_CLOSE_ON_FREE,
+                                          0 /* listen() already called */, fd);
     if (ld->tcp_listener == NULL) {
         close(fd);
         snprintf(err, errlen, "listen (%s) failed - out of memory", opts->tcp_address);
         goto err;
     }
-    evconnlistener_set_error_cb(ld->tcp_listener, on_accept_error);
+    if (nsqlookupd_guard_listener(ld, ld->tcp_listener) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto err;
+    }
 
     fd = nsq_listen(opts->http_address, NSQ_NET_DEFAULT_BACKLOG, &ld->http_port);
     if (fd < 0) {
@@ -185,6 +243,7 @@ int nsqlookupd_main(struct nsqlookupd *ld)
     event_base_dispatch(ld->base);
     /* stop accepting first, then drop the connections (their registrations go with them) */
     nsq_info("TCP: closing %s", ld->tcp_addr);
+    nsqlookupd_unguard_listener(ld->tcp_listener);
     evconnlistener_free(ld->tcp_listener);
     ld->tcp_listener = NULL;
     lookup_conn_close_all(ld);
@@ -203,8 +262,10 @@ void nsqlookupd_free(struct nsqlookupd *ld)
 {
     if (ld == NULL)
         return;
-    if (ld->tcp_listener != NULL)
+    if (ld->tcp_listener != NULL) {
+        nsqlookupd_unguard_listener(ld->tcp_listener);
         evconnlistener_free(ld->tcp_listener);
+    }
     if (ld->base != NULL)
         lookup_conn_close_all(ld);
     lookup_http_free(ld->http);

@@ -35,6 +35,13 @@ struct nsqlookupd_options {
     int64_t tombstone_lifetime;        /* ns */
 };
 
+/* After an accept error (EMFILE...) the listener pauses this long instead of spinning. */
+#define NSQLOOKUPD_ACCEPT_RETRY_MS 100
+/* Largest HTTP request body read (upstream reads and ignores bodies without a bound). */
+#define NSQLOOKUPD_HTTP_MAX_BODY (1024 * 1024)
+/* Largest HTTP request header block. */
+#define NSQLOOKUPD_HTTP_MAX_HEADERS (64 * 1024)
+
 /* Fills `table` (at least NSQLOOKUPD_NUM_OPTIONS entries) with the option table targeting o. */
 #define NSQLOOKUPD_NUM_OPTIONS 8
 size_t nsqlookupd_options_table(struct nsqlookupd_options *o, struct nsq_opt *table);
@@ -62,6 +69,10 @@ struct nsqlookupd *nsqlookupd_new(struct nsqlookupd_options *opts, char *err, si
 /* Runs the loop until SIGINT/SIGTERM (or nsqlookupd_exit), then closes listeners and
    connections. Returns 0. */
 int nsqlookupd_main(struct nsqlookupd *ld);
+/* Makes listener l pause for NSQLOOKUPD_ACCEPT_RETRY_MS after an accept error instead of
+   retrying at once. Returns 0, -ENOMEM or -ENOSPC. Unguard before freeing the listener. */
+int nsqlookupd_guard_listener(struct nsqlookupd *ld, struct evconnlistener *l);
+void nsqlookupd_unguard_listener(struct evconnlistener *l);
 /* Asks the loop to stop (safe from the loop thread). */
 void nsqlookupd_exit(struct nsqlookupd *ld);
 void nsqlookupd_free(struct nsqlookupd *ld);
