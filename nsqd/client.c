@@ -140,8 +140,19 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
     else if (what & BEV_EVENT_ERROR)
         nsq_debug("PROTOCOL(V2): [%s] connection error", c->remote_addr);
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        if (what & BEV_EVENT_EOF)
+        if (what & BEV_EVENT_EOF) {
+            /* Commands complete before the EOF still run; a truncated one gets its error. */
+            c->busy++;
+            protocol_v2_read(c);
+            bool answered = !c->closed && protocol_v2_eof(c);
+            c->busy--;
+            if (answered || c->closed)
+                return;
             nsq_info("PROTOCOL(V2): [%s] exiting ioloop", c->remote_addr);
+            /* A half-closed peer still gets the replies to what it sent. */
+            client_close_after_flush(c);
+            return;
+        }
         client_close(c);
     }
 }

@@ -85,7 +85,8 @@ struct client {
     struct event *close_ev; /* polls for the output to drain before a fatal close */
     int64_t close_deadline; /* monotonic ns */
     struct nsq_parser *parser;
-    int pending_cmd; /* command waiting for its body (protocol_v2.c) */
+    bool pending_body; /* the pending command's size was read; its body is awaited */
+    int pending_cmd;   /* command waiting for its body (protocol_v2.c) */
 
     struct client_pub_count *pub_counts;
     size_t npub_counts;

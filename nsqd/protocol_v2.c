@@ -425,6 +425,7 @@ static void on_body_size(struct client *c, int32_t size)
         client_close(c);
         return;
     }
+    c->pending_body = true;
     nsq_parser_want_body(c->parser, (size_t)size);
 }
 
@@ -771,6 +772,7 @@ static void on_body(struct client *c, struct nsq_command *cmd, struct evbuffer *
 {
     int pending = c->pending_cmd;
     c->pending_cmd = PENDING_NONE;
+    c->pending_body = false;
     switch (pending) {
     case PENDING_IDENTIFY:
         body_identify(c, cmd);
@@ -870,4 +872,72 @@ void protocol_v2_read(struct client *c)
         if (c->bev != bev)
             return; /* transport replaced (compression): the new one reads the rest */
     }
+}
+
+static const char *pending_name(int pending)
+{
+    switch (pending) {
+    case PENDING_IDENTIFY:
+        return "IDENTIFY";
+    case PENDING_AUTH:
+        return "AUTH";
+    case PENDING_PUB:
+        return "PUB";
+    case PENDING_DPUB:
+        return "DPUB";
+    default:
+        return "MPUB";
+    }
+}
+
+bool protocol_v2_eof(struct client *c)
+{
+    if (!c->magic_ok || c->pending_cmd == PENDING_NONE || c->close_after_flush || !c->bev)
+        return false;
+    const char *name = pending_name(c->pending_cmd);
+    bool message = c->pending_cmd == PENDING_PUB || c->pending_cmd == PENDING_DPUB;
+    if (!c->pending_body) {
+        if (message)
+            fatal(c, "E_BAD_MESSAGE %s failed to read message body size", name);
+        else
+            fatal(c, "E_BAD_BODY %s failed to read body size", name);
+        return true;
+    }
+    if (message) {
+        fatal(c, "E_BAD_MESSAGE %s failed to read message body", name);
+        return true;
+    }
+    if (c->pending_cmd != PENDING_MPUB) {
+        fatal(c, "E_BAD_BODY %s failed to read body", name);
+        return true;
+    }
+    /* MPUB is parsed as a stream upstream: the error names the first part that is missing. */
+    const struct nsqd_options *o = c->n->opts;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t len = evbuffer_get_length(in);
+    const uint8_t *data = len ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
+    struct nsq_mpub_iter it;
+    int rc = nsq_mpub_validate(&it, data, len, o->max_body_size, o->max_msg_size);
+    switch (rc) {
+    case NSQ_MPUB_ERR_COUNT_READ:
+        fatal(c, "E_BAD_BODY MPUB failed to read message count");
+        break;
+    case NSQ_MPUB_ERR_COUNT_INVALID:
+        fatal(c, "E_BAD_BODY MPUB invalid message count %d", it.value);
+        break;
+    case NSQ_MPUB_ERR_SIZE_READ:
+        fatal(c, "E_BAD_MESSAGE MPUB failed to read message(%d) body size", it.index);
+        break;
+    case NSQ_MPUB_ERR_SIZE_INVALID:
+        fatal(c, "E_BAD_MESSAGE MPUB invalid message(%d) body size %d", it.index, it.value);
+        break;
+    case NSQ_MPUB_ERR_TOO_BIG:
+        fatal(c, "E_BAD_MESSAGE MPUB message too big %d > %lld", it.value,
+              (long long)o->max_msg_size);
+        break;
+    default:
+        fatal(c, "E_BAD_MESSAGE MPUB failed to read message body");
+        break;
+    }
+    return true;
 }

@@ -538,6 +538,43 @@ START_TEST(test_pub_errors)
 }
 END_TEST
 
+/* The peer half-closes in the middle of a command: upstream's "failed to read" errors. */
+START_TEST(test_truncated_commands)
+{
+    static const struct {
+        const char *data;
+        size_t len;
+        const char *err;
+    } cases[] = {
+            {"PUB t\n\0\0", 8, "E_BAD_MESSAGE PUB failed to read message body size"},
+            {"PUB t\n\0\0\0\5ab", 12, "E_BAD_MESSAGE PUB failed to read message body"},
+            {"DPUB t 5\n\0", 10, "E_BAD_MESSAGE DPUB failed to read message body size"},
+            {"IDENTIFY\n\0", 10, "E_BAD_BODY IDENTIFY failed to read body size"},
+            {"IDENTIFY\n\0\0\0\5{", 14, "E_BAD_BODY IDENTIFY failed to read body"},
+            {"MPUB t\n\0\0\0\40\0\0", 13, "E_BAD_BODY MPUB failed to read message count"},
+            {"MPUB t\n\0\0\0\40\0\0\0\2\0\0\0\1a\0", 21,
+             "E_BAD_MESSAGE MPUB failed to read message(1) body size"},
+            {"MPUB t\n\0\0\0\40\0\0\0\2\0\0\0\1a\0\0\0\3x", 25,
+             "E_BAD_MESSAGE MPUB failed to read message body"},
+    };
+    struct nsqd d = start(NULL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fd = conn(d.tcp);
+        ck_assert_int_eq(harness_tcp_send(fd, cases[i].data, cases[i].len), 0);
+        shutdown(fd, SHUT_WR);
+        expect_fatal(fd, cases[i].err);
+    }
+    /* Complete commands before the half-close are still answered. */
+    int fd = conn(d.tcp);
+    ck_assert_int_eq(harness_tcp_send(fd, "PUB t\n\0\0\0\1aNOP\n", 15), 0);
+    shutdown(fd, SHUT_WR);
+    expect_ok(fd);
+    ck_assert(harness_tcp_wait_closed(fd, IO_MS));
+    close(fd);
+    stop(&d);
+}
+END_TEST
+
 START_TEST(test_fanout)
 {
     struct nsqd d = start(NULL);
@@ -1261,6 +1298,7 @@ static Suite *nsqd_tcp_suite(void)
     tcase_add_test(tc, test_state_errors);
     tcase_add_test(tc, test_not_owner);
     tcase_add_test(tc, test_pub_errors);
+    tcase_add_test(tc, test_truncated_commands);
     tcase_add_test(tc, test_fanout);
     tcase_add_test(tc, test_overflow_to_disk);
     tcase_add_test(tc, test_timeout_requeue);
