@@ -19,7 +19,7 @@
 
 /* One embedded file. data has len bytes followed by one NUL (not counted in len). */
 struct nsqadmin_asset {
-    const char *path;         /* file name inside nsqadmin/static/, e.g. "app.js" */
+    const char *path; /* file name inside nsqadmin/static/, e.g. "app.js" */
     const uint8_t *data;
     size_t len;
     const char *content_type; /* e.g. "text/javascript; charset=utf-8" */

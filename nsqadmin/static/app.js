@@ -91,7 +91,9 @@ function quantileLabel(q) {
 // URLs and API
 
 function link(path) { return BASE + path; }
-function enc(x) { return encodeURIComponent(x); }
+// One URL path segment; ':' stays readable ("/nodes/127.0.0.1:4151"), '#' (ephemeral names) and
+// anything else special is percent-encoded.
+function enc(x) { return encodeURIComponent(x).replace(/%3A/gi, ":"); }
 function topicPath(t) { return `/topics/${enc(t)}`; }
 function channelPath(t, c) { return `/topics/${enc(t)}/${enc(c)}`; }
 function nodePath(n) { return `/nodes/${enc(n)}`; }
