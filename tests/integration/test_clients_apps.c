@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/thread.h>
 
 #include "harness.h"
 #include "nsq.h"
@@ -178,6 +182,189 @@ START_TEST(test_nsq_to_nsq)
 }
 END_TEST
 
+/* ---- nsq_to_file ---- */
+
+START_TEST(test_nsq_to_file)
+{
+    struct nsqd d;
+    char cmd[2048], *out = NULL;
+    nsqd_start(&d);
+    char *dir = harness_tmpdir();
+    char bodies[60][16];
+    const char *list[61];
+    for (int i = 0; i < 60; i++) {
+        snprintf(bodies[i], sizeof(bodies[i]), "line-%02d", i);
+        list[i] = bodies[i];
+    }
+    list[60] = NULL;
+    publish(d.tcp, "files", list);
+    /* gzip + separate work dir: files are moved to the output dir when closed; rotation every
+       25 KB is not reached, so one file holds everything */
+    snprintf(cmd, sizeof(cmd),
+             "timeout --preserve-status -s TERM 3 " BIN("nsq_to_file") " --topic=files "
+                                                                       "--nsqd-tcp-address=%s "
+                                                                       "--output-dir=%s/out "
+                                                                       "--work-dir=%s/work --gzip "
+                                                                       "--max-in-flight=7 "
+                                                                       "--filename-format="
+                                                                       "'<TOPIC><REV>.log' "
+                                                                       "2>/dev/null",
+             d.tcp, dir, dir);
+    ck_assert_int_eq(run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof(cmd), "ls %s/work | wc -l; ls %s/out; zcat %s/out/*.gz | sort | md5sum",
+             dir, dir, dir);
+    ck_assert_int_eq(run(cmd, NULL, &out), 0);
+    char expect[256];
+    FILE *f = popen("for i in $(seq -w 0 59); do echo line-$i; done | md5sum", "r");
+    ck_assert_ptr_nonnull(fgets(expect, sizeof(expect), f));
+    pclose(f);
+    char want[512];
+    snprintf(want, sizeof(want), "0\nfiles-000000.log.gz\n%s", expect);
+    ck_assert_str_eq(out, want);
+    free(out);
+    harness_rmdir(dir);
+    free(dir);
+    nsqd_stop(&d);
+}
+END_TEST
+
+START_TEST(test_nsq_to_file_flag_errors)
+{
+    char *out = NULL;
+    ck_assert_int_eq(run(BIN("nsq_to_file") " --nsqd-tcp-address=127.0.0.1:1 2>&1", NULL, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "--topic or --topic-pattern required"));
+    free(out);
+    ck_assert_int_eq(run(BIN("nsq_to_file") " --topic=a --nsqd-tcp-address=127.0.0.1:1 --gzip "
+                                            "--filename-format=x.log 2>&1",
+                         NULL, &out),
+                     1);
+    ck_assert_ptr_nonnull(
+            strstr(out, "missing <REV> in --filename-format when gzip, rotation, or work dir "
+                        "enabled"));
+    free(out);
+    ck_assert_int_eq(run(BIN("nsq_to_file") " --topic=a --nsqd-tcp-address=127.0.0.1:1 "
+                                            "--gzip-level=10 2>&1",
+                         NULL, &out),
+                     1);
+    ck_assert_ptr_nonnull(strstr(out, "invalid --gzip-level value (10), should be 1-9"));
+    free(out);
+}
+END_TEST
+
+/* ---- nsq_to_http: a small HTTP endpoint in a thread ---- */
+
+struct endpoint {
+    pthread_t thread;
+    struct event_base *base;
+    struct evhttp *http;
+    int port;
+    pthread_mutex_t lock;
+    int requests;
+    char got[64][128]; /* "<method> <uri> <body> <content-type>" */
+    int ngot;
+};
+
+static void endpoint_cb(struct evhttp_request *req, void *arg)
+{
+    struct endpoint *e = arg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char body[64] = "";
+    evbuffer_copyout(in, body, len < sizeof(body) - 1 ? len : sizeof(body) - 1);
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    const char *x = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Test");
+    pthread_mutex_lock(&e->lock);
+    int n = ++e->requests;
+    /* the first request fails: the message must come back (requeued) and be sent again */
+    if (n > 1 && e->ngot < 64)
+        snprintf(e->got[e->ngot++], sizeof(e->got[0]), "%s %s %s %s %s",
+                 evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "GET",
+                 evhttp_request_get_uri(req), body, ct ? ct : "-", x ? x : "-");
+    pthread_mutex_unlock(&e->lock);
+    evhttp_send_reply(req, n == 1 ? 500 : 200, n == 1 ? "ERR" : "OK", NULL);
+}
+
+static void *endpoint_main(void *arg)
+{
+    event_base_dispatch(((struct endpoint *)arg)->base);
+    return NULL;
+}
+
+static void endpoint_start(struct endpoint *e)
+{
+    memset(e, 0, sizeof(*e));
+    pthread_mutex_init(&e->lock, NULL);
+    e->base = event_base_new();
+    e->http = evhttp_new(e->base);
+    struct evhttp_bound_socket *s = evhttp_bind_socket_with_handle(e->http, "127.0.0.1", 0);
+    ck_assert_ptr_nonnull(s);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&sa, &sl);
+    e->port = ntohs(sa.sin_port);
+    evhttp_set_gencb(e->http, endpoint_cb, e);
+    pthread_create(&e->thread, NULL, endpoint_main, e);
+}
+
+static void endpoint_stop(struct endpoint *e)
+{
+    event_base_loopbreak(e->base);
+    pthread_join(e->thread, NULL);
+    evhttp_free(e->http);
+    event_base_free(e->base);
+}
+
+static bool endpoint_has(struct endpoint *e, const char *line)
+{
+    bool found = false;
+    pthread_mutex_lock(&e->lock);
+    for (int i = 0; i < e->ngot; i++)
+        found = found || !strcmp(e->got[i], line);
+    pthread_mutex_unlock(&e->lock);
+    return found;
+}
+
+START_TEST(test_nsq_to_http)
+{
+    struct nsqd d;
+    struct endpoint e;
+    char cmd[2048];
+    evthread_use_pthreads();
+    nsqd_start(&d);
+    endpoint_start(&e);
+    publish(d.tcp, "web", (const char *const[]){"a b", "c&d", NULL});
+    snprintf(cmd, sizeof(cmd),
+             "timeout --preserve-status -s INT 3 " BIN("nsq_to_http") " --topic=web "
+                                                                      "--nsqd-tcp-address=%s "
+                                                                      "--get='http://127.0.0.1:%d/"
+                                                                      "x?m=%%s' "
+                                                                      "--header='X-Test: yes' "
+                                                                      "--consumer-opt="
+                                                                      "default_requeue_delay,0s "
+                                                                      "--consumer-opt="
+                                                                      "backoff_multiplier,10ms "
+                                                                      "2>/dev/null",
+             d.tcp, e.port);
+    ck_assert_int_eq(run(cmd, NULL, NULL), 0);
+    ck_assert(endpoint_has(&e, "GET /x?m=a+b  - yes"));
+    ck_assert(endpoint_has(&e, "GET /x?m=c%26d  - yes"));
+
+    publish(d.tcp, "web2", (const char *const[]){"payload", NULL});
+    snprintf(
+            cmd, sizeof(cmd),
+            "timeout --preserve-status -s INT 2 " BIN("nsq_to_http") " --topic=web2 "
+                                                                     "--nsqd-tcp-address=%s "
+                                                                     "--post=http://127.0.0.1:%d/p "
+                                                                     "--content-type=text/plain "
+                                                                     "2>/dev/null",
+            d.tcp, e.port);
+    ck_assert_int_eq(run(cmd, NULL, NULL), 0);
+    ck_assert(endpoint_has(&e, "POST /p payload text/plain -"));
+    endpoint_stop(&e);
+    nsqd_stop(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("clients_apps");
@@ -186,6 +373,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_flag_errors);
     tcase_add_test(tc, test_to_nsq_and_nsq_tail);
     tcase_add_test(tc, test_nsq_to_nsq);
+    tcase_add_test(tc, test_nsq_to_file);
+    tcase_add_test(tc, test_nsq_to_file_flag_errors);
+    tcase_add_test(tc, test_nsq_to_http);
     suite_add_tcase(s, tc);
     return s;
 }
