@@ -1,0 +1,240 @@
+/*
+ * diskqueue_write: the I/O side's writer. Pending records go out in as few pwrite calls as the
+ * rolling rule of storage.md §2.1 allows, so the files are identical to those written one record
+ * at a time; a failed write keeps the records pending and sets the queue's sticky error. Also the
+ * sync of §3.2 (fsync + metadata file). See diskqueue_internal.h for the structure and locking.
+ */
+#include "diskqueue_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diskqueue_meta.h"
+
+int dq_buf_reserve(struct dq_buf *b, size_t need)
+{
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p)
+        return -ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void dq_buf_release(struct dq_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+void dq_seg_path(const struct diskqueue *dq, char *out, int64_t file, bool bad)
+{
+    snprintf(out, dq->path_cap, "%s.%06" PRId64 ".dat%s", dq->base, file, bad ? ".bad" : "");
+}
+
+static void errno_text(int err, char *buf, size_t len)
+{
+    /* _GNU_SOURCE: the GNU strerror_r, which may return a static string instead of filling buf */
+    char tmp[DQ_ERRMSG_MAX];
+    const char *s = strerror_r(err, tmp, sizeof(tmp));
+    snprintf(buf, len, "%s", s);
+}
+
+/* ---------------------------------------------------------------- sync */
+
+int dq_sync(struct diskqueue *dq)
+{
+    int rc = 0;
+    if (dq->wr_fd >= 0 && dq->wr_dirty && fsync(dq->wr_fd) != 0) {
+        rc = -errno;
+        DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) failed to sync - %s", dq->name, strerror(-rc));
+    }
+    if (rc == 0)
+        dq->wr_dirty = false;
+    struct diskqueue_meta m;
+    pthread_mutex_lock(&dq->mu);
+    m.depth = dq->depth - dq->unwritten;
+    m.read_file = dq->cons_file;
+    m.read_pos = dq->cons_pos;
+    dq->count = 0;
+    pthread_mutex_unlock(&dq->mu);
+    m.write_file = dq->wr_file;
+    m.write_pos = dq->wr_pos;
+
+    int mrc = diskqueue_meta_store(dq->meta_path, &m);
+    if (mrc != 0) {
+        DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) failed to sync - %s", dq->name, strerror(-mrc));
+        if (rc == 0)
+            rc = mrc;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+void dq_publish_write_pos(struct diskqueue *dq)
+{
+    pthread_mutex_lock(&dq->mu);
+    dq->wr_file_pub = dq->wr_file;
+    dq->wr_pos_pub = dq->wr_pos;
+    pthread_mutex_unlock(&dq->mu);
+}
+
+/* Writes n bytes at wr_pos of the write segment (opened on demand). On error the file is closed so
+   that the next attempt re-opens it (storage.md §2.1 step 5). */
+static int dq_write_bytes(struct diskqueue *dq, const uint8_t *p, size_t n)
+{
+    if (dq->wr_fd < 0) {
+        dq_seg_path(dq, dq->path_a, dq->wr_file, false);
+        dq->wr_fd = open(dq->path_a, O_RDWR | O_CREAT | O_CLOEXEC, DQ_FILE_MODE);
+        if (dq->wr_fd < 0)
+            return -errno;
+    }
+    off_t off = (off_t)dq->wr_pos;
+    while (n > 0) {
+        ssize_t w = pwrite(dq->wr_fd, p, n, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int rc = -errno;
+            dq_close_fd(&dq->wr_fd);
+            return rc;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+/* Writes one run of records that all belong to the current segment, in one call. */
+static int dq_commit_group(struct diskqueue *dq, const uint8_t *p, size_t n, int64_t recs)
+{
+    if (n == 0)
+        return 0;
+    int rc = dq_write_bytes(dq, p, n);
+    if (rc != 0)
+        return rc;
+    dq->wr_pos += (int64_t)n;
+    dq->wr_dirty = true;
+    pthread_mutex_lock(&dq->mu);
+    dq->unwritten -= recs;
+    dq->unwritten_bytes -= n;
+    dq->count += recs;
+    dq->wr_file_pub = dq->wr_file;
+    dq->wr_pos_pub = dq->wr_pos;
+    pthread_mutex_unlock(&dq->mu);
+    return 0;
+}
+
+/* Finishes the write segment (storage.md §2.1 step 1): next number, sync, close the old file. */
+static void dq_roll(struct diskqueue *dq)
+{
+    dq->sealed_file = dq->wr_file;
+    dq->sealed_size = dq->wr_pos;
+    if (dq->rd_fd >= 0 && dq->rd_fd_file == dq->wr_file)
+        dq->rd_size = dq->wr_pos;
+    dq->wr_file++;
+    dq->wr_pos = 0;
+    dq_publish_write_pos(dq);
+    dq_sync(dq);
+    dq_close_fd(&dq->wr_fd);
+}
+
+/* Puts the unwritten tail of the batch back in front of pending and records the error. */
+static void dq_write_failed(struct diskqueue *dq, size_t from, int rc)
+{
+    size_t rem = dq->batch.len - from;
+    memmove(dq->batch.p, dq->batch.p + from, rem);
+    dq->batch.len = rem;
+
+    pthread_mutex_lock(&dq->mu);
+    if (dq->pending.len > 0) {
+        if (dq_buf_reserve(&dq->batch, rem + dq->pending.len) == 0) {
+            memcpy(dq->batch.p + rem, dq->pending.p, dq->pending.len);
+            dq->batch.len += dq->pending.len;
+        } else {
+            DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) out of memory keeping failed writes", dq->name);
+        }
+    }
+    struct dq_buf t = dq->pending;
+    dq->pending = dq->batch;
+    dq->batch = t;
+    dq->batch.len = 0;
+    if (dq->err == 0)
+        DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) writing to %s.%06" PRId64 ".dat - %s", dq->name,
+               dq->base, dq->wr_file, strerror(-rc));
+    dq->err = rc;
+    errno_text(-rc, dq->errmsg, sizeof(dq->errmsg));
+    pthread_cond_broadcast(&dq->space_cv);
+    pthread_mutex_unlock(&dq->mu);
+}
+
+/*
+ * Writes everything pending. Consecutive records that fit in the current segment go out in one
+ * pwrite; the rolling rule of storage.md §2.1 is applied record by record, so the files are the
+ * same as if each record had been written alone. Returns 0 or the write error.
+ */
+int dq_write_pending(struct diskqueue *dq)
+{
+    pthread_mutex_lock(&dq->mu);
+    struct dq_buf t = dq->pending;
+    dq->pending = dq->batch;
+    dq->batch = t;
+    dq->pending.len = 0;
+    dq->write_sched = false;
+    pthread_mutex_unlock(&dq->mu);
+
+    if (dq->batch.len == 0)
+        return 0;
+
+    const uint8_t *p = dq->batch.p;
+    size_t off = 0, gstart = 0;
+    int64_t grecs = 0, gpos = dq->wr_pos;
+    int rc = 0;
+    while (off < dq->batch.len) {
+        int64_t rec = DQ_LEN_BYTES + (int64_t)dq_get_be32(p + off);
+        if (gpos > 0 && gpos + rec > dq->max_bytes_per_file) {
+            rc = dq_commit_group(dq, p + gstart, off - gstart, grecs);
+            if (rc != 0)
+                break;
+            gstart = off;
+            grecs = 0;
+            dq_roll(dq);
+            gpos = 0;
+        }
+        off += (size_t)rec;
+        gpos += rec;
+        grecs++;
+    }
+    if (rc == 0) {
+        rc = dq_commit_group(dq, p + gstart, off - gstart, grecs);
+        if (rc == 0)
+            gstart = off;
+    }
+
+    if (rc != 0) {
+        dq_write_failed(dq, gstart, rc);
+        return rc;
+    }
+    dq->batch.len = 0;
+    if (dq->batch.cap > DQ_BUF_KEEP_BYTES)
+        dq_buf_release(&dq->batch);
+    pthread_mutex_lock(&dq->mu);
+    if (dq->err != 0)
+        DQ_LOG(dq, DQ_LOG_INFO, "DISKQUEUE(%s) writes succeed again", dq->name);
+    dq->err = 0;
+    pthread_cond_broadcast(&dq->space_cv);
+    pthread_mutex_unlock(&dq->mu);
+    return 0;
+}
