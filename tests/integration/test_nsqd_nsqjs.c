@@ -21,6 +21,7 @@
 
 #define NSQJS_DIR   NSQ_SOURCE_DIR "/tests/integration/nsqjs"
 #define NSQJS_COUNT "500"
+#define NSQJS_WORK_NAME "/nsqjs-work"
 
 /* <directory of this executable>/nsqjs-work */
 static void work_dir(char *out, size_t len)
@@ -33,7 +34,9 @@ static void work_dir(char *out, size_t len)
     slash = strrchr(exe, '/');
     ck_assert_ptr_nonnull(slash);
     *slash = '\0';
-    snprintf(out, len, "%s/nsqjs-work", exe);
+    ck_assert_int_lt(strlen(exe) + sizeof(NSQJS_WORK_NAME), len);
+    strcpy(out, exe);
+    strcat(out, NSQJS_WORK_NAME);
 }
 
 static void run_mode(const char *mode)
