@@ -365,6 +365,40 @@ START_TEST(test_nsq_to_http)
 }
 END_TEST
 
+START_TEST(test_nsq_stat)
+{
+    struct nsqd d;
+    struct harness_response r;
+    char cmd[1024], *out = NULL;
+    nsqd_start(&d);
+    int port = harness_port(d.p, "HTTP");
+    ck_assert_int_eq(harness_http("POST", port, "/topic/create?topic=st", NULL, 0, &r), 0);
+    harness_response_free(&r);
+    ck_assert_int_eq(harness_http("POST", port, "/channel/create?topic=st&channel=c", NULL, 0, &r),
+                     0);
+    harness_response_free(&r);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(harness_http("POST", port, "/pub?topic=st", "m", 1, &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        harness_response_free(&r);
+    }
+    /* the first poll is the baseline; --count=1 prints the header and one row */
+    snprintf(cmd, sizeof(cmd),
+             RUN_LIMIT BIN("nsq_stat") " --topic=st --channel=c --nsqd-http-address=%s "
+                                       "--interval=100ms --count=1",
+             d.http);
+    ck_assert_int_eq(run(cmd, NULL, &out), 0);
+    ck_assert_str_eq(out, "------rate------+----------------depth----------------+"
+                          "--------------metadata---------------\n"
+                          "ingress  egress |   total     mem    disk inflt   def |     req     "
+                          "t-o         msgs clients\n"
+                          "      0       0 |       4       4       0     0     0 |       0       "
+                          "0            4       0\n");
+    free(out);
+    nsqd_stop(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("clients_apps");
@@ -376,6 +410,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_nsq_to_file);
     tcase_add_test(tc, test_nsq_to_file_flag_errors);
     tcase_add_test(tc, test_nsq_to_http);
+    tcase_add_test(tc, test_nsq_stat);
     suite_add_tcase(s, tc);
     return s;
 }

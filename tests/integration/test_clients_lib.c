@@ -484,6 +484,71 @@ START_TEST(test_config_errors)
 }
 END_TEST
 
+/* ---- discovery through nsqlookupd ---- */
+
+struct lookup_wait {
+    int http_port;
+    const char *topic;
+    int producers;
+};
+
+static bool lookupd_has(void *arg)
+{
+    struct lookup_wait *w = arg;
+    struct harness_response r;
+    char path[256];
+    int count = 0;
+    snprintf(path, sizeof(path), "/lookup?topic=%s", w->topic);
+    if (harness_http("GET", w->http_port, path, NULL, 0, &r) != 0)
+        return false;
+    for (const char *p = r.body; r.status == 200 && (p = strstr(p, "\"tcp_port\"")); p++)
+        count++;
+    harness_response_free(&r);
+    return count >= w->producers;
+}
+
+START_TEST(test_lookupd_discovery)
+{
+    const char *largs[] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
+                           "--broadcast-address=127.0.0.1", NULL};
+    struct harness_proc *l = harness_start(NSQLOOKUPD_BIN, largs, 2);
+    ck_assert_ptr_nonnull(l);
+    char laddr[64], lhttp[64];
+    snprintf(laddr, sizeof(laddr), "--lookupd-tcp-address=127.0.0.1:%d", harness_port(l, "TCP"));
+    snprintf(lhttp, sizeof(lhttp), "http://127.0.0.1:%d", harness_port(l, "HTTP"));
+    const char *nargs[] = {laddr, "--broadcast-address=127.0.0.1", NULL};
+    struct nsqd d[2];
+    nsqd_start(&d[0], nargs);
+    publish_n(d[0].tcp, "disc", 3, "first-");
+    struct lookup_wait w = {harness_port(l, "HTTP"), "disc", 1};
+    ck_assert(harness_wait_until(lookupd_has, &w, WAIT_MS));
+
+    struct nsq_config *cfg = config(
+            (const char *const[]){"max_in_flight", "10", "lookupd_poll_interval", "100ms", NULL});
+    struct sink s = {.base = event_base_new(), .expected = 3};
+    s.c = nsq_consumer_new(s.base, "disc", "ch", cfg, sink_handle, &s);
+    ck_assert_int_eq(nsq_consumer_connect_lookupd(s.c, lhttp), 0);
+    ck_assert_int_eq(nsq_consumer_connect_lookupd(s.c, lhttp), -EEXIST);
+    ck_assert(run_until(s.base, sink_done, &s, WAIT_MS));
+    ck_assert(has_body(&s, "first-2"));
+
+    /* a producer appearing later is found by the periodic poll */
+    nsqd_start(&d[1], nargs);
+    publish_n(d[1].tcp, "disc", 3, "second-");
+    s.expected = 6;
+    ck_assert_msg(run_until(s.base, sink_done, &s, WAIT_MS), "received %d", s.received);
+    ck_assert(has_body(&s, "second-0") && has_body(&s, "second-2"));
+    struct nsq_consumer_stats st;
+    nsq_consumer_get_stats(s.c, &st);
+    ck_assert_int_eq(st.connections, 2);
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    nsqd_stop(&d[0]);
+    nsqd_stop(&d[1]);
+    ck_assert_int_eq(harness_stop(l, 0), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("clients_lib");
@@ -498,6 +563,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_max_attempts);
     tcase_add_test(tc, test_snappy_and_deflate);
     tcase_add_test(tc, test_tls);
+    tcase_add_test(tc, test_lookupd_discovery);
     suite_add_tcase(s, tc);
     return s;
 }
