@@ -38,7 +38,7 @@ struct nsqd_lookup {
     struct lookup_peer **peers; /* owned */
     size_t n_peers;
     struct event *ping_ev;
-    struct nsq_http_client *http; /* created on the first channel query */
+    struct nsq_http_client *http;  /* created on the first channel query */
     struct channel_query *queries; /* outstanding queries (linked) */
 };
 

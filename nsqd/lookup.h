@@ -31,7 +31,8 @@ struct nsqd_lookup;
  * (--lookupd-tcp-address). Returns NULL on allocation failure. Freed with nsqd_lookup_free.
  */
 struct nsqd_lookup *nsqd_lookup_new(struct nsqd *n);
-/* Closes every peer (no UNREGISTER: the closed connection makes lookupd drop everything). NULL ok. */
+/* Closes every peer (no UNREGISTER: the closed connection makes lookupd drop everything). NULL ok.
+ */
 void nsqd_lookup_free(struct nsqd_lookup *l);
 
 /*

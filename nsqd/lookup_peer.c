@@ -20,10 +20,10 @@
 #include "nsq_log.h"
 #include "nsq_net.h"
 
-#define LOOKUP_MAGIC_V1   "  V1"
-#define REPLY_SIZE_LEN    4
-#define REPLY_FIFO_INIT   16
-#define LOG_REPLY_MAX     256
+#define LOOKUP_MAGIC_V1 "  V1"
+#define REPLY_SIZE_LEN  4
+#define REPLY_FIFO_INIT 16
+#define LOG_REPLY_MAX   256
 
 enum peer_state { PEER_IDLE, PEER_CONNECTING, PEER_CONNECTED };
 
@@ -358,8 +358,8 @@ int lookup_peer_command(struct lookup_peer *p, const char *cmd, const char *a1, 
         return -ENOTCONN;
     }
     out = bufferevent_get_output(p->bev);
-    if (evbuffer_add_printf(out, "%s%s%s%s%s\n", cmd, a1 ? " " : "", a1 ? a1 : "",
-                            a2 ? " " : "", a2 ? a2 : "") < 0)
+    if (evbuffer_add_printf(out, "%s%s%s%s%s\n", cmd, a1 ? " " : "", a1 ? a1 : "", a2 ? " " : "",
+                            a2 ? a2 : "") < 0)
         return -ENOMEM;
     return fifo_push(p, REPLY_OTHER);
 }

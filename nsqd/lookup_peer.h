@@ -28,7 +28,7 @@ struct event_base;
 struct evdns_base;
 struct lookup_peer;
 
-#define LOOKUP_PEER_IO_TIMEOUT_NS  (1LL * 1000000000LL)  /* dial, read and write deadline */
+#define LOOKUP_PEER_IO_TIMEOUT_NS  (1LL * 1000000000LL) /* dial, read and write deadline */
 #define LOOKUP_PEER_BACKOFF_MIN_NS (250LL * 1000000LL)
 #define LOOKUP_PEER_BACKOFF_MAX_NS (5LL * 1000000000LL)
 #define LOOKUP_PEER_HOST_LEN       256

@@ -80,24 +80,24 @@ struct nsqd_channel_stats {
     uint64_t message_count;
     uint64_t requeue_count;
     uint64_t timeout_count;
-    int64_t client_count;               /* always rendered */
-    struct nsqd_client_stats *clients;  /* owned array of n_clients */
+    int64_t client_count;              /* always rendered */
+    struct nsqd_client_stats *clients; /* owned array of n_clients */
     size_t n_clients;
-    bool clients_null;                  /* include_clients=false → "clients":null */
+    bool clients_null; /* include_clients=false → "clients":null */
     bool paused;
-    struct nsq_quantile_result e2e;     /* n == 0 → "percentiles":null */
+    struct nsq_quantile_result e2e; /* n == 0 → "percentiles":null */
 };
 
 struct nsqd_topic_stats {
-    char *topic_name;                     /* owned */
-    struct nsqd_channel_stats *channels;  /* owned array, sorted by name; [] when none */
+    char *topic_name;                    /* owned */
+    struct nsqd_channel_stats *channels; /* owned array, sorted by name; [] when none */
     size_t n_channels;
-    int64_t depth;                        /* memory + disk */
+    int64_t depth; /* memory + disk */
     int64_t backend_depth;
     uint64_t message_count;
     uint64_t message_bytes;
     bool paused;
-    struct nsq_quantile_result e2e;       /* merged from the channels; n == 0 without channels */
+    struct nsq_quantile_result e2e; /* merged from the channels; n == 0 without channels */
 };
 
 /*
@@ -124,17 +124,17 @@ struct nsqd_memory_stats {
 };
 
 struct nsqd_stats {
-    char *version;       /* owned; "1.3.0" */
-    char *health;        /* owned; "OK" or "NOK - <err>" */
-    int64_t start_time;  /* Unix seconds (JSON start_time) */
-    int64_t start_ns;    /* Unix nanoseconds of the start (text start_time / uptime) */
-    int64_t now_ns;      /* Unix nanoseconds when the snapshot was taken (text uptime, connected) */
+    char *version;      /* owned; "1.3.0" */
+    char *health;       /* owned; "OK" or "NOK - <err>" */
+    int64_t start_time; /* Unix seconds (JSON start_time) */
+    int64_t start_ns;   /* Unix nanoseconds of the start (text start_time / uptime) */
+    int64_t now_ns;     /* Unix nanoseconds when the snapshot was taken (text uptime, connected) */
 
     struct nsqd_topic_stats *topics; /* owned array, sorted by name */
     size_t n_topics;
-    bool topics_null;                /* topic= filter named a topic that does not exist */
+    bool topics_null; /* topic= filter named a topic that does not exist */
 
-    bool has_memory;                 /* memory was collected (include_mem) */
+    bool has_memory; /* memory was collected (include_mem) */
     struct nsqd_memory_stats memory;
 
     struct nsqd_client_stats *producers; /* owned array: connections that published (pub_counts) */

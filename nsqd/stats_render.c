@@ -306,7 +306,8 @@ void nsqd_stats_render_json(const struct nsqd_stats *s, bool include_mem, struct
 
 /* ---- text ---- */
 
-/* Number of runes (UTF-8 code points, invalid bytes counting one each), as Go's fmt width counts. */
+/* Number of runes (UTF-8 code points, invalid bytes counting one each), as Go's fmt width counts.
+ */
 static size_t rune_count(const char *s)
 {
     size_t n = 0;
@@ -448,10 +449,9 @@ void nsqd_stats_render_text(const struct nsqd_stats *s, bool include_mem, struct
         const struct nsqd_topic_stats *t = &s->topics[i];
         evbuffer_add_printf(out, "\n%s[", t->paused ? "*P " : "   ");
         add_padded(out, t->topic_name, 15);
-        evbuffer_add_printf(out,
-                            "] depth: %-5" PRId64 " be-depth: %-5" PRId64 " msgs: %-8" PRIu64
-                            " e2e%%: ",
-                            t->depth, t->backend_depth, t->message_count);
+        evbuffer_add_printf(
+                out, "] depth: %-5" PRId64 " be-depth: %-5" PRId64 " msgs: %-8" PRIu64 " e2e%%: ",
+                t->depth, t->backend_depth, t->message_count);
         add_latency_text(out, &t->e2e);
         evbuffer_add(out, "\n", 1);
         for (size_t k = 0; k < t->n_channels; k++) {

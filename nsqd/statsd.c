@@ -29,9 +29,9 @@ struct nsqd_statsd {
     struct nsqd *n;
     struct nsq_statsd *sink;
     struct event *timer;
-    struct event *spread_ev; /* sends the queued datagrams one by one */
+    struct event *spread_ev;  /* sends the queued datagrams one by one */
     struct timeval spread_tv; /* gap between two datagrams of one push */
-    struct nsqd_stats *last; /* previous snapshot, owned */
+    struct nsqd_stats *last;  /* previous snapshot, owned */
 };
 
 static bool is_ephemeral(const char *name)
@@ -216,9 +216,10 @@ struct nsqd_statsd *nsqd_statsd_new(struct nsqd *n)
         nsq_error("STATSD: prefix too long: %s", o->statsd_prefix);
         goto err;
     }
-    s->sink = nsq_statsd_new(o->statsd_address, prefix,
-                             o->statsd_udp_packet_size > 0 ? (size_t)o->statsd_udp_packet_size
-                                                           : (size_t)NSQ_STATSD_DEFAULT_PACKET_SIZE);
+    s->sink =
+            nsq_statsd_new(o->statsd_address, prefix,
+                           o->statsd_udp_packet_size > 0 ? (size_t)o->statsd_udp_packet_size
+                                                         : (size_t)NSQ_STATSD_DEFAULT_PACKET_SIZE);
     if (s->sink == NULL) {
         nsq_error("STATSD: failed to create client for %s", o->statsd_address);
         goto err;

@@ -23,15 +23,15 @@
 
 #include "harness.h"
 
-#define ITEST_MAX_ARGS     32
-#define ITEST_IO_MS        5000
-#define ITEST_FRAME_RESP   0
-#define ITEST_FRAME_ERROR  1
-#define ITEST_FRAME_MSG    2
-#define ITEST_MSG_HDR      26
-#define ITEST_ID_LEN       16
-#define ITEST_HTTP_DIR     NSQ_TESTDATA_DIR "/upstream-v1.3.0/http/"
-#define ITEST_DATADIR      NSQ_TESTDATA_DIR "/upstream-v1.3.0/datadir"
+#define ITEST_MAX_ARGS    32
+#define ITEST_IO_MS       5000
+#define ITEST_FRAME_RESP  0
+#define ITEST_FRAME_ERROR 1
+#define ITEST_FRAME_MSG   2
+#define ITEST_MSG_HDR     26
+#define ITEST_ID_LEN      16
+#define ITEST_HTTP_DIR    NSQ_TESTDATA_DIR "/upstream-v1.3.0/http/"
+#define ITEST_DATADIR     NSQ_TESTDATA_DIR "/upstream-v1.3.0/datadir"
 
 /* Starts nsqd with TCP and HTTP on 127.0.0.1:0, --data-path=data_path and the extra flags
    (NULL-terminated, may be NULL). */
@@ -342,8 +342,8 @@ static inline cJSON *itest_find_named(const cJSON *arr, const char *key, const c
 /* The stats object of topic (and channel, if non-NULL) inside a /stats root, or NULL. */
 static inline cJSON *itest_stats_find(const cJSON *root, const char *topic, const char *channel)
 {
-    cJSON *t = itest_find_named(cJSON_GetObjectItemCaseSensitive(root, "topics"), "topic_name",
-                                topic);
+    cJSON *t =
+            itest_find_named(cJSON_GetObjectItemCaseSensitive(root, "topics"), "topic_name", topic);
     if (t == NULL || channel == NULL)
         return t;
     return itest_find_named(cJSON_GetObjectItemCaseSensitive(t, "channels"), "channel_name",

@@ -513,8 +513,8 @@ START_TEST(stats_shapes)
         ck_assert_str_eq(cJSON_GetObjectItem(pc, "topic")->valuestring, "orders");
         ck_assert_int_eq(cJSON_GetObjectItem(pc, "count")->valueint, 1);
     }
-    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(itest_stats_find(got, "orders", "audit"),
-                                               "paused")));
+    ck_assert(
+            cJSON_IsTrue(cJSON_GetObjectItem(itest_stats_find(got, "orders", "audit"), "paused")));
     ck_assert_int_eq(cJSON_GetObjectItem(itest_stats_find(got, "events", NULL), "depth")->valueint,
                      50);
     cJSON_Delete(got);

@@ -78,8 +78,7 @@ static uint32_t get32(const uint8_t *p)
 
 static struct load *g_load;
 
-static void handle_frame(struct load *L, struct conn *c, int32_t type, const char *data,
-                         size_t len)
+static void handle_frame(struct load *L, struct conn *c, int32_t type, const char *data, size_t len)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
 
@@ -161,7 +160,8 @@ static void read_cb(struct bufferevent *bev, void *arg)
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        load_fail(g_load, (what & BEV_EVENT_EOF) ? "connection closed by nsqd" : "connection error");
+        load_fail(g_load,
+                  (what & BEV_EVENT_EOF) ? "connection closed by nsqd" : "connection error");
 }
 
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -186,8 +186,7 @@ static void start_conn(struct load *L, struct conn *c, int port)
     out = bufferevent_get_output(c->bev);
     evbuffer_add(out, "  V2", 4);
     if (c->kind == CONSUMER) {
-        evbuffer_add_printf(out, "SUB %s %s\nRDY %d\n", TOPIC, channels[c->channel],
-                            CONSUMER_RDY);
+        evbuffer_add_printf(out, "SUB %s %s\nRDY %d\n", TOPIC, channels[c->channel], CONSUMER_RDY);
     } else {
         for (int k = 0; k < MSGS_PER_PROD; k++) {
             char body[64];
@@ -216,8 +215,8 @@ START_TEST(thousand_connections)
         rl.rlim_cur = rl.rlim_max < NOFILE_WANT ? rl.rlim_max : NOFILE_WANT;
         ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
     }
-    ck_assert_msg(rl.rlim_cur >= 2 * (N_PRODUCERS + N_CONSUMERS) + 64,
-                  "RLIMIT_NOFILE %llu too low", (unsigned long long)rl.rlim_cur);
+    ck_assert_msg(rl.rlim_cur >= 2 * (N_PRODUCERS + N_CONSUMERS) + 64, "RLIMIT_NOFILE %llu too low",
+                  (unsigned long long)rl.rlim_cur);
 
     p = itest_nsqd_start(dir, NULL);
     ck_assert_ptr_nonnull(p);

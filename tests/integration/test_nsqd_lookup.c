@@ -15,9 +15,9 @@
 #include "harness.h"
 #include "nsqd_itest.h"
 
-#define RESYNC_MS      15000
-#define REGISTER_MS    5000
-#define STALL_PUBS     20
+#define RESYNC_MS       15000
+#define REGISTER_MS     5000
+#define STALL_PUBS      20
 #define STALL_BUDGET_MS 2000
 
 struct lookupd {
@@ -28,8 +28,7 @@ struct lookupd {
 static void lookupd_start(struct lookupd *l, int tcp_port)
 {
     char tcp[64];
-    const char *args[] = {tcp, "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1",
-                          NULL};
+    const char *args[] = {tcp, "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1", NULL};
     snprintf(tcp, sizeof(tcp), "--tcp-address=127.0.0.1:%d", tcp_port);
     l->p = harness_start(NSQLOOKUPD_BIN, args, 2);
     ck_assert_ptr_nonnull(l->p);
@@ -303,8 +302,7 @@ START_TEST(channel_precreation)
     ck_assert_msg(harness_wait_until(depth_is, &d, REGISTER_MS), "channel not pre-created");
     root = itest_stats(b.http, NULL);
     ck_assert_ptr_null(itest_stats_find(root, "pc", "tmp#ephemeral"));
-    ck_assert_int_eq(cJSON_GetObjectItem(itest_stats_find(root, "pc", NULL), "depth")->valueint,
-                     0);
+    ck_assert_int_eq(cJSON_GetObjectItem(itest_stats_find(root, "pc", NULL), "depth")->valueint, 0);
     cJSON_Delete(root);
 
     nsqd_stop(&b);

@@ -19,8 +19,8 @@
 #include "harness.h"
 #include "nsqd_itest.h"
 
-#define NSQJS_DIR   NSQ_SOURCE_DIR "/tests/integration/nsqjs"
-#define NSQJS_COUNT "500"
+#define NSQJS_DIR       NSQ_SOURCE_DIR "/tests/integration/nsqjs"
+#define NSQJS_COUNT     "500"
 #define NSQJS_WORK_NAME "/nsqjs-work"
 
 /* <directory of this executable>/nsqjs-work */
@@ -54,14 +54,13 @@ static void run_mode(const char *mode)
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        execlp("sh", "sh", NSQJS_DIR "/run.sh", work, "127.0.0.1", port, NSQJS_COUNT, mode,
-               http, (char *)NULL);
+        execlp("sh", "sh", NSQJS_DIR "/run.sh", work, "127.0.0.1", port, NSQJS_COUNT, mode, http,
+               (char *)NULL);
         _exit(127);
     }
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "nsqjs %s failed (status %d); nsqd log: %s", mode, status,
-                  harness_log_path(p));
+                  "nsqjs %s failed (status %d); nsqd log: %s", mode, status, harness_log_path(p));
     ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
     harness_rmdir(dir);
     free(dir);

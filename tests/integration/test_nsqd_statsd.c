@@ -17,11 +17,11 @@
 #include "harness.h"
 #include "nsqd_itest.h"
 
-#define PACKET_SIZE   200
-#define PUSH_WAIT_MS  5000
-#define DGRAM_MAX     65536
-#define LINES_MAX     (1 << 20)
-#define PUSH_END      "mem.gc_runs:"
+#define PACKET_SIZE  200
+#define PUSH_WAIT_MS 5000
+#define DGRAM_MAX    65536
+#define LINES_MAX    (1 << 20)
+#define PUSH_END     "mem.gc_runs:"
 
 static int udp_listen(int *port)
 {
@@ -119,10 +119,9 @@ START_TEST(push_metrics)
     ck_assert_int_eq(itest_http("POST", http, "/channel/create?topic=st&channel=ch", NULL, &out),
                      200);
     free(out);
-    ck_assert_int_eq(
-            itest_http("POST", http, "/channel/create?topic=st&channel=tmp%23ephemeral", NULL,
-                       &out),
-            200);
+    ck_assert_int_eq(itest_http("POST", http, "/channel/create?topic=st&channel=tmp%23ephemeral",
+                                NULL, &out),
+                     200);
     free(out);
     ck_assert_int_eq(itest_http("POST", http, "/topic/create?topic=eph%23ephemeral", NULL, &out),
                      200);
@@ -145,8 +144,7 @@ START_TEST(push_metrics)
     ck_assert_msg(strstr(buf, line) != NULL, "no '%s' in: %s", line, buf);
     snprintf(line, sizeof(line), "%stopic.st.channel.ch.clients:0|g\n", prefix);
     ck_assert_msg(strstr(buf, line) != NULL, "no '%s' in: %s", line, buf);
-    snprintf(line, sizeof(line), "%stopic.st.channel.ch.e2e_processing_latency_99:0|g\n",
-             prefix);
+    snprintf(line, sizeof(line), "%stopic.st.channel.ch.e2e_processing_latency_99:0|g\n", prefix);
     ck_assert_msg(strstr(buf, line) != NULL, "no '%s' in: %s", line, buf);
     snprintf(line, sizeof(line), "%smem.heap_in_use_bytes:", prefix);
     ck_assert_msg(strstr(buf, line) != NULL, "no '%s' in: %s", line, buf);

@@ -15,9 +15,9 @@
 #include "harness.h"
 #include "nsqd_itest.h"
 
-#define RDY_COUNT    100
-#define QUIET_MS     300
-#define MANIFEST     NSQ_TESTDATA_DIR "/upstream-v1.3.0/datadir-manifest.json"
+#define RDY_COUNT 100
+#define QUIET_MS  300
+#define MANIFEST  NSQ_TESTDATA_DIR "/upstream-v1.3.0/datadir-manifest.json"
 
 static struct harness_proc *g_nsqd;
 static char *g_dir;
@@ -174,9 +174,9 @@ START_TEST(consume_audit_after_unpause)
     ck_assert_int_ne(itest_read_msg(fd, &m, QUIET_MS), 0);
     close(fd);
 
-    ck_assert_int_eq(itest_http("POST", g_http, "/channel/unpause?topic=orders&channel=audit",
-                                NULL, &body),
-                     200);
+    ck_assert_int_eq(
+            itest_http("POST", g_http, "/channel/unpause?topic=orders&channel=audit", NULL, &body),
+            200);
     free(body);
     consume_all("orders", "audit", cJSON_GetObjectItem(ch, "bodies"));
     ck_assert_int_eq(itest_stats_int(g_http, "orders", "audit", "depth"), 0);
@@ -206,12 +206,10 @@ START_TEST(restart_keeps_consumed_state)
     g_http = harness_port(g_nsqd, "HTTP");
     g_tcp = harness_port(g_nsqd, "TCP");
     root = itest_stats(g_http, NULL);
-    ck_assert_int_eq(cJSON_GetObjectItem(itest_stats_find(root, "orders", "billing"), "depth")
-                             ->valueint,
-                     0);
-    ck_assert_int_eq(cJSON_GetObjectItem(itest_stats_find(root, "orders", "audit"), "depth")
-                             ->valueint,
-                     0);
+    ck_assert_int_eq(
+            cJSON_GetObjectItem(itest_stats_find(root, "orders", "billing"), "depth")->valueint, 0);
+    ck_assert_int_eq(
+            cJSON_GetObjectItem(itest_stats_find(root, "orders", "audit"), "depth")->valueint, 0);
     ck_assert(cJSON_IsFalse(
             cJSON_GetObjectItem(itest_stats_find(root, "orders", "audit"), "paused")));
     ck_assert_int_eq(cJSON_GetObjectItem(itest_stats_find(root, "events", NULL), "depth")->valueint,
