@@ -24,9 +24,9 @@
 #include "nsq_tls.h"
 #include "nsqd_itest.h"
 
-#define PATH_LEN    4200
-#define CMD_LEN     (4 * PATH_LEN)
-#define RAW_READ    16384
+#define PATH_LEN     4200
+#define CMD_LEN      (4 * PATH_LEN)
+#define RAW_READ     16384
 #define IO_TIMEOUT_S 5
 
 static char *g_dir; /* certificates live here for the whole suite */
@@ -617,15 +617,13 @@ START_TEST(https_require_verify)
     char resp[256] = "";
     const char *extra[] = {"--tls-client-auth-policy=require-verify", NULL};
     tls_nsqd_start(&t, extra);
-    ck_assert_int_eq(https_post(t.https, "/pub?topic=hv", "m", g_cli_cert, g_cli_key, resp,
-                                sizeof(resp)),
-                     200);
     ck_assert_int_eq(
-            https_post(t.https, "/pub?topic=hv", "m", g_rogue_cert, g_rogue_key, resp,
-                       sizeof(resp)),
-            0);
-    ck_assert_int_eq(https_post(t.https, "/pub?topic=hv", "m", NULL, NULL, resp, sizeof(resp)),
+            https_post(t.https, "/pub?topic=hv", "m", g_cli_cert, g_cli_key, resp, sizeof(resp)),
+            200);
+    ck_assert_int_eq(https_post(t.https, "/pub?topic=hv", "m", g_rogue_cert, g_rogue_key, resp,
+                                sizeof(resp)),
                      0);
+    ck_assert_int_eq(https_post(t.https, "/pub?topic=hv", "m", NULL, NULL, resp, sizeof(resp)), 0);
     /* The policy implies --tls-required=true: plain HTTP is refused. */
     ck_assert_int_eq(itest_http("POST", t.http, "/pub?topic=hv", "m", NULL), 403);
     tls_nsqd_stop(&t);

@@ -1,0 +1,286 @@
+/*
+ * auth: auth-server queries and authorization checks (see auth.h).
+ */
+#include "auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+
+#include "nsq_http_client.h"
+#include "nsq_log.h"
+#include "nsq_time.h"
+#include "nsqd.h"
+
+#define AUTH_HTTP_OK 200
+
+struct auth_query {
+    struct nsqd *n;
+    char *query; /* "common_name=...&remote_ip=...&secret=...&tls=..." */
+    size_t next, tried;
+    nsqd_auth_done_fn done;
+    void *arg;
+};
+
+/* Go's url.QueryEscape. */
+static void query_escape(struct evbuffer *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~')
+            evbuffer_add(out, &s[i], 1);
+        else if (c == ' ')
+            evbuffer_add(out, "+", 1);
+        else
+            evbuffer_add_printf(out, "%%%c%c", hex[c >> 4], hex[c & 15]);
+    }
+}
+
+static struct nsq_http_client *auth_client(struct nsqd *n)
+{
+    if (!n->http_client) {
+        struct nsq_http_client_options o = {
+                .connect_timeout_ns = n->opts->http_client_connect_timeout,
+                .request_timeout_ns = n->opts->http_client_request_timeout,
+                .ca_file = n->opts->tls_root_ca_file && *n->opts->tls_root_ca_file
+                                   ? n->opts->tls_root_ca_file
+                                   : NULL,
+        };
+        n->http_client = nsq_http_client_new(n->base, &o);
+    }
+    return n->http_client;
+}
+
+static void auth_state_clear_items(struct nsqd_auth_state *s)
+{
+    for (size_t i = 0; i < s->n_items; i++) {
+        struct nsqd_authorization *a = &s->items[i];
+        regfree(&a->topic);
+        for (size_t k = 0; k < a->n_channels; k++)
+            regfree(&a->channels[k]);
+        free(a->channels);
+    }
+    free(s->items);
+    s->items = NULL;
+    s->n_items = 0;
+}
+
+void nsqd_auth_state_free(struct nsqd_auth_state *s)
+{
+    if (!s)
+        return;
+    auth_state_clear_items(s);
+    free(s->identity);
+    free(s->identity_url);
+    free(s);
+}
+
+static int compile(regex_t *re, const char *pattern)
+{
+    return regcomp(re, pattern, REG_EXTENDED | REG_NOSUB) == 0 ? 0 : -EINVAL;
+}
+
+/* Parses an auth server answer; NULL (with err) when invalid. */
+static struct nsqd_auth_state *auth_parse(const char *body, size_t len, char *err, size_t errlen)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    struct nsqd_auth_state *s = calloc(1, sizeof(*s));
+    if (!root || !s || !cJSON_IsObject(root)) {
+        snprintf(err, errlen, "invalid JSON");
+        goto fail;
+    }
+    const cJSON *ttl = cJSON_GetObjectItem(root, "ttl");
+    if (!cJSON_IsNumber(ttl) || ttl->valuedouble <= 0) {
+        snprintf(err, errlen, "invalid TTL");
+        goto fail;
+    }
+    const cJSON *id = cJSON_GetObjectItem(root, "identity");
+    const cJSON *url = cJSON_GetObjectItem(root, "identity_url");
+    s->identity = strdup(cJSON_IsString(id) ? id->valuestring : "");
+    s->identity_url = strdup(cJSON_IsString(url) ? url->valuestring : "");
+    s->expires_mono_ns = nsq_mono_ns() + (int64_t)ttl->valuedouble * NSQ_NS_PER_SEC;
+    const cJSON *auths = cJSON_GetObjectItem(root, "authorizations");
+    size_t n = cJSON_IsArray(auths) ? (size_t)cJSON_GetArraySize(auths) : 0;
+    s->items = calloc(n ? n : 1, sizeof(*s->items));
+    if (!s->identity || !s->identity_url || !s->items) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    const cJSON *a;
+    if (!n)
+        auths = NULL;
+    cJSON_ArrayForEach(a, auths)
+    {
+        struct nsqd_authorization *it = &s->items[s->n_items];
+        const cJSON *topic = cJSON_GetObjectItem(a, "topic");
+        if (!cJSON_IsString(topic) || compile(&it->topic, topic->valuestring) != 0) {
+            snprintf(err, errlen, "invalid topic regex");
+            goto fail;
+        }
+        s->n_items++;
+        const cJSON *chans = cJSON_GetObjectItem(a, "channels");
+        size_t nc = cJSON_IsArray(chans) ? (size_t)cJSON_GetArraySize(chans) : 0;
+        it->channels = calloc(nc ? nc : 1, sizeof(*it->channels));
+        if (!it->channels) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        const cJSON *c;
+        if (!nc)
+            chans = NULL;
+        cJSON_ArrayForEach(c, chans)
+        {
+            if (!cJSON_IsString(c) || compile(&it->channels[it->n_channels], c->valuestring)) {
+                snprintf(err, errlen, "invalid channel regex");
+                goto fail;
+            }
+            it->n_channels++;
+        }
+        const cJSON *perms = cJSON_GetObjectItem(a, "permissions");
+        const cJSON *p;
+        if (!cJSON_IsArray(perms))
+            perms = NULL;
+        cJSON_ArrayForEach(p, perms)
+        {
+            if (cJSON_IsString(p) && strcmp(p->valuestring, "subscribe") == 0) {
+                it->subscribe = true;
+            } else if (cJSON_IsString(p) && strcmp(p->valuestring, "publish") == 0) {
+                it->publish = true;
+            } else {
+                snprintf(err, errlen, "unknown permission %s",
+                         cJSON_IsString(p) ? p->valuestring : "?");
+                goto fail;
+            }
+        }
+    }
+    cJSON_Delete(root);
+    return s;
+fail:
+    cJSON_Delete(root);
+    nsqd_auth_state_free(s);
+    return NULL;
+}
+
+static void auth_query_free(struct auth_query *q)
+{
+    free(q->query);
+    free(q);
+}
+
+static void auth_try_next(struct auth_query *q);
+
+static void auth_response(const struct nsq_http_response *r, void *arg)
+{
+    struct auth_query *q = arg;
+    const struct nsq_strlist *addrs = &q->n->opts->auth_http_addresses;
+    const char *addr = addrs->items[(q->next + addrs->len - 1) % addrs->len];
+    char err[256];
+    if (q->n->exiting) {
+        q->done(NULL, q->arg); /* shutting down: no retries */
+        auth_query_free(q);
+        return;
+    }
+    if (r->error) {
+        nsq_warn("failed to auth against %s - %s", addr, r->error);
+    } else if (r->status != AUTH_HTTP_OK) {
+        nsq_warn("failed to auth against %s - got response %ld", addr, r->status);
+    } else {
+        struct nsqd_auth_state *s = auth_parse(r->body, r->body_len, err, sizeof(err));
+        if (s) {
+            q->done(s, q->arg);
+            auth_query_free(q);
+            return;
+        }
+        nsq_warn("failed to auth against %s - %s", addr, err);
+    }
+    auth_try_next(q);
+}
+
+static void auth_try_next(struct auth_query *q)
+{
+    const struct nsq_strlist *addrs = &q->n->opts->auth_http_addresses;
+    struct nsq_http_client *hc = auth_client(q->n);
+    while (q->tried < addrs->len && hc) {
+        const char *addr = addrs->items[q->next % addrs->len];
+        q->next++;
+        q->tried++;
+        char url[4096];
+        if (strstr(addr, "://"))
+            snprintf(url, sizeof(url), "%s?%s", addr, q->query);
+        else
+            snprintf(url, sizeof(url), "http://%s/auth?%s", addr, q->query);
+        if (nsq_http_client_request(hc, "GET", url, NULL, 0, NULL, auth_response, q) == 0)
+            return;
+    }
+    q->done(NULL, q->arg);
+    auth_query_free(q);
+}
+
+int nsqd_auth_query(struct nsqd *n, const struct nsqd_auth_request *req, nsqd_auth_done_fn done,
+                    void *arg)
+{
+    if (n->opts->auth_http_addresses.len == 0)
+        return -EINVAL;
+    struct auth_query *q = calloc(1, sizeof(*q));
+    struct evbuffer *b = evbuffer_new();
+    if (!q || !b) {
+        free(q);
+        if (b)
+            evbuffer_free(b);
+        return -ENOMEM;
+    }
+    evbuffer_add_printf(b, "common_name=");
+    query_escape(b, req->common_name ? req->common_name : "",
+                 req->common_name ? strlen(req->common_name) : 0);
+    evbuffer_add_printf(b, "&remote_ip=");
+    query_escape(b, req->remote_ip ? req->remote_ip : "",
+                 req->remote_ip ? strlen(req->remote_ip) : 0);
+    evbuffer_add_printf(b, "&secret=");
+    query_escape(b, req->secret, req->secret_len);
+    evbuffer_add_printf(b, "&tls=%s", req->tls ? "true" : "false");
+    evbuffer_add(b, "", 1);
+    q->query = strdup((const char *)evbuffer_pullup(b, -1));
+    evbuffer_free(b);
+    if (!q->query) {
+        free(q);
+        return -ENOMEM;
+    }
+    q->n = n;
+    q->done = done;
+    q->arg = arg;
+    q->next = (size_t)random() % n->opts->auth_http_addresses.len;
+    auth_try_next(q);
+    return 0;
+}
+
+bool nsqd_auth_expired(const struct nsqd_auth_state *s)
+{
+    return nsq_mono_ns() >= s->expires_mono_ns;
+}
+
+static bool matches(const regex_t *re, const char *s)
+{
+    return regexec(re, s, 0, NULL, 0) == 0;
+}
+
+bool nsqd_auth_allows(const struct nsqd_auth_state *s, const char *topic, const char *channel,
+                      bool subscribe)
+{
+    for (size_t i = 0; i < s->n_items; i++) {
+        const struct nsqd_authorization *a = &s->items[i];
+        if (subscribe ? !a->subscribe : !a->publish)
+            continue;
+        if (!matches(&a->topic, topic))
+            continue;
+        for (size_t k = 0; k < a->n_channels; k++)
+            if (matches(&a->channels[k], channel))
+                return true;
+    }
+    return false;
+}
