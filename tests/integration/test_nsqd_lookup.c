@@ -4,7 +4,10 @@
  * re-synced within seconds; a topic created on a new nsqd gets the channels lookupd knows; the
  * lookupd list can change at run time; dead lookupds never stall the daemon.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 #define REGISTER_MS     5000
 #define STALL_PUBS      20
 #define STALL_BUDGET_MS 2000
+#define SILENT_BACKLOG  16
 
 struct lookupd {
     struct harness_proc *p;
@@ -342,17 +346,39 @@ START_TEST(runtime_addresses)
 }
 END_TEST
 
+/* A TCP listener that never accepts nor answers: connects succeed, replies never come. */
+static int silent_listener(int *port)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(listen(fd, SILENT_BACKLOG), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
 START_TEST(dead_lookupd_does_not_stall)
 {
-    /* One refusing port and one unroutable address (connects hang until the deadline). */
+    /* A refusing port, an unroutable address (connects hang until the deadline) and a lookupd
+       that accepts but never answers (replies time out). */
+    int silent_port, silent = silent_listener(&silent_port);
+    char silent_arg[64];
     const char *extra[] = {"--lookupd-tcp-address=127.0.0.1:1",
-                           "--lookupd-tcp-address=10.255.255.1:4160", NULL};
+                           "--lookupd-tcp-address=10.255.255.1:4160", silent_arg, NULL};
     char *dir = harness_tmpdir();
-    struct harness_proc *p = itest_nsqd_start(dir, extra);
+    struct harness_proc *p;
     int http;
     int64_t t0;
     char path[64];
 
+    snprintf(silent_arg, sizeof(silent_arg), "--lookupd-tcp-address=127.0.0.1:%d", silent_port);
+    p = itest_nsqd_start(dir, extra);
     ck_assert_ptr_nonnull(p);
     http = harness_port(p, "HTTP");
     t0 = harness_now_ms();
@@ -362,7 +388,13 @@ START_TEST(dead_lookupd_does_not_stall)
     }
     ck_assert_msg(harness_now_ms() - t0 < STALL_BUDGET_MS, "%d publishes took %lld ms", STALL_PUBS,
                   (long long)(harness_now_ms() - t0));
+    /* Still responsive once the silent lookupd's reply deadline has passed. */
+    ck_assert(harness_log_wait(p, "i/o timeout", RESYNC_MS));
+    t0 = harness_now_ms();
+    post(http, "/pub?topic=stall_after", "x", 200);
+    ck_assert_int_lt(harness_now_ms() - t0, STALL_BUDGET_MS);
     ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    close(silent);
     harness_rmdir(dir);
     free(dir);
 }
