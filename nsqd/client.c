@@ -13,6 +13,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "channel.h"
 #include "message.h"
 #include "nsq_command.h"
@@ -39,6 +40,8 @@ static void client_check_backpressure(struct client *c);
 
 static void client_free(struct client *c)
 {
+    nsqd_auth_state_free(c->auth);
+    free(c->auth_secret);
     free(c->client_id);
     free(c->hostname);
     free(c->user_agent);
@@ -319,6 +322,12 @@ void client_in_flight_done(struct client *c)
     }
     if (c->channel)
         channel_client_ready_changed(c->channel, c);
+}
+
+void client_maybe_free(struct client *c)
+{
+    if (c->closed && c->in_flight == 0 && !c->busy)
+        client_free(c);
 }
 
 void client_count_pub(struct client *c, const char *topic, uint64_t n)

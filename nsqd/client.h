@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nsq_command.h"
 #include "nsq_net.h"
 
 struct nsqd;
@@ -23,6 +24,7 @@ struct event;
 struct nsq_parser;
 struct nsqd_message;
 struct ssl_st;
+struct nsqd_auth_state;
 
 /* Client states (tcp-protocol.md §3.1, reported in /stats). */
 enum client_state {
@@ -88,6 +90,15 @@ struct client {
     bool pending_body; /* the pending command's size was read; its body is awaited */
     int pending_cmd;   /* command waiting for its body (protocol_v2.c) */
 
+    /* AUTH (auth.h): the cached answer, the secret to re-query with, and the paused command. */
+    struct nsqd_auth_state *auth;
+    char *auth_secret;
+    size_t auth_secret_len;
+    bool auth_wait;
+    int auth_stage;
+    int auth_pending_cmd;
+    struct nsq_command auth_cmd;
+
     struct client_pub_count *pub_counts;
     size_t npub_counts;
 };
@@ -113,6 +124,10 @@ static inline bool client_is_ready(const struct client *c)
 /* Called when one of c's messages leaves flight (FIN/REQ/timeout/empty). Frees a closed client
    whose last message it was. */
 void client_in_flight_done(struct client *c);
+
+/* Frees a closed client once nothing refers to it any more (no message in flight, no callback or
+   auth query running). */
+void client_maybe_free(struct client *c);
 
 /* Increments the publish counter for topic. */
 void client_count_pub(struct client *c, const char *topic, uint64_t n);

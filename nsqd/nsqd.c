@@ -32,6 +32,7 @@
 #include "diskqueue.h"
 #include "http.h"
 #include "name_map.h"
+#include "nsq_http_client.h"
 #include "nsq_json.h"
 #include "nsq_log.h"
 #include "nsq_names.h"
@@ -639,8 +640,6 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
         goto fail;
     }
 
-    if (opts->auth_http_addresses.len)
-        nsq_warn("auth-http-address is not yet supported");
 #ifdef NSQD_HAVE_LOOKUP
     n->lookup = nsqd_lookup_new(n);
 #else
@@ -683,6 +682,9 @@ int nsqd_main(struct nsqd *n)
     }
     while (n->clients)
         client_close(n->clients);
+    /* Pending auth queries end now (their clients are closed). */
+    nsq_http_client_free(n->http_client);
+    n->http_client = NULL;
     if (n->http) {
         nsq_info("HTTP: closing %s", n->http_name);
         evhttp_free(n->http);
@@ -736,6 +738,7 @@ void nsqd_free(struct nsqd *n)
     nsqd_http_free(n->https_api);
     if (n->tls_ctx)
         SSL_CTX_free(n->tls_ctx);
+    nsq_http_client_free(n->http_client);
     if (n->tcp_listener)
         evconnlistener_free(n->tcp_listener);
     if (n->sigint_ev)

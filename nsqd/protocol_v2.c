@@ -18,14 +18,19 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
 
+#include "auth.h"
 #include "channel.h"
 #include "client.h"
 #include "nsq_codec.h"
 #include "nsq_command.h"
 #include "nsq_goquote.h"
+#include "nsq_json.h"
+#include "nsq_net.h"
+#include "nsq_tls.h"
 #include "nsq_log.h"
 #include "nsq_message.h"
 #include "nsq_names.h"
@@ -117,13 +122,124 @@ static bool auth_enabled(const struct client *c)
     return c->n->opts->auth_http_addresses.len > 0;
 }
 
-/* CheckAuth: authorization is not implemented, so with auth enabled nothing is permitted. */
-static bool check_auth(struct client *c, const char *cmd)
+/* ---- authorization (tcp-protocol.md §4.2) ----
+ * While an auth server is being asked, the connection is paused: reading stops, the command that
+ * needed the answer is kept (its line and body stay valid in the parser, which is not called
+ * meanwhile) and runs again once the answer is in. */
+
+enum auth_check { AUTH_OK, AUTH_DENIED, AUTH_WAIT };
+enum auth_stage { AUTH_STAGE_AUTH, AUTH_STAGE_LINE, AUTH_STAGE_BODY };
+
+static void on_line(struct client *c, struct nsq_command *cmd);
+static void on_body(struct client *c, struct nsq_command *cmd, struct evbuffer *in);
+static void auth_done(struct nsqd_auth_state *state, void *arg);
+
+static bool auth_start(struct client *c, struct nsq_command *cmd, int stage)
+{
+    char host[NSQ_NET_ADDRSTRLEN] = "";
+    int port;
+    if (nsq_split_host_port(c->remote_addr, host, sizeof(host), &port) != 0)
+        host[0] = '\0';
+    char cn[256] = "";
+    if (c->ssl)
+        nsq_tls_peer_common_name(c->ssl, cn, sizeof(cn));
+    struct nsqd_auth_request req = {
+            .secret = c->auth_secret,
+            .secret_len = c->auth_secret_len,
+            .remote_ip = host,
+            .common_name = cn,
+            .tls = c->tls,
+    };
+    c->auth_cmd = *cmd;
+    c->auth_stage = stage;
+    c->auth_wait = true;
+    c->busy++; /* keeps c allocated until auth_done */
+    bufferevent_disable(c->bev, EV_READ);
+    if (nsqd_auth_query(c->n, &req, auth_done, c) != 0) {
+        c->busy--;
+        c->auth_wait = false;
+        fatal(c, "E_AUTH_FAILED AUTH failed");
+        return false;
+    }
+    return true;
+}
+
+/* CheckAuth for SUB (subscribe) and the publishes (channel ""). */
+static int check_auth(struct client *c, struct nsq_command *cmd, int stage, const char *name,
+                      const char *topic, const char *channel, bool subscribe)
 {
     if (!auth_enabled(c))
-        return true;
-    fatal(c, "E_AUTH_FIRST AUTH required before %s", cmd);
-    return false;
+        return AUTH_OK;
+    if (!c->auth) {
+        fatal(c, "E_AUTH_FIRST AUTH required before %s", name);
+        return AUTH_DENIED;
+    }
+    if (nsqd_auth_expired(c->auth))
+        return auth_start(c, cmd, stage) ? AUTH_WAIT : AUTH_DENIED;
+    if (!nsqd_auth_allows(c->auth, topic, channel, subscribe)) {
+        char *qt = nsq_goquote_dup(topic, strlen(topic));
+        char *qc = nsq_goquote_dup(channel, strlen(channel));
+        fatal(c, "E_UNAUTHORIZED AUTH failed for %s on %s %s", name, qt ? qt : "", qc ? qc : "");
+        free(qt);
+        free(qc);
+        return AUTH_DENIED;
+    }
+    return AUTH_OK;
+}
+
+static void auth_reply(struct client *c)
+{
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        fatal(c, "E_AUTH_ERROR AUTH error out of memory");
+        return;
+    }
+    struct nsq_json j;
+    nsq_json_init(&j, out);
+    nsq_json_object_begin(&j);
+    nsq_json_kv_string(&j, "identity", c->auth->identity);
+    nsq_json_kv_string(&j, "identity_url", c->auth->identity_url);
+    nsq_json_kv_int(&j, "permission_count", (int64_t)c->auth->n_items);
+    nsq_json_object_end(&j);
+    size_t len = evbuffer_get_length(out);
+    client_send_response(c, evbuffer_pullup(out, -1), len);
+    evbuffer_free(out);
+}
+
+static void auth_done(struct nsqd_auth_state *state, void *arg)
+{
+    struct client *c = arg;
+    c->auth_wait = false;
+    if (c->closed || c->close_after_flush) {
+        nsqd_auth_state_free(state);
+        c->busy--;
+        client_maybe_free(c);
+        return;
+    }
+    if (!state) {
+        fatal(c, "E_AUTH_FAILED AUTH failed");
+    } else if (c->auth_stage == AUTH_STAGE_AUTH && state->n_items == 0) {
+        nsqd_auth_state_free(state);
+        fatal(c, "E_UNAUTHORIZED AUTH no authorizations found");
+    } else {
+        nsqd_auth_state_free(c->auth);
+        c->auth = state;
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        if (c->auth_stage == AUTH_STAGE_AUTH) {
+            auth_reply(c);
+        } else if (c->auth_stage == AUTH_STAGE_LINE) {
+            on_line(c, &c->auth_cmd);
+        } else {
+            c->pending_cmd = c->auth_pending_cmd;
+            on_body(c, &c->auth_cmd, in);
+        }
+        if (!c->closed && !c->close_after_flush && !c->auth_wait && c->bev) {
+            bufferevent_enable(c->bev, EV_READ);
+            protocol_v2_read(c); /* what arrived meanwhile */
+        }
+    }
+    c->busy--;
+    client_maybe_free(c);
 }
 
 static bool tls_gate(struct client *c, struct nsq_slice name)
@@ -264,11 +380,11 @@ static void cmd_sub(struct client *c, struct nsq_command *cmd)
         fatal(c, "E_BAD_CHANNEL SUB channel name %s is not valid", quote(cs, q, sizeof(q)));
         return;
     }
-    if (!check_auth(c, "SUB"))
-        return;
     char tname[NSQ_NAME_MAX_LEN + 1], cname[NSQ_NAME_MAX_LEN + 1];
     slice_str(ts, tname, sizeof(tname));
     slice_str(cs, cname, sizeof(cname));
+    if (check_auth(c, cmd, AUTH_STAGE_LINE, "SUB", tname, cname, true) != AUTH_OK)
+        return;
     struct topic *t = nsqd_get_topic(c->n, tname);
     struct channel *ch = t ? topic_get_channel(t, cname) : NULL;
     if (!ch) {
@@ -342,10 +458,11 @@ static void cmd_mpub_line(struct client *c, struct nsq_command *cmd)
               quote(cmd->params[0], q, sizeof(q)));
         return;
     }
-    if (!check_auth(c, "MPUB"))
-        return;
     char tname[NSQ_NAME_MAX_LEN + 1];
-    nsqd_get_topic(c->n, slice_str(cmd->params[0], tname, sizeof(tname)));
+    slice_str(cmd->params[0], tname, sizeof(tname));
+    if (check_auth(c, cmd, AUTH_STAGE_LINE, "MPUB", tname, "", false) != AUTH_OK)
+        return;
+    nsqd_get_topic(c->n, tname);
     c->pending_cmd = PENDING_MPUB;
     nsq_parser_want_size(c->parser);
 }
@@ -681,21 +798,32 @@ static void body_identify(struct client *c, struct nsq_command *cmd)
 
 static void body_auth(struct client *c, struct nsq_command *cmd)
 {
+    if (c->auth) {
+        fatal(c, "E_INVALID AUTH already set");
+        return;
+    }
     if (!auth_enabled(c)) {
         fatal(c, "E_AUTH_DISABLED AUTH disabled");
         return;
     }
-    nsq_error("PROTOCOL(V2): [%s] AUTH failed: auth servers are not yet supported", c->remote_addr);
-    fatal(c, "E_AUTH_FAILED AUTH failed");
+    free(c->auth_secret);
+    c->auth_secret = malloc(cmd->body_len ? cmd->body_len : 1);
+    if (!c->auth_secret) {
+        fatal(c, "E_AUTH_ERROR AUTH error out of memory");
+        return;
+    }
+    memcpy(c->auth_secret, cmd->body, cmd->body_len);
+    c->auth_secret_len = cmd->body_len;
+    auth_start(c, cmd, AUTH_STAGE_AUTH);
 }
 
 static void body_pub(struct client *c, struct nsq_command *cmd, bool deferred)
 {
     const char *name = deferred ? "DPUB" : "PUB";
-    if (!check_auth(c, name))
-        return;
     char tname[NSQ_NAME_MAX_LEN + 1];
     slice_str(cmd->params[0], tname, sizeof(tname));
+    if (check_auth(c, cmd, AUTH_STAGE_BODY, name, tname, "", false) != AUTH_OK)
+        return;
     int64_t defer_ns = 0;
     if (deferred) {
         int64_t ms = 0;
@@ -773,6 +901,7 @@ static void on_body(struct client *c, struct nsq_command *cmd, struct evbuffer *
     int pending = c->pending_cmd;
     c->pending_cmd = PENDING_NONE;
     c->pending_body = false;
+    c->auth_pending_cmd = pending; /* what an auth re-query resumes */
     switch (pending) {
     case PENDING_IDENTIFY:
         body_identify(c, cmd);
@@ -832,7 +961,7 @@ static void on_line(struct client *c, struct nsq_command *cmd)
 
 void protocol_v2_read(struct client *c)
 {
-    while (!c->closed && !c->close_after_flush) {
+    while (!c->closed && !c->close_after_flush && !c->auth_wait) {
         struct bufferevent *bev = c->bev;
         struct evbuffer *in = bufferevent_get_input(bev);
         if (!c->magic_ok) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "channel.h"
 #include "client.h"
 #include "name_map.h"
@@ -51,6 +52,11 @@ static bool client_fill(struct nsqd_client_stats *cs, const struct client *c, co
     cs->deflate = c->deflate;
     cs->snappy = c->snappy;
     cs->user_agent = dup_or_empty(c->user_agent);
+    if (c->auth) {
+        cs->authed = true;
+        cs->auth_identity = strdup(c->auth->identity);
+        cs->auth_identity_url = strdup(c->auth->identity_url);
+    }
     cs->tls = c->tls;
     cs->tls_cipher_suite = strdup(c->ssl ? nsq_tls_cipher_name(c->ssl) : "");
     cs->tls_version = strdup(c->ssl ? nsq_tls_version_name(c->ssl) : "");

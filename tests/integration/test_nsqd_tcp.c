@@ -1287,6 +1287,148 @@ START_TEST(test_tls)
 }
 END_TEST
 
+/* ---- AUTH against an auth server (a small Python HTTP server) ---- */
+
+static const char auth_server_py[] =
+        "import http.server, json, sys, urllib.parse\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        u = urllib.parse.urlparse(self.path)\n"
+        "        q = urllib.parse.parse_qs(u.query, keep_blank_values=True)\n"
+        "        sys.stderr.write(\"AUTH %s\\n\" % self.path); sys.stderr.flush()\n"
+        "        secret = q.get('secret', [''])[0]\n"
+        "        if u.path != '/auth' or secret == 'bad':\n"
+        "            self.send_response(403); self.end_headers(); return\n"
+        "        if secret == 'none':\n"
+        "            body = {\"ttl\": 3600, \"identity\": \"nobody\", \"identity_url\": \"\", "
+        "\"authorizations\": []}\n"
+        "        elif secret == 'short':\n"
+        "            body = {\"ttl\": 1, \"identity\": \"short\", \"identity_url\": \"u\", "
+        "\"authorizations\": [\n"
+        "                {\"topic\": \"^ok\", \"channels\": [\".*\"], \"permissions\": "
+        "[\"subscribe\", \"publish\"]}]}\n"
+        "        else:\n"
+        "            body = {\"ttl\": 3600, \"identity\": \"user@x\", \"identity_url\": "
+        "\"https://x/u\", \"authorizations\": [\n"
+        "                {\"topic\": \"^ok\", \"channels\": [\".*\"], \"permissions\": "
+        "[\"subscribe\", \"publish\"]},\n"
+        "                {\"topic\": \"sub_only\", \"channels\": [\"^c$\"], \"permissions\": "
+        "[\"subscribe\"]}]}\n"
+        "        data = json.dumps(body).encode()\n"
+        "        self.send_response(200); self.send_header('Content-Type', 'application/json'); "
+        "self.end_headers(); self.wfile.write(data)\n"
+        "    def log_message(self, *a): pass\n"
+        "s = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+        "sys.stderr.write(\"HTTP: listening on 127.0.0.1:%d\\n\" % s.server_address[1]); "
+        "sys.stderr.flush()\n"
+        "s.serve_forever()\n";
+
+START_TEST(test_auth)
+{
+    char *adir = harness_tmpdir();
+    char script[4300];
+    snprintf(script, sizeof(script), "%s/auth.py", adir);
+    FILE *f = fopen(script, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(auth_server_py, f);
+    fclose(f);
+    const char *aargs[] = {script, NULL};
+    struct harness_proc *auth = harness_start("/usr/bin/python3", aargs, 1);
+    ck_assert_ptr_nonnull(auth);
+    char flag[128];
+    snprintf(flag, sizeof(flag), "--auth-http-address=127.0.0.1:%d", harness_port(auth, "HTTP"));
+    struct nsqd d = start((const char *const[]){flag, NULL});
+
+    int fd = conn(d.tcp);
+    send_body(fd, "IDENTIFY", "{\"feature_negotiation\":true}", 28);
+    int32_t type;
+    char *data;
+    size_t len;
+    ck_assert_int_eq(frame(fd, &type, &data, &len), 0);
+    ck_assert_ptr_nonnull(strstr(data, "\"auth_required\":true"));
+    free(data);
+    send_body(fd, "PUB ok", "x", 1);
+    expect_fatal(fd, "E_AUTH_FIRST AUTH required before PUB");
+
+    /* Commands pipelined behind AUTH wait for the answer. */
+    fd = conn(d.tcp);
+    send_body(fd, "AUTH", "good", 4);
+    send_body(fd, "PUB ok1", "x", 1);
+    sendf(fd, "SUB sub_only c\n");
+    expect(fd, FRAME_RESP,
+           "{\"identity\":\"user@x\",\"identity_url\":\"https://x/u\",\"permission_count\":2}");
+    expect_ok(fd);
+    expect_ok(fd);
+    struct harness_response r;
+    memset(&r, 0, sizeof(r));
+    ck_assert_int_eq(harness_http("GET", d.http, "/stats?format=json", NULL, 0, &r), 0);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"authed\":true,\"auth_identity\":\"user@x\","
+                                         "\"auth_identity_url\":\"https://x/u\""));
+    harness_response_free(&r);
+    send_body(fd, "AUTH", "good", 4);
+    expect_fatal(fd, "E_INVALID cannot AUTH in current state");
+    fd = conn(d.tcp);
+    send_body(fd, "AUTH", "good", 4);
+    send_body(fd, "AUTH", "good", 4);
+    expect(fd, FRAME_RESP,
+           "{\"identity\":\"user@x\",\"identity_url\":\"https://x/u\",\"permission_count\":2}");
+    expect_fatal(fd, "E_INVALID AUTH already set");
+
+    fd = conn(d.tcp);
+    send_body(fd, "AUTH", "good", 4);
+    send_body(fd, "PUB nope", "x", 1);
+    expect(fd, FRAME_RESP,
+           "{\"identity\":\"user@x\",\"identity_url\":\"https://x/u\",\"permission_count\":2}");
+    expect_fatal(fd, "E_UNAUTHORIZED AUTH failed for PUB on \"nope\" \"\"");
+    fd = conn(d.tcp);
+    send_body(fd, "AUTH", "good", 4);
+    sendf(fd, "SUB sub_only other\n");
+    expect(fd, FRAME_RESP,
+           "{\"identity\":\"user@x\",\"identity_url\":\"https://x/u\",\"permission_count\":2}");
+    expect_fatal(fd, "E_UNAUTHORIZED AUTH failed for SUB on \"sub_only\" \"other\"");
+
+    fd = conn(d.tcp);
+    send_body(fd, "AUTH", "bad", 3);
+    expect_fatal(fd, "E_AUTH_FAILED AUTH failed");
+    fd = conn(d.tcp);
+    send_body(fd, "AUTH", "none", 4);
+    expect_fatal(fd, "E_UNAUTHORIZED AUTH no authorizations found");
+    fd = conn(d.tcp);
+    sendf(fd, "AUTH x\n");
+    expect_fatal(fd, "E_INVALID AUTH invalid number of parameters");
+
+    /* ttl 1 s: the next publish after expiry asks the server again and goes through. */
+    fd = conn(d.tcp);
+    send_body(fd, "AUTH", "short", 5);
+    expect(fd, FRAME_RESP,
+           "{\"identity\":\"short\",\"identity_url\":\"u\",\"permission_count\":1}");
+    usleep(1200 * 1000);
+    send_body(fd, "PUB ok", "x", 1);
+    expect_ok(fd);
+    close(fd);
+    ck_assert(harness_log_wait(auth, "secret=short&tls=false", IO_MS));
+    char *log = harness_log(auth);
+    ck_assert_ptr_nonnull(log);
+    char *first = strstr(log, "secret=short");
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(strstr(first + 1, "secret=short")); /* queried twice */
+    ck_assert_ptr_nonnull(
+            strstr(log, "/auth?common_name=&remote_ip=127.0.0.1&secret=good&tls=false"));
+    free(log);
+
+    /* Without auth servers: AUTH is disabled. */
+    struct nsqd plain = start(NULL);
+    fd = conn(plain.tcp);
+    send_body(fd, "AUTH", "x", 1);
+    expect_fatal(fd, "E_AUTH_DISABLED AUTH disabled");
+    stop(&plain);
+    stop(&d);
+    harness_kill(auth);
+    harness_rmdir(adir);
+    free(adir);
+}
+END_TEST
+
 static Suite *nsqd_tcp_suite(void)
 {
     Suite *s = suite_create("nsqd_tcp");
@@ -1314,6 +1456,7 @@ static Suite *nsqd_tcp_suite(void)
     tcase_add_test(tc, test_deflate);
     tcase_add_test(tc, test_compression_disabled);
     tcase_add_test(tc, test_tls);
+    tcase_add_test(tc, test_auth);
     suite_add_tcase(s, tc);
     return s;
 }
