@@ -28,6 +28,8 @@
 #include "nsqd.h"
 
 #define URL_LEN 2048
+/* --max-body-size default, bounding a lookupd reply when the option is unset. */
+#define DEFAULT_MAX_REPLY (5 * 1024 * 1024)
 
 struct channel_query;
 
@@ -105,7 +107,7 @@ static const struct lookup_peer_callbacks peer_cbs = {
 static size_t max_reply_size(struct nsqd_lookup *l)
 {
     const struct nsqd_options *o = nsqd_opts(l->n);
-    return o->max_body_size > 0 ? (size_t)o->max_body_size : (size_t)5242880;
+    return o->max_body_size > 0 ? (size_t)o->max_body_size : (size_t)DEFAULT_MAX_REPLY;
 }
 
 static void ping_cb(evutil_socket_t fd, short what, void *arg)
@@ -119,13 +121,8 @@ int nsqd_lookup_set_addresses(struct nsqd_lookup *l, const struct nsq_strlist *a
 {
     struct lookup_peer **next;
     size_t n_next = 0;
+    int rc = 0;
 
-    for (size_t i = 0; i < addrs->len; i++) {
-        char host[LOOKUP_PEER_HOST_LEN];
-        int port;
-        if (nsq_split_host_port(addrs->items[i], host, sizeof(host), &port) < 0)
-            return -EINVAL;
-    }
     next = calloc(addrs->len ? addrs->len : 1, sizeof(*next));
     if (next == NULL)
         return -ENOMEM;
@@ -145,8 +142,18 @@ int nsqd_lookup_set_addresses(struct nsqd_lookup *l, const struct nsq_strlist *a
             }
         }
         if (p == NULL) {
+            char host[LOOKUP_PEER_HOST_LEN];
+            int port;
+            if (nsq_split_host_port(a, host, sizeof(host), &port) < 0 || port == 0) {
+                /* Skipped; the other addresses still count. */
+                nsq_error("LOOKUP(%s): invalid address", a);
+                rc = -EINVAL;
+                continue;
+            }
             nsq_info("LOOKUP(%s): adding peer", a);
             p = lookup_peer_new(l->base, l->dns, a, max_reply_size(l), &peer_cbs, l);
+            if (p == NULL)
+                rc = -ENOMEM;
         }
         if (p != NULL)
             next[n_next++] = p;
@@ -160,7 +167,7 @@ int nsqd_lookup_set_addresses(struct nsqd_lookup *l, const struct nsq_strlist *a
     free(l->peers);
     l->peers = next;
     l->n_peers = n_next;
-    return 0;
+    return rc;
 }
 
 struct nsqd_lookup *nsqd_lookup_new(struct nsqd *n)
@@ -178,7 +185,7 @@ struct nsqd_lookup *nsqd_lookup_new(struct nsqd *n)
     if (l->ping_ev == NULL)
         goto err;
     event_add(l->ping_ev, &ping);
-    if (nsqd_lookup_set_addresses(l, &nsqd_opts(n)->nsqlookupd_tcp_addresses) < 0)
+    if (nsqd_lookup_set_addresses(l, &nsqd_opts(n)->nsqlookupd_tcp_addresses) == -ENOMEM)
         goto err;
     return l;
 err:

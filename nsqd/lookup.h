@@ -44,8 +44,9 @@ void nsqd_lookup_notify(struct nsqd_lookup *l, const char *topic, const char *ch
 
 /*
  * Replaces the set of lookupd TCP addresses ("host:port"): peers no longer listed are closed, new
- * ones are connected with a full sync. Returns 0, or -EINVAL if an address is not host:port, or
- * -ENOMEM. addrs is copied.
+ * ones are connected with a full sync. An address that is not host:port is skipped (logged) while
+ * the others are applied. Returns 0, -EINVAL if an address was skipped, or -ENOMEM. addrs is
+ * copied.
  */
 int nsqd_lookup_set_addresses(struct nsqd_lookup *l, const struct nsq_strlist *addrs);
 
