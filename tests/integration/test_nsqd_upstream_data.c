@@ -85,11 +85,65 @@ static const cJSON *manifest_channel(const char *topic, const char *channel)
     return cJSON_GetObjectItem(cJSON_GetObjectItem(t, "channels"), channel);
 }
 
+/* A record of an upstream diskqueue segment: the message as it was written. */
+struct disk_msg {
+    int64_t ts;
+    char id[ITEST_ID_LEN + 1];
+    char *body;
+};
+
+static int64_t be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+/* Reads every record of queue `name` from the pristine data directory (segments 0.., until one
+   is missing). Returns the count; *out is malloc'd. */
+static size_t read_queue(const char *name, struct disk_msg **out)
+{
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    for (int seg = 0;; seg++) {
+        char path[4096];
+        size_t len, off = 0;
+        unsigned char *d;
+        snprintf(path, sizeof(path), "%s/%s.diskqueue.%06d.dat", ITEST_DATADIR, name, seg);
+        d = (unsigned char *)itest_read_file(path, &len);
+        if (d == NULL)
+            break;
+        while (off + 4 <= len) {
+            uint32_t rl = ((uint32_t)d[off] << 24) | ((uint32_t)d[off + 1] << 16) |
+                          ((uint32_t)d[off + 2] << 8) | d[off + 3];
+            struct disk_msg *m;
+            ck_assert_uint_ge(rl, ITEST_MSG_HDR);
+            ck_assert_uint_le(off + 4 + rl, len);
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                *out = realloc(*out, cap * sizeof(**out));
+            }
+            m = &(*out)[n++];
+            m->ts = be64(d + off + 4);
+            memcpy(m->id, d + off + 4 + 10, ITEST_ID_LEN);
+            m->id[ITEST_ID_LEN] = '\0';
+            m->body = strndup((const char *)d + off + 4 + ITEST_MSG_HDR, rl - ITEST_MSG_HDR);
+            off += 4 + rl;
+        }
+        free(d);
+    }
+    return n;
+}
+
 /* Consumes `want` (a JSON array of bodies) from topic/channel and checks that each arrives exactly
    once and nothing else follows. */
-static void consume_all(const char *topic, const char *channel, const cJSON *want)
+static void consume_all(const char *topic, const char *channel, const char *queue,
+                        const cJSON *want)
 {
     int n = cJSON_GetArraySize(want);
+    struct disk_msg *disk;
+    size_t n_disk = read_queue(queue, &disk);
     char *seen = calloc((size_t)n + 1, 1);
     int fd = itest_v2_connect(g_tcp);
     struct itest_msg m;
@@ -110,6 +164,14 @@ static void consume_all(const char *topic, const char *channel, const cJSON *wan
             }
         }
         ck_assert_msg(found, "%s/%s: unexpected or duplicate body '%s'", topic, channel, m.body);
+        /* ID and publish time are those upstream wrote. */
+        for (size_t i = 0; i < n_disk; i++) {
+            if (strcmp(disk[i].body, m.body) == 0) {
+                ck_assert_str_eq(m.id, disk[i].id);
+                ck_assert_int_eq(m.ts, disk[i].ts);
+                break;
+            }
+        }
         ck_assert_int_eq(itest_fin(fd, m.id), 0);
         free(m.body);
     }
@@ -117,6 +179,10 @@ static void consume_all(const char *topic, const char *channel, const cJSON *wan
     ck_assert_int_ne(itest_read_msg(fd, &m, QUIET_MS), 0);
     close(fd);
     free(seen);
+    ck_assert_uint_ge(n_disk, (size_t)n);
+    for (size_t i = 0; i < n_disk; i++)
+        free(disk[i].body);
+    free(disk);
 }
 
 START_TEST(restored_state)
@@ -155,7 +221,7 @@ END_TEST
 START_TEST(consume_billing)
 {
     const cJSON *ch = manifest_channel("orders", "billing");
-    consume_all("orders", "billing", cJSON_GetObjectItem(ch, "bodies"));
+    consume_all("orders", "billing", "orders:billing", cJSON_GetObjectItem(ch, "bodies"));
     ck_assert_int_eq(itest_stats_int(g_http, "orders", "billing", "depth"), 0);
 }
 END_TEST
@@ -178,7 +244,7 @@ START_TEST(consume_audit_after_unpause)
             itest_http("POST", g_http, "/channel/unpause?topic=orders&channel=audit", NULL, &body),
             200);
     free(body);
-    consume_all("orders", "audit", cJSON_GetObjectItem(ch, "bodies"));
+    consume_all("orders", "audit", "orders:audit", cJSON_GetObjectItem(ch, "bodies"));
     ck_assert_int_eq(itest_stats_int(g_http, "orders", "audit", "depth"), 0);
 }
 END_TEST
@@ -191,7 +257,7 @@ START_TEST(consume_events_with_new_channel)
             itest_http("POST", g_http, "/channel/create?topic=events&channel=reader", NULL, &body),
             200);
     free(body);
-    consume_all("events", "reader", cJSON_GetObjectItem(ev, "bodies"));
+    consume_all("events", "reader", "events", cJSON_GetObjectItem(ev, "bodies"));
     ck_assert_int_eq(itest_stats_int(g_http, "events", NULL, "depth"), 0);
 }
 END_TEST
