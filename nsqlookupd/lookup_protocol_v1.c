@@ -33,7 +33,8 @@
 #include "nsqlookupd.h"
 #include "registration_db.h"
 
-#define MAX_PARAMS 8 /* more are accepted and ignored; commands use at most two */
+#define MAX_PARAMS           8
+#define LOOKUP_V1_SHORT_LINE 512 /* more are accepted and ignored; commands use at most two */
 
 enum conn_state { CONN_MAGIC, CONN_LINE, CONN_BODY_SIZE, CONN_BODY, CONN_CLOSING };
 
@@ -44,6 +45,7 @@ struct lookup_conn {
     uint32_t body_size;
     char addr[NSQ_NET_ADDRSTRLEN]; /* remote "ip:port" */
     struct lookup_peer *peer;      /* set by IDENTIFY (owned) */
+    bool read_paused;              /* output above LOOKUP_V1_MAX_PENDING_OUTPUT */
     struct lookup_conn *prev, *next;
 };
 
@@ -72,9 +74,16 @@ static void conn_free(struct lookup_conn *c)
     free(c);
 }
 
+static void process_input(struct lookup_conn *c);
+
 static void on_write_drained(struct bufferevent *bev, void *arg)
 {
     struct lookup_conn *c = arg;
+    if (c->read_paused && c->state != CONN_CLOSING) {
+        c->read_paused = false;
+        bufferevent_enable(bev, EV_READ);
+        process_input(c); /* commands may be waiting in the input buffer */
+    }
     if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
         nsq_info("CLIENT(%s): closing", c->addr);
         conn_free(c);
@@ -377,8 +386,15 @@ static void exec_line(struct lookup_conn *c, char *raw, size_t len)
 static void process_input(struct lookup_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
     for (;;) {
         size_t avail = evbuffer_get_length(in);
+        if (c->state != CONN_CLOSING && evbuffer_get_length(out) > LOOKUP_V1_MAX_PENDING_OUTPUT) {
+            c->read_paused = true;
+            nsq_debug("CLIENT(%s): replies not read, pausing reads", c->addr);
+            bufferevent_disable(c->bev, EV_READ);
+            return;
+        }
         switch (c->state) {
         case CONN_MAGIC: {
             char magic[LOOKUP_V1_MAGIC_LEN];
@@ -412,7 +428,9 @@ static void process_input(struct lookup_conn *c)
                 close_quietly(c);
                 return;
             }
-            char *line = malloc(len + 1);
+            /* nsqd's lines are short: those fit on the stack, without an allocation */
+            char small[LOOKUP_V1_SHORT_LINE];
+            char *line = len < sizeof(small) ? small : malloc(len + 1);
             if (line == NULL) {
                 close_quietly(c);
                 return;
@@ -420,7 +438,8 @@ static void process_input(struct lookup_conn *c)
             evbuffer_remove(in, line, len);
             line[len] = '\0';
             exec_line(c, line, strlen(line)); /* a NUL byte ends the command */
-            free(line);
+            if (line != small)
+                free(line);
             break;
         }
         case CONN_BODY_SIZE: {

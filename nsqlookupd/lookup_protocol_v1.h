@@ -21,6 +21,10 @@ struct nsqlookupd;
 /* Largest IDENTIFY body accepted (upstream does not bound it). */
 #define LOOKUP_V1_MAX_IDENTIFY_BODY (5 * 1024 * 1024)
 
+/* Replies queued beyond this make the connection stop reading until they are written (a client
+   that sends without reading cannot grow the daemon's memory). */
+#define LOOKUP_V1_MAX_PENDING_OUTPUT (1024 * 1024)
+
 /* Takes ownership of the accepted fd and starts serving it. Returns 0 or -ENOMEM (fd closed). */
 int lookup_conn_accept(struct nsqlookupd *ld, evutil_socket_t fd);
 /* Closes every connection of the daemon (shutdown). */

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -1035,6 +1037,44 @@ START_TEST(test_fd_exhaustion)
 }
 END_TEST
 
+/* A client that writes without reading: the daemon stops reading it while replies pile up, and
+   every command is still answered once the client reads. */
+START_TEST(test_unread_replies)
+{
+    /* 9 MB of replies: more than the kernel's socket buffers absorb (the client's receive buffer
+       is made small), so replies pile up in the daemon beyond its pending-output bound */
+    enum { NPINGS = 1500000, CHUNK = 10000 };
+    const char *extra[] = {"--log-level=debug", NULL};
+    struct harness_proc *p = start_lookupd_args(extra);
+    int fd = v1_connect(p);
+    int rcvbuf = 32 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    size_t len = (size_t)NPINGS * 5;
+    char *cmds = malloc(len);
+    for (size_t i = 0; i < NPINGS; i++)
+        memcpy(cmds + i * 5, "PING\n", 5);
+    /* the daemon may stop reading before everything is sent: send from a child process */
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0)
+        _exit(harness_tcp_send(fd, cmds, len) == 0 ? 0 : 1);
+    free(cmds);
+    static char rep[CHUNK * 6];
+    for (int i = 0; i < NPINGS; i += CHUNK) {
+        ck_assert_int_eq(harness_tcp_read_n(fd, rep, sizeof(rep), AWAIT_MS), 0);
+        for (int k = 0; k < CHUNK; k++)
+            ck_assert_msg(memcmp(rep + k * 6, "\0\0\0\2OK", 6) == 0, "reply %d", i + k);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert(harness_log_wait(p, "pausing reads", IO_MS));
+    close(fd);
+    http_expect_body(p, "GET", "/ping", 200, "OK");
+    stop_lookupd(p);
+}
+END_TEST
+
 START_TEST(test_sigint_with_clients)
 {
     struct harness_proc *p = start_lookupd();
@@ -1153,9 +1193,10 @@ static Suite *nsqlookupd_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifecycle");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_garbage_keeps_serving);
     tcase_add_test(tc, test_oversize_http_body);
+    tcase_add_test(tc, test_unread_replies);
     tcase_add_test(tc, test_fd_exhaustion);
     tcase_add_test(tc, test_sigint_with_clients);
     tcase_add_test(tc, test_listen_failure);
