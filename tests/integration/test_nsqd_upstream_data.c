@@ -17,7 +17,10 @@
 
 #define RDY_COUNT 100
 #define QUIET_MS  300
-#define MANIFEST  NSQ_TESTDATA_DIR "/upstream-v1.3.0/datadir-manifest.json"
+/* Message ID layout (storage.md §6): node id bits. */
+#define GUID_NODE_SHIFT 12
+#define GUID_NODE_MASK  0x3ffu
+#define MANIFEST        NSQ_TESTDATA_DIR "/upstream-v1.3.0/datadir-manifest.json"
 
 static struct harness_proc *g_nsqd;
 static char *g_dir;
@@ -266,6 +269,7 @@ START_TEST(restart_keeps_consumed_state)
 {
     static const char *const extra[] = {"--node-id=7", NULL};
     cJSON *root;
+    char *body = NULL;
     ck_assert_int_eq(harness_stop(g_nsqd, SIGTERM), 0);
     g_nsqd = itest_nsqd_start(g_dir, extra);
     ck_assert_ptr_nonnull(g_nsqd);
@@ -282,6 +286,26 @@ START_TEST(restart_keeps_consumed_state)
                      0);
     ck_assert_ptr_nonnull(itest_stats_find(root, "events", "reader"));
     cJSON_Delete(root);
+
+    /* New IDs carry --node-id=7 (storage.md §6) and are newer than upstream's. */
+    {
+        int fd = itest_v2_connect(g_tcp);
+        struct itest_msg m;
+        uint64_t id;
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(itest_sub(fd, "orders", "billing"), 0);
+        ck_assert_int_eq(itest_rdy(fd, 1), 0);
+        ck_assert_int_eq(itest_http("POST", g_http, "/pub?topic=orders", "fresh", &body), 200);
+        free(body);
+        ck_assert_int_eq(itest_read_msg(fd, &m, ITEST_IO_MS), 0);
+        ck_assert_str_eq(m.body, "fresh");
+        id = strtoull(m.id, NULL, 16);
+        ck_assert_uint_eq((id >> GUID_NODE_SHIFT) & GUID_NODE_MASK, 7);
+        ck_assert_str_gt(m.id, "18a3d562c7807000");
+        ck_assert_int_eq(itest_fin(fd, m.id), 0);
+        free(m.body);
+        close(fd);
+    }
 }
 END_TEST
 
