@@ -33,8 +33,8 @@
 #include "nsqlookupd.h"
 #include "registration_db.h"
 
-#define MAX_PARAMS           8
-#define LOOKUP_V1_SHORT_LINE 512 /* more are accepted and ignored; commands use at most two */
+#define MAX_PARAMS           8   /* more are accepted and ignored; commands use at most two */
+#define LOOKUP_V1_SHORT_LINE 512 /* lines shorter than this are parsed without an allocation */
 
 enum conn_state { CONN_MAGIC, CONN_LINE, CONN_BODY_SIZE, CONN_BODY, CONN_CLOSING };
 
@@ -102,14 +102,23 @@ static void fail(struct lookup_conn *c, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 static void fail(struct lookup_conn *c, const char *code, const char *fmt, ...)
 {
-    char text[512];
-    int n = snprintf(text, sizeof(text), "%s ", code);
+    /* the text may quote a whole command parameter: sized to fit, not truncated */
+    char *desc = NULL, *text = NULL;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+    int n = vasprintf(&desc, fmt, ap);
     va_end(ap);
+    if (n < 0)
+        desc = NULL; /* undefined after a failure */
+    if (desc == NULL || asprintf(&text, "%s %s", code, desc) < 0) {
+        free(desc);
+        close_quietly(c);
+        return;
+    }
     nsq_error("PROTOCOL(V1): [%s] - %s", c->addr, text);
     send_reply(c, text, strlen(text));
+    free(desc);
+    free(text);
     close_quietly(c);
 }
 

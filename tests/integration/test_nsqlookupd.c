@@ -500,6 +500,13 @@ START_TEST(test_v1_bad_params)
     /* a double space makes an empty topic name, as upstream's split on single spaces does */
     v1_expect_fatal(nsqd_connect(p, NSQD_IDENTIFY), "REGISTER  t",
                     "E_BAD_TOPIC REGISTER topic name '' is not valid");
+    /* a long name is quoted whole */
+    char line[3000], want[3100];
+    memset(line, 0, sizeof(line));
+    memcpy(line, "REGISTER ", 9);
+    memset(line + 9, 'n', 2000);
+    snprintf(want, sizeof(want), "E_BAD_TOPIC REGISTER topic name '%s' is not valid", line + 9);
+    v1_expect_fatal(nsqd_connect(p, NSQD_IDENTIFY), line, want);
     v1_expect_fatal(v1_connect(p), "FOO bar", "E_INVALID invalid command FOO");
     v1_expect_fatal(v1_connect(p), "", "E_INVALID invalid command ");
     v1_expect_fatal(v1_connect(p), "register t", "E_INVALID invalid command register");
