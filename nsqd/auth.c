@@ -4,6 +4,7 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,9 +82,63 @@ void nsqd_auth_state_free(struct nsqd_auth_state *s)
     free(s);
 }
 
+/*
+ * RE2 → POSIX ERE: the Perl class escapes \d \D \w \W \s \S, which ERE lacks (glibc would read
+ * "\d" as a literal 'd'), become bracket expressions; inside a bracket expression nothing is
+ * rewritten. Other RE2-only syntax ((?i), non-greedy quantifiers, \pN) does not compile and so
+ * makes the reply invalid, as an invalid expression would. Caller frees.
+ */
+static char *re2_to_ere(const char *re)
+{
+    static const struct {
+        char esc;
+        const char *cls;
+    } classes[] = {
+            {'d', "[0-9]"},         {'D', "[^0-9]"},      {'w', "[0-9A-Za-z_]"},
+            {'W', "[^0-9A-Za-z_]"}, {'s', "[\t\n\f\r ]"}, {'S', "[^\t\n\f\r ]"},
+    };
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return NULL;
+    bool in_bracket = false;
+    for (const char *p = re; *p; p++) {
+        if (!in_bracket && p[0] == '\\' && p[1]) {
+            const char *cls = NULL;
+            for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+                if (classes[i].esc == p[1])
+                    cls = classes[i].cls;
+            evbuffer_add(b, cls ? cls : p, cls ? strlen(cls) : 2);
+            p++;
+            continue;
+        }
+        if (!in_bracket && *p == '[') {
+            in_bracket = true;
+            evbuffer_add(b, p, 1);
+            /* A ']' right after '[' or '[^' is a member, not the end. */
+            if (p[1] == '^')
+                evbuffer_add(b, ++p, 1);
+            if (p[1] == ']')
+                evbuffer_add(b, ++p, 1);
+            continue;
+        }
+        if (in_bracket && *p == ']')
+            in_bracket = false;
+        evbuffer_add(b, p, 1);
+    }
+    evbuffer_add(b, "", 1);
+    char *out = strdup((const char *)evbuffer_pullup(b, -1));
+    evbuffer_free(b);
+    return out;
+}
+
 static int compile(regex_t *re, const char *pattern)
 {
-    return regcomp(re, pattern, REG_EXTENDED | REG_NOSUB) == 0 ? 0 : -EINVAL;
+    char *ere = re2_to_ere(pattern);
+    if (!ere)
+        return -ENOMEM;
+    int rc = regcomp(re, ere, REG_EXTENDED | REG_NOSUB);
+    free(ere);
+    return rc == 0 ? 0 : -EINVAL;
 }
 
 /* Parses an auth server answer; NULL (with err) when invalid. */
@@ -96,7 +151,9 @@ static struct nsqd_auth_state *auth_parse(const char *body, size_t len, char *er
         goto fail;
     }
     const cJSON *ttl = cJSON_GetObjectItem(root, "ttl");
-    if (!cJSON_IsNumber(ttl) || ttl->valuedouble <= 0) {
+    /* Go decodes ttl into an int64: a fraction is a decoding error, <= 0 is rejected. */
+    if (!cJSON_IsNumber(ttl) || ttl->valuedouble != (double)(int64_t)ttl->valuedouble ||
+        ttl->valuedouble <= 0) {
         snprintf(err, errlen, "invalid TTL");
         goto fail;
     }

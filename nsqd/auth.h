@@ -7,8 +7,10 @@
  * commands then check the cached authorizations, re-querying once they have expired.
  *
  * Queries are asynchronous (nsq_http_client on the nsqd loop); the caller pauses the connection
- * until `done` runs. Regular expressions are POSIX extended, matched unanchored like RE2's
- * MatchString.
+ * until `done` runs. Regular expressions arrive in RE2 syntax; they are compiled as POSIX extended
+ * expressions (regcomp) after rewriting the class escapes \d \D \w \W \s \S into bracket
+ * expressions, and matched unanchored like RE2's MatchString. RE2-only syntax beyond that ((?i),
+ * non-greedy quantifiers, \pN) does not compile, which makes the auth server's reply invalid.
  */
 #ifndef NSQD_AUTH_H
 #define NSQD_AUTH_H
