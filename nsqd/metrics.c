@@ -14,6 +14,7 @@
 
 #include <event2/buffer.h>
 
+#include "nsq_json.h"
 #include "stats.h"
 
 #define NS_PER_SEC 1e9
@@ -42,15 +43,17 @@ static void putf_u64(struct out *o, uint64_t v)
         o->err = -ENOMEM;
 }
 
+/* Shortest round-trip form ("0.99", not "0.98999999999999999"). */
 static void putf_double(struct out *o, double v)
 {
+    char buf[NSQ_JSON_FLOAT_BUFLEN];
     int rc;
     if (isnan(v))
         rc = evbuffer_add_printf(o->b, "NaN");
     else if (isinf(v))
         rc = evbuffer_add_printf(o->b, v > 0 ? "+Inf" : "-Inf");
     else
-        rc = evbuffer_add_printf(o->b, "%.17g", v);
+        rc = evbuffer_add(o->b, buf, nsq_json_format_double(buf, v));
     if (rc < 0)
         o->err = -ENOMEM;
 }
@@ -214,7 +217,8 @@ static void summary_samples(struct out *o, const char *name, const char *topic, 
         put(o, ",quantile=\"");
         putf_double(o, e2e->quantile[i]);
         put(o, "\"} ");
-        putf_double(o, e2e->value[i] / NS_PER_SEC);
+        /* An empty window has no quantile: NaN, as Prometheus clients write it. */
+        putf_double(o, e2e->count ? e2e->value[i] / NS_PER_SEC : NAN);
         put(o, "\n");
     }
     char count_name[128];
