@@ -9,12 +9,30 @@
 
 #include "diskqueue.h"
 
+/* Bytes held by live message objects, and their high-water mark (loop thread only). */
+static size_t live_bytes, peak_bytes;
+
+size_t nsqd_message_live_bytes(void)
+{
+    return live_bytes;
+}
+
+size_t nsqd_message_take_peak(void)
+{
+    size_t p = peak_bytes;
+    peak_bytes = live_bytes;
+    return p;
+}
+
 struct nsqd_message *nsqd_message_new(const char id[NSQ_MSG_ID_LEN], int64_t timestamp,
                                       const void *body, size_t body_len)
 {
     struct nsqd_message *m = malloc(sizeof(*m) + body_len);
     if (!m)
         return NULL;
+    live_bytes += sizeof(*m) + body_len;
+    if (live_bytes > peak_bytes)
+        peak_bytes = live_bytes;
     m->hnext = NULL;
     m->client = NULL;
     m->pri = 0;
@@ -60,5 +78,8 @@ int nsqd_message_write_disk(struct diskqueue *dq, const struct nsqd_message *m)
 
 void nsqd_message_free(struct nsqd_message *m)
 {
+    if (!m)
+        return;
+    live_bytes -= sizeof(*m) + m->body_len;
     free(m);
 }

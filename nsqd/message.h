@@ -45,5 +45,9 @@ struct nsqd_message *nsqd_message_decode(const uint8_t *data, size_t len);
    result. */
 int nsqd_message_write_disk(struct diskqueue *dq, const struct nsqd_message *m);
 void nsqd_message_free(struct nsqd_message *m);
+/* Bytes currently held by message objects (header + body), for memory housekeeping. */
+size_t nsqd_message_live_bytes(void);
+/* The high-water mark of nsqd_message_live_bytes since the previous call. */
+size_t nsqd_message_take_peak(void);
 
 #endif

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "client.h"
 #include "diskqueue.h"
 #include "http.h"
+#include "message.h"
 #include "name_map.h"
 #include "nsq_http_client.h"
 #include "nsq_json.h"
@@ -48,6 +50,10 @@
 #endif
 
 #define NSQD_DISKQUEUE_THREADS 2
+/* Memory housekeeping period, and how much message memory must have been freed since the peak
+   before the heap is trimmed. */
+#define NSQD_TRIM_INTERVAL_S      2
+#define NSQD_TRIM_THRESHOLD_BYTES (64u * 1024 * 1024)
 
 /* ---- health ---- */
 
@@ -523,6 +529,22 @@ static struct bufferevent *nsqd_https_bev(struct event_base *base, void *arg)
     return bev;
 }
 
+/* Memory housekeeping: once queues have drained a lot since the last look, hand the freed heap
+   back to the OS (glibc keeps it otherwise; after a burst of 1,000,000 queued messages that is
+   hundreds of MB). */
+static void nsqd_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct nsqd *n = arg;
+    size_t live = nsqd_message_live_bytes();
+    size_t peak = nsqd_message_take_peak();
+    if (peak > n->trim_peak)
+        n->trim_peak = peak;
+    if (n->trim_peak - live >= NSQD_TRIM_THRESHOLD_BYTES) {
+        malloc_trim(0);
+        n->trim_peak = live;
+    }
+}
+
 static void nsqd_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct nsqd *n = arg;
@@ -653,6 +675,11 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
         nsq_warn("statsd-address is not yet supported");
 #endif
 
+    n->trim_ev = event_new(n->base, -1, EV_PERSIST, nsqd_trim_cb, n);
+    if (n->trim_ev) {
+        struct timeval tv = {NSQD_TRIM_INTERVAL_S, 0};
+        evtimer_add(n->trim_ev, &tv);
+    }
     n->sigint_ev = evsignal_new(n->base, SIGINT, nsqd_signal_cb, n);
     n->sigterm_ev = evsignal_new(n->base, SIGTERM, nsqd_signal_cb, n);
     evsignal_add(n->sigint_ev, NULL);
@@ -741,6 +768,8 @@ void nsqd_free(struct nsqd *n)
     nsq_http_client_free(n->http_client);
     if (n->tcp_listener)
         evconnlistener_free(n->tcp_listener);
+    if (n->trim_ev)
+        event_free(n->trim_ev);
     if (n->sigint_ev)
         event_free(n->sigint_ev);
     if (n->sigterm_ev)

@@ -105,6 +105,8 @@ struct nsqd {
     bool loading; /* true while nsqd.dat is being loaded */
     int exit_code;
 
+    struct event *trim_ev; /* memory housekeeping timer */
+    size_t trim_peak;      /* message bytes at the last peak */
     struct event *sigint_ev;
     struct event *sigterm_ev;
 };
