@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -171,6 +172,25 @@ static void conn_open(struct conn *c, int port)
     struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    c->raw = evbuffer_new();
+    c->plain = evbuffer_new();
+}
+
+static int raw_write(struct conn *c, const void *buf, size_t len);
+
+/* The same over a unix socket listener. */
+static void conn_open_unix(struct conn *c, const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    memset(c, 0, sizeof(*c));
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(c->fd, 0);
+    ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    ck_assert_int_eq(raw_write(c, "  V2", 4), 0);
     c->raw = evbuffer_new();
     c->plain = evbuffer_new();
 }
@@ -573,6 +593,8 @@ START_TEST(tls_required_tcp_https)
 END_TEST
 
 /* POST over HTTPS with libcurl (CA-verified; client certificate when `cert` is set). */
+static const char *g_https_unix; /* when set, https_post goes through this unix socket */
+
 static long https_post(int port, const char *path, const char *body, const char *cert,
                        const char *key, char *resp, size_t resp_len)
 {
@@ -585,6 +607,8 @@ static long https_post(int port, const char *path, const char *body, const char 
     curl_easy_setopt(h, CURLOPT_CAINFO, g_ca);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ITEST_IO_MS);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, mem);
+    if (g_https_unix)
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, g_https_unix);
     if (cert) {
         curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
         curl_easy_setopt(h, CURLOPT_SSLKEY, key);
@@ -630,6 +654,52 @@ START_TEST(https_require_verify)
 }
 END_TEST
 
+/* Every listener on a unix socket: the TLS upgrade and HTTPS work the same. */
+START_TEST(unix_sockets)
+{
+    char *dir = harness_tmpdir();
+    char tcp[PATH_LEN + 32], http[PATH_LEN + 32], https[PATH_LEN + 32], dp[PATH_LEN + 32];
+    char cert[PATH_LEN + 16], key[PATH_LEN + 16];
+    char tcp_path[PATH_LEN], https_path[PATH_LEN];
+    snprintf(tcp_path, sizeof(tcp_path), "%s/tcp.sock", dir);
+    snprintf(https_path, sizeof(https_path), "%s/https.sock", dir);
+    snprintf(tcp, sizeof(tcp), "--tcp-address=%s", tcp_path);
+    snprintf(http, sizeof(http), "--http-address=%s/http.sock", dir);
+    snprintf(https, sizeof(https), "--https-address=%s", https_path);
+    snprintf(dp, sizeof(dp), "--data-path=%s", dir);
+    snprintf(cert, sizeof(cert), "--tls-cert=%s", g_srv_cert);
+    snprintf(key, sizeof(key), "--tls-key=%s", g_srv_key);
+    const char *args[] = {tcp, http, https, dp, cert, key, NULL};
+    /* The harness parses host:port listeners only: await the last unix one in the log. */
+    struct harness_proc *p = harness_start(NSQD_BIN, args, 0);
+    ck_assert_ptr_nonnull(p);
+    ck_assert(harness_log_wait(p, "HTTPS: listening on ", HARNESS_START_TIMEOUT_MS));
+
+    struct conn pub, sub;
+    conn_open_unix(&pub, tcp_path);
+    conn_upgrade(&pub, NSQ_CODEC_DEFLATE, NULL, NULL);
+    conn_pub(&pub, "unix_topic", "hello over tls");
+    conn_open_unix(&sub, tcp_path);
+    conn_upgrade(&sub, 0, NULL, NULL);
+    conn_sub_expect(&sub, "unix_topic", "hello over tls");
+    conn_close(&pub);
+    conn_close(&sub);
+
+    char resp[256] = "";
+    g_https_unix = https_path;
+    ck_assert_int_eq(https_post(0, "/pub?topic=unix_topic", "m", NULL, NULL, resp, sizeof(resp)),
+                     200);
+    ck_assert_str_eq(resp, "OK");
+    g_https_unix = NULL;
+
+    ck_assert_int_eq(harness_stop(p, 0), 0);
+    /* The socket files are removed at exit. */
+    ck_assert_int_ne(access(tcp_path, F_OK), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
     Suite *s = suite_create("nsqd_tls");
@@ -646,6 +716,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, tls_required_tcp_https);
     tcase_add_test(tc, https_pub);
     tcase_add_test(tc, https_require_verify);
+    tcase_add_test(tc, unix_sockets);
     suite_add_tcase(s, tc);
     return s;
 }
