@@ -137,6 +137,18 @@ static void client_check_backpressure(struct client *c)
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct client *c = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        if (c->tls_handshaking) {
+            c->tls_handshaking = false;
+            /* The handshake deadline sat on the TLS layer, which may now be under a
+               compression filter: clear it there, the top layer carries the usual ones. */
+            for (struct bufferevent *b = bufferevent_get_underlying(c->bev); b;
+                 b = bufferevent_get_underlying(b))
+                bufferevent_set_timeouts(b, NULL, NULL);
+            client_apply_timeouts(c);
+        }
+        return;
+    }
     if (what & BEV_EVENT_TIMEOUT)
         nsq_info("PROTOCOL(V2): [%s] %s timeout", c->remote_addr,
                  (what & BEV_EVENT_READING) ? "read" : "write");

@@ -74,6 +74,7 @@ struct client {
     int sample_rate;
     bool tls, snappy, deflate;
     struct ssl_st *ssl; /* the TLS session (owned by its bufferevent) after an upgrade */
+    bool tls_handshaking;
     int deflate_level;
 
     struct channel *channel;            /* when SUBSCRIBED/CLOSING */

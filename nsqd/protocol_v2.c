@@ -729,6 +729,11 @@ static bool upgrade_tls(struct client *c)
     }
     bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
     client_install_bev(c, f);
+    /* The handshake has its own deadline; the usual ones return once it completes
+       (BEV_EVENT_CONNECTED, client.c). */
+    struct timeval hs = {NSQD_TLS_HANDSHAKE_TIMEOUT_NS / NSQ_NS_PER_SEC, 0};
+    bufferevent_set_timeouts(f, &hs, &hs);
+    c->tls_handshaking = true;
     c->ssl = ssl;
     c->tls = true;
     client_send_response(c, ok_text, 2);
