@@ -1066,6 +1066,8 @@ START_TEST(test_unread_replies)
     if (child == 0)
         _exit(harness_tcp_send(fd, cmds, len) == 0 ? 0 : 1);
     free(cmds);
+    /* nothing is read until the daemon has noticed the backlog */
+    ck_assert(harness_log_wait(p, "pausing reads", 4 * AWAIT_MS));
     static char rep[CHUNK * 6];
     for (int i = 0; i < NPINGS; i += CHUNK) {
         ck_assert_int_eq(harness_tcp_read_n(fd, rep, sizeof(rep), AWAIT_MS), 0);
@@ -1075,7 +1077,6 @@ START_TEST(test_unread_replies)
     int status;
     ck_assert_int_eq(waitpid(child, &status, 0), child);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    ck_assert(harness_log_wait(p, "pausing reads", IO_MS));
     close(fd);
     http_expect_body(p, "GET", "/ping", 200, "OK");
     stop_lookupd(p);
