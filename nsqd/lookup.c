@@ -42,11 +42,12 @@ struct nsqd_lookup {
     struct event *ping_ev;
     struct nsq_http_client *http;  /* created on the first channel query */
     struct channel_query *queries; /* outstanding queries (linked) */
+    bool closing;                  /* inside nsqd_lookup_free */
 };
 
 /* One nsqd_lookup_query_channels call: the union of the answers collected so far. */
 struct channel_query {
-    struct nsqd_lookup *l; /* NULL once abandoned by nsqd_lookup_free */
+    struct nsqd_lookup *l; /* owner (NULL when none was given) */
     struct channel_query *next;
     int remaining;
     char **names;
@@ -197,10 +198,10 @@ void nsqd_lookup_free(struct nsqd_lookup *l)
 {
     if (l == NULL)
         return;
-    for (struct channel_query *q = l->queries; q != NULL; q = q->next)
-        q->l = NULL;
-    l->queries = NULL;
+    /* Cancelling the HTTP client completes every pending query (done gets what was collected). */
+    l->closing = true;
     nsq_http_client_free(l->http);
+    l->http = NULL;
     for (size_t i = 0; i < l->n_peers; i++)
         lookup_peer_free(l->peers[i]);
     free(l->peers);
@@ -270,14 +271,12 @@ static void query_unlink(struct channel_query *q)
     }
 }
 
-/* Calls done (unless abandoned) and frees q. */
+/* Calls done and frees q. */
 static void query_finish(struct channel_query *q)
 {
     struct nsq_strlist list = {.items = q->names, .len = q->n_names};
-    bool abandoned = q->l == NULL;
     query_unlink(q);
-    if (!abandoned)
-        q->done(&list, q->arg);
+    q->done(&list, q->arg);
     for (size_t i = 0; i < q->n_names; i++)
         free(q->names[i]);
     free(q->names);
@@ -308,9 +307,10 @@ static void query_parse(struct channel_query *q, const char *body, size_t len)
 static void query_done(const struct nsq_http_response *resp, void *arg)
 {
     struct channel_query *q = arg;
-    if (resp->error != NULL)
-        nsq_error("LOOKUPD: failed to query channels - %s", resp->error);
-    else if (resp->status != 200)
+    if (resp->error != NULL) {
+        if (q->l == NULL || !q->l->closing)
+            nsq_error("LOOKUPD: failed to query channels - %s", resp->error);
+    } else if (resp->status != 200)
         nsq_error("LOOKUPD: failed to query channels - got response %ld", resp->status);
     else
         query_parse(q, resp->body, resp->body_len);

@@ -55,7 +55,8 @@ int nsqd_lookup_set_addresses(struct nsqd_lookup *l, const struct nsq_strlist *a
  * parallel, --http-client-* timeouts) and calls done exactly once with the union of the channel
  * names (duplicates removed; the list is only valid during the call). Errors are logged and the
  * failing lookupd contributes nothing. When no lookupd is known, done is called synchronously with
- * an empty list.
+ * an empty list. Queries still running when nsqd_lookup_free is called complete from inside it
+ * with what they collected so far.
  */
 void nsqd_lookup_query_channels(struct nsqd_lookup *l, const char *topic,
                                 void (*done)(const struct nsq_strlist *channels, void *arg),

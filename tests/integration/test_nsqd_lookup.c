@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <cjson/cJSON.h>
 #include <signal.h>
@@ -401,6 +402,118 @@ START_TEST(dead_lookupd_does_not_stall)
 }
 END_TEST
 
+/* A lookupd that answers IDENTIFY and commands over TCP but names, as its HTTP port, a listener
+   that never answers: channel queries hang until nsqd's HTTP client gives up. */
+struct fake_lookupd {
+    int lfd, port;
+    int http_port; /* the silent listener */
+    pthread_t thread;
+    volatile int commands;
+};
+
+static int read_full(int fd, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void send_v1(int fd, const char *data)
+{
+    uint32_t be = htonl((uint32_t)strlen(data));
+    if (write(fd, &be, 4) != 4 || write(fd, data, strlen(data)) != (ssize_t)strlen(data))
+        return;
+}
+
+static void *fake_lookupd_run(void *arg)
+{
+    struct fake_lookupd *f = arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    char line[512], reply[256];
+    size_t len = 0;
+    if (fd < 0)
+        return NULL;
+    if (read_full(fd, line, 4) != 0)
+        goto out;
+    for (;;) {
+        if (read_full(fd, line + len, 1) != 0)
+            break;
+        if (line[len] != '\n') {
+            if (len + 1 < sizeof(line))
+                len++;
+            continue;
+        }
+        line[len] = '\0';
+        len = 0;
+        if (strcmp(line, "IDENTIFY") == 0) {
+            uint32_t be;
+            char body[1024];
+            if (read_full(fd, &be, 4) != 0 || ntohl(be) >= sizeof(body) ||
+                read_full(fd, body, ntohl(be)) != 0)
+                break;
+            snprintf(reply, sizeof(reply),
+                     "{\"broadcast_address\":\"127.0.0.1\",\"hostname\":\"fake\","
+                     "\"http_port\":%d,\"tcp_port\":%d,\"version\":\"1.3.0\"}",
+                     f->http_port, f->port);
+            send_v1(fd, reply);
+        } else {
+            send_v1(fd, "OK");
+        }
+        f->commands++;
+    }
+out:
+    close(fd);
+    return NULL;
+}
+
+static bool fake_identified(void *arg)
+{
+    struct fake_lookupd *f = arg;
+    return f->commands > 0;
+}
+
+START_TEST(shutdown_with_pending_channel_query)
+{
+    struct fake_lookupd f = {0};
+    int silent = silent_listener(&f.http_port);
+    char *dir = harness_tmpdir(), arg[64];
+    const char *extra[] = {arg, "--http-client-request-timeout=30s", NULL};
+    struct harness_proc *p;
+    int http;
+    int64_t t0;
+
+    f.lfd = silent_listener(&f.port);
+    ck_assert_int_eq(pthread_create(&f.thread, NULL, fake_lookupd_run, &f), 0);
+    snprintf(arg, sizeof(arg), "--lookupd-tcp-address=127.0.0.1:%d", f.port);
+    p = itest_nsqd_start(dir, extra);
+    ck_assert_ptr_nonnull(p);
+    http = harness_port(p, "HTTP");
+    ck_assert(harness_wait_until(fake_identified, &f, REGISTER_MS));
+
+    /* The topic's channel query now hangs on the silent HTTP port; publishing does not. */
+    t0 = harness_now_ms();
+    post(http, "/pub?topic=pending", "x", 200);
+    post(http, "/pub?topic=pending", "y", 200);
+    ck_assert_int_lt(harness_now_ms() - t0, STALL_BUDGET_MS);
+    ck_assert_int_eq(itest_stats_int(http, "pending", NULL, "depth"), 2);
+
+    /* A clean, prompt exit with the query still pending. */
+    t0 = harness_now_ms();
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    ck_assert_int_lt(harness_now_ms() - t0, STALL_BUDGET_MS);
+    pthread_join(f.thread, NULL);
+    close(f.lfd);
+    close(silent);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nsqd_lookup");
@@ -411,6 +524,7 @@ static Suite *suite(void)
     tcase_add_test(tc, channel_precreation);
     tcase_add_test(tc, runtime_addresses);
     tcase_add_test(tc, dead_lookupd_does_not_stall);
+    tcase_add_test(tc, shutdown_with_pending_channel_query);
     suite_add_tcase(s, tc);
     return s;
 }
