@@ -1057,6 +1057,105 @@ START_TEST(test_upstream_datadir_rewrite)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ the I/O service */
+
+struct svc_probe {
+    struct dqs_task task; /* first member: the run recovers the probe from the task */
+    int runs, fired;      /* written by the runs, read after they are over */
+    int64_t due_ns, fired_ns;
+    int block_first; /* the first run waits until `release` is set */
+    int release, in_run;
+};
+
+static int probe_run(struct dqs_task *t, uint8_t *scratch, size_t len, bool timer_fired)
+{
+    struct svc_probe *p = (struct svc_probe *)t;
+    __atomic_store_n(&p->in_run, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_add_fetch(&p->runs, 1, __ATOMIC_SEQ_CST) == 1 && p->block_first)
+        while (!__atomic_load_n(&p->release, __ATOMIC_SEQ_CST))
+            short_wait();
+    if (timer_fired) {
+        __atomic_store_n(&p->fired_ns, dqs_now_ns(), __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&p->fired, 1, __ATOMIC_SEQ_CST);
+    }
+    __atomic_store_n(&p->in_run, 0, __ATOMIC_SEQ_CST);
+    return DQS_RUN_KEEP;
+}
+
+static void probe_retired(struct dqs_task *t)
+{
+    (void)t;
+}
+
+static bool wait_atomic(int *v, int want)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (__atomic_load_n(v, __ATOMIC_SEQ_CST) < want) {
+        if (now_ms() > deadline)
+            return false;
+        short_wait();
+    }
+    return true;
+}
+
+/* Many timers in the heap, armed out of order and re-armed earlier: each fires once, not before
+   its deadline. */
+START_TEST(test_service_timers)
+{
+    enum { N = 300 };
+    struct svc_probe *p = calloc(N, sizeof(*p));
+    ck_assert_ptr_nonnull(p);
+    int64_t now = dqs_now_ns();
+    for (int i = 0; i < N; i++) {
+        dqs_task_init(&p[i].task, probe_run, probe_retired);
+        p[i].due_ns = now + (int64_t)((i * 7919) % 200) * 1000 * 1000;
+        dqs_arm(svc, &p[i].task, p[i].due_ns + 50LL * 1000 * 1000);
+        dqs_arm(svc, &p[i].task, p[i].due_ns + 100LL * 1000 * 1000); /* later: ignored */
+    }
+    for (int i = 0; i < N; i += 2)
+        dqs_arm(svc, &p[i].task, p[i].due_ns); /* earlier: moves up */
+    for (int i = 0; i < N; i++) {
+        ck_assert(wait_atomic(&p[i].fired, 1));
+        int64_t want = p[i].due_ns + (i % 2 ? 50LL * 1000 * 1000 : 0);
+        ck_assert_int_ge(__atomic_load_n(&p[i].fired_ns, __ATOMIC_SEQ_CST), want);
+    }
+    int64_t until = now_ms() + 200;
+    while (now_ms() < until)
+        short_wait();
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(__atomic_load_n(&p[i].fired, __ATOMIC_SEQ_CST), 1);
+        ck_assert_int_eq(__atomic_load_n(&p[i].runs, __ATOMIC_SEQ_CST), 1);
+    }
+    diskqueue_service_free(svc); /* workers joined: the tasks can go */
+    svc = NULL;
+    free(p);
+}
+END_TEST
+
+/* A task scheduled while it runs runs once more afterwards, never twice at once. */
+START_TEST(test_service_schedule_while_running)
+{
+    struct svc_probe p = {.block_first = 1};
+    dqs_task_init(&p.task, probe_run, probe_retired);
+    dqs_schedule(svc, &p.task);
+    ck_assert(wait_atomic(&p.in_run, 1));
+    dqs_schedule(svc, &p.task);
+    dqs_schedule(svc, &p.task);
+    int64_t until = now_ms() + 50;
+    while (now_ms() < until)
+        short_wait();
+    ck_assert_int_eq(__atomic_load_n(&p.runs, __ATOMIC_SEQ_CST), 1);
+    __atomic_store_n(&p.release, 1, __ATOMIC_SEQ_CST);
+    ck_assert(wait_atomic(&p.runs, 2));
+    until = now_ms() + 50;
+    while (now_ms() < until)
+        short_wait();
+    ck_assert_int_eq(__atomic_load_n(&p.runs, __ATOMIC_SEQ_CST), 2);
+    diskqueue_service_free(svc); /* workers joined before p goes out of scope */
+    svc = NULL;
+}
+END_TEST
+
 static Suite *diskqueue_suite(void)
 {
     Suite *s = suite_create("diskqueue");
@@ -1091,6 +1190,8 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_vector_write);
     tcase_add_test(tc, test_upstream_datadir_read);
     tcase_add_test(tc, test_upstream_datadir_rewrite);
+    tcase_add_test(tc, test_service_timers);
+    tcase_add_test(tc, test_service_schedule_while_running);
     suite_add_tcase(s, tc);
     return s;
 }
