@@ -16,6 +16,11 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <event2/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -700,6 +705,83 @@ START_TEST(unix_sockets)
 }
 END_TEST
 
+/* ---- AUTH over TLS: the auth server sees tls=true and the client certificate's CN ---- */
+
+struct cn_server {
+    struct event_base *base;
+    struct evhttp *http;
+    pthread_t thread;
+    int port;
+    pthread_mutex_t lock;
+    char last_query[1024]; /* guarded by lock */
+};
+
+static void cn_auth_cb(struct evhttp_request *req, void *arg)
+{
+    static const char reply[] = "{\"ttl\":60,\"identity\":\"tls-user\",\"authorizations\":"
+                                "[{\"topic\":\".*\",\"channels\":[\".*\"],"
+                                "\"permissions\":[\"publish\"]}]}";
+    struct cn_server *s = arg;
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    pthread_mutex_lock(&s->lock);
+    snprintf(s->last_query, sizeof(s->last_query), "%s", q ? q : "");
+    pthread_mutex_unlock(&s->lock);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, reply, strlen(reply));
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+static void *cn_thread(void *arg)
+{
+    struct cn_server *s = arg;
+    event_base_dispatch(s->base);
+    return NULL;
+}
+
+START_TEST(auth_over_tls)
+{
+    struct cn_server s;
+    memset(&s, 0, sizeof(s));
+    evthread_use_pthreads();
+    pthread_mutex_init(&s.lock, NULL);
+    s.base = event_base_new();
+    s.http = evhttp_new(s.base);
+    evhttp_set_gencb(s.http, cn_auth_cb, &s);
+    struct evhttp_bound_socket *h = evhttp_bind_socket_with_handle(s.http, "127.0.0.1", 0);
+    ck_assert_ptr_nonnull(h);
+    struct sockaddr_in sin;
+    socklen_t slen = sizeof(sin);
+    ck_assert_int_eq(getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&sin, &slen), 0);
+    s.port = ntohs(sin.sin_port);
+    ck_assert_int_eq(pthread_create(&s.thread, NULL, cn_thread, &s), 0);
+
+    char auth[64];
+    snprintf(auth, sizeof(auth), "--auth-http-address=127.0.0.1:%d", s.port);
+    const char *extra[] = {"--tls-client-auth-policy=require-verify", auth, NULL};
+    struct tls_nsqd t;
+    tls_nsqd_start(&t, extra);
+    struct conn c;
+    conn_open(&c, t.tcp);
+    conn_upgrade(&c, NSQ_CODEC_SNAPPY, g_cli_cert, g_cli_key);
+    ck_assert_int_eq(conn_send_cmd_body(&c, "AUTH\n", "s3cret &=", 9), 0);
+    conn_expect(&c, ITEST_FRAME_RESP,
+                "{\"identity\":\"tls-user\",\"identity_url\":\"\",\"permission_count\":1}");
+    pthread_mutex_lock(&s.lock);
+    ck_assert_str_eq(s.last_query,
+                     "common_name=client&remote_ip=127.0.0.1&secret=s3cret+%26%3D&tls=true");
+    pthread_mutex_unlock(&s.lock);
+    conn_pub(&c, "authed_tls", "x");
+    conn_close(&c);
+    tls_nsqd_stop(&t);
+
+    event_base_loopbreak(s.base);
+    pthread_join(s.thread, NULL);
+    evhttp_free(s.http);
+    event_base_free(s.base);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
     Suite *s = suite_create("nsqd_tls");
@@ -717,6 +799,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, https_pub);
     tcase_add_test(tc, https_require_verify);
     tcase_add_test(tc, unix_sockets);
+    tcase_add_test(tc, auth_over_tls);
     suite_add_tcase(s, tc);
     return s;
 }
