@@ -51,7 +51,9 @@ struct diskqueue_options {
 
 /*
  * Called from an I/O thread when the queue goes from "nothing to pop" to "records ready". The owner
- * must only wake its own loop (e.g. event_active) from here.
+ * must only wake its own loop (e.g. event_active) from here. The first call may come before
+ * diskqueue_open has returned (the queue starts reading existing data at once); none comes after
+ * diskqueue_close/diskqueue_delete has returned. After a call, pop until it returns 0.
  */
 typedef void (*diskqueue_ready_fn)(void *arg);
 
