@@ -14,7 +14,8 @@ const cfg = window.NSQADMIN || {};
 const BASE = (cfg.base_path || "").replace(/\/+$/, "");
 const HISTORY_POINTS = 90;          // samples kept per topic/channel (7.5 min at 5 s)
 const COUNTER_INTERVAL_MS = 2000;   // the counter page polls faster than the others
-const TOPIC_DETAIL_LIMIT = 200;     // Topics page: per-topic stats fetched for at most this many
+const TOPIC_DETAIL_LIMIT = 200;
+const CHART_MIN_SLOTS = 24;         // a chart with fewer samples leaves room on the left     // Topics page: per-topic stats fetched for at most this many
 
 // ---------------------------------------------------------------------------------------------
 // DOM helpers
@@ -206,7 +207,7 @@ function sparkline(values, { width = 260, height = 48, color = "var(--chart-dept
     const max = Math.max(...values), min = Math.min(0, ...values);
     const span = max - min || 1;
     const pad = 3;
-    const step = width / (Math.max(HISTORY_POINTS, values.length) - 1);
+    const step = width / (Math.max(CHART_MIN_SLOTS, values.length) - 1); // right-aligned, fills as data comes
     const x0 = width - step * (values.length - 1);
     const pts = values.map((v, i) => [x0 + i * step, pad + (height - 2 * pad) * (1 - (v - min) / span)]);
     const line = pts.map((p, i) => (i ? "L" : "M") + p[0].toFixed(1) + "," + p[1].toFixed(1)).join("");

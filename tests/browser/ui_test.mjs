@@ -29,6 +29,9 @@ const WARNING_TIMEOUT_MS = 45000; // nsqadmin's request timeout (5 s) plus a cou
 const ORDERS_ON_NODE = [5, 3];    // messages published to "orders" on nsqd 0 and 1
 const EVENTS_ON_NODE0 = 4;
 const ORDERS_CHANNELS = ["audit", "billing"];
+const FAST_REFRESH_MS = 2000;     // the UI's shortest refresh interval
+const DEFAULT_REFRESH_MS = 5000;
+const PUBLISH_TICK_MS = 200;      // extra messages while the charts collect samples
 
 const artifactDir = env("ARTIFACT_DIR");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nsqadmin-browser-"));
@@ -37,14 +40,28 @@ fs.mkdirSync(artifactDir, { recursive: true });
 let passed = 0, failed = 0;
 function ok(name) { passed++; console.log(`ok - ${name}`); }
 function fail(name, err) { failed++; console.log(`not ok - ${name}: ${err && err.stack ? err.stack : err}`); }
+// A daemon that dies mid-test fails every later check at once (with the end of its log) instead of
+// letting each one run into its timeout.
 async function check(name, fn) {
-    try { await fn(); ok(name); } catch (e) { fail(name, e); }
+    const dead = deadDaemon();
+    if (dead) { fail(name, dead); return; }
+    try { await fn(); ok(name); } catch (e) { fail(name, deadDaemon() || e); }
 }
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
 // ---- processes ----
 
 const procs = [];
+const LOG_TAIL_LINES = 15;
+
+function deadDaemon() {
+    const d = procs.find(p => p.exited !== null);
+    if (!d) return null;
+    if (d.reported) return `${d.name} exited (${d.exited})`;
+    d.reported = true;
+    const log = fs.readFileSync(path.join(artifactDir, `${d.name}.log`), "utf8").trimEnd().split("\n");
+    return `${d.name} exited (${d.exited}); last lines of ${d.name}.log:\n    ` + log.slice(-LOG_TAIL_LINES).join("\n    ");
+}
 
 // Starts a daemon and resolves with {proc, ports: {TCP, HTTP}} once it logged every expected
 // "<KIND>: listening on <addr>" line.
@@ -52,7 +69,9 @@ function startDaemon(name, bin, args, kinds) {
     return new Promise((resolve, reject) => {
         const log = fs.openSync(path.join(artifactDir, `${name}.log`), "w");
         const proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-        procs.push({ name, proc });
+        const entry = { name, proc, exited: null, stopping: false };
+        procs.push(entry);
+        proc.on("exit", (code, sig) => { if (!entry.stopping) entry.exited = code ?? sig; });
         const ports = {};
         let buf = "";
         const timer = setTimeout(() => reject(new Error(`${name} did not start in time; see ${name}.log`)), START_TIMEOUT_MS);
@@ -71,6 +90,7 @@ function startDaemon(name, bin, args, kinds) {
 
 const STOP_TIMEOUT_MS = 10000;
 async function stopAll() {
+    for (const p of procs) p.stopping = true;
     await Promise.all(procs.map(({ proc }) => new Promise(resolve => {
         if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
         const timer = setTimeout(() => { proc.kill("SIGKILL"); }, STOP_TIMEOUT_MS);
@@ -255,6 +275,34 @@ async function main() {
             JSON.parse(await http("GET", lookupd.ports.HTTP, "/channels?topic=created_topic")).channels.includes("created_channel"));
         await page.locator('table[data-testid=inactive] tr[data-topic="created_topic"]').waitFor();
         await shot("lookup");
+    });
+
+    await check("Charts draw depth and message rate from successive refreshes", async () => {
+        await page.goto(`${ui}/topics/events`);
+        await page.selectOption("#refresh-interval", String(FAST_REFRESH_MS));
+        const publisher = setInterval(() => {
+            http("POST", nsqd[0].ports.HTTP, "/pub?topic=events", "chart tick").catch(() => {});
+        }, PUBLISH_TICK_MS);
+        try {
+            await page.locator('[data-chart="rate"] svg path.line').waitFor();
+            await page.locator('[data-chart="depth"] svg path.line').waitFor();
+            const rate = await page.locator('[data-chart="rate"] .value').textContent();
+            assert(/\/s$/.test(rate), `rate value: ${rate}`);
+        } finally {
+            clearInterval(publisher);
+        }
+        await shot("topic-charts");
+    });
+
+    await check("Automatic refresh can be paused and resumed", async () => {
+        await page.click("#refresh-toggle");
+        assert((await page.locator("#refresh-toggle").textContent()) === "Resume", "toggle label");
+        const before = await page.locator("#last-updated").textContent();
+        await new Promise(r => setTimeout(r, FAST_REFRESH_MS * 2));
+        assert((await page.locator("#last-updated").textContent()) === before, "page refreshed while paused");
+        await page.click("#refresh-toggle");
+        await waitFor("a refresh after resuming", async () => (await page.locator("#last-updated").textContent()) !== before);
+        await page.selectOption("#refresh-interval", String(DEFAULT_REFRESH_MS));
     });
 
     await check("A node that stops answering raises the warning banner", async () => {
