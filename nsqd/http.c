@@ -32,6 +32,9 @@
 #ifdef NSQD_HAVE_STATS
 #include "stats.h"
 #endif
+#ifdef NSQD_HAVE_METRICS
+#include "metrics.h"
+#endif
 
 struct nsqd_http {
     struct nsqd *n;
@@ -613,6 +616,28 @@ static void h_stats(struct nsq_http_call *c)
 #endif
 }
 
+/* ---- /metrics: Prometheus exposition of the same snapshot ---- */
+
+#ifdef NSQD_HAVE_METRICS
+static void h_metrics(struct nsq_http_call *c)
+{
+    struct nsqd_stats *s = nsqd_stats_collect(call_nsqd(c), NULL, NULL, true, true);
+    struct evbuffer *out = evbuffer_new();
+    if (!s || !out || nsqd_metrics_render(s, out) != 0) {
+        nsqd_stats_free(s);
+        if (out)
+            evbuffer_free(out);
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    nsqd_stats_free(s);
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+                      NSQD_METRICS_CONTENT_TYPE);
+    evhttp_send_reply(c->req, 200, "OK", out);
+    evbuffer_free(out);
+}
+#endif
+
 /* ---- /debug ---- */
 
 static void h_freememory(struct nsq_http_call *c)
@@ -641,6 +666,9 @@ static const struct nsq_http_route routes[] = {
         {"/pub", EVHTTP_REQ_POST, h_pub},
         {"/mpub", EVHTTP_REQ_POST, h_mpub},
         {"/stats", EVHTTP_REQ_GET, h_stats},
+#ifdef NSQD_HAVE_METRICS
+        {"/metrics", EVHTTP_REQ_GET, h_metrics},
+#endif
         {"/topic/create", EVHTTP_REQ_POST, h_topic_create},
         {"/topic/delete", EVHTTP_REQ_POST, h_topic_delete},
         {"/topic/empty", EVHTTP_REQ_POST, h_topic_empty},
