@@ -165,7 +165,7 @@ static int open_file(struct writer *w)
 {
     const struct options *o = &w->a->o;
     bool has_rev = strstr(o->filename_format, "<REV>") != NULL;
-    char name[PATH_MAX];
+    char name[NAME_MAX + 1];
     current_datetime(o, w->datetime, sizeof(w->datetime));
     for (int rev = 0;; rev++) {
         file_name(w, rev, name, sizeof(name));

@@ -116,7 +116,9 @@ struct nsq_consumer {
 
     uint64_t received, finished, requeued;
     int in_flight;
-    int orphans; /* held messages whose connection is gone */
+    int orphans;                 /* held messages whose connection is gone */
+    struct msg_impl *in_handler; /* message being handled now */
+    bool handler_answered;       /* ... and already answered by the handler */
 };
 
 static void rebalance(struct nsq_consumer *c);
@@ -428,6 +430,8 @@ static void answer(struct msg_impl *mi, bool fin, int64_t delay_ms, bool backoff
 {
     struct cconn *cc = mi->cc;
     struct nsq_consumer *c = cc->c;
+    if (mi == c->in_handler)
+        c->handler_answered = true;
     if (cc->conn && !nsq_conn_is_closed(cc->conn)) {
         struct evbuffer *b = evbuffer_new();
         int rc = !b    ? -ENOMEM
@@ -523,8 +527,12 @@ static void on_message(struct cconn *cc, const uint8_t *data, size_t len)
         answer(mi, true, 0, false);
         return;
     }
+    /* the handler may answer (and so free) the message itself */
+    c->in_handler = mi;
+    c->handler_answered = false;
     int rc = c->fn(&mi->pub, c->arg);
-    if (!mi->auto_response)
+    c->in_handler = NULL;
+    if (c->handler_answered || !mi->auto_response)
         return;
     if (rc == 0)
         answer(mi, true, 0, false);

@@ -145,8 +145,8 @@ static void on_closed(struct nsq_conn *c, int err, const char *why, void *arg)
         return;
     }
     p->conn = NULL;
+    fail_all(p, err < 0 ? err : -ECONNRESET, why); /* why lives in c */
     nsq_conn_free(c);
-    fail_all(p, err < 0 ? err : -ECONNRESET, why);
 }
 
 static const struct nsq_conn_handler producer_handler = {
