@@ -39,6 +39,7 @@
 
 #include "nsq_frame.h"
 #include "nsq_message.h"
+#include "nsq_net.h"
 #include "nsq_time.h"
 
 #define BENCH_MAGIC     "  V2"
@@ -392,36 +393,11 @@ static bool count_reached(struct bench *b, long long n)
     return b->o.count > 0 && n >= b->o.count;
 }
 
-/* "host:port" or "[v6]:port" → host (brackets removed) and port. */
-static int split_addr(const char *addr, char *host, size_t hostlen, int *port)
-{
-    const char *colon = strrchr(addr, ':');
-    const char *h = addr;
-    size_t hl;
-    if (!colon)
-        return -EINVAL;
-    hl = (size_t)(colon - addr);
-    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl >= hostlen)
-        return -ENAMETOOLONG;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 0 || p > 65535 || colon[1] == '\0')
-        return -EINVAL;
-    *port = (int)p;
-    return 0;
-}
-
 static int dial(const char *addr)
 {
     char host[256], port[16];
     int p;
-    if (split_addr(addr, host, sizeof(host), &p) < 0)
+    if (nsq_split_host_port(addr, host, sizeof(host), &p) < 0)
         return -EINVAL;
     snprintf(port, sizeof(port), "%d", p);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
