@@ -394,13 +394,24 @@ pages.topics = () => {
     };
 };
 
+function deleteTopicButton(topic) {
+    return actionButton("Delete", { id: "delete", title: "Delete topic", text: `Delete topic "${topic}" and all its channels on every node and lookupd?`, ok: "Delete", method: "DELETE", path: "/topics/" + enc(topic), done: `Topic ${topic} deleted.`, after: "/topics" }, true);
+}
+
 pages.topic = (topic) => {
-    let head, charts, body;
+    let head, charts, body, loaded = false;
     return {
         title: `Topic ${topic}`,
         mount(root) {
             head = h("div", {}); charts = h("div", {}); body = h("div", {});
             replace(root, head, charts, body);
+        },
+        // No node answered for this topic (e.g. it is only registered in nsqlookupd): keep the
+        // page usable, so that such a topic can still be deleted.
+        failed() {
+            if (loaded) return;
+            replace(head, pageHead([h("span", { class: "crumb" }, "Topic "), topic], isAdmin() ? [deleteTopicButton(topic)] : []));
+            replace(body, h("p", { class: "empty" }, "No nsqd node reported this topic."));
         },
         async refresh() {
             const [d, series] = await Promise.all([api("GET", "/topics/" + enc(topic)), serverSeries(topic)]);
@@ -413,8 +424,9 @@ pages.topic = (topic) => {
                     ? actionButton("Unpause", { id: "unpause", title: "Unpause topic", text: `Unpause topic "${topic}" on every node?`, ok: "Unpause", method: "POST", path: "/topics/" + enc(topic), body: { action: "unpause" }, done: `Topic ${topic} unpaused.` })
                     : actionButton("Pause", { id: "pause", title: "Pause topic", text: `Pause topic "${topic}" on every node? Messages stop flowing to its channels.`, ok: "Pause", method: "POST", path: "/topics/" + enc(topic), body: { action: "pause" }, done: `Topic ${topic} paused.` }),
                 actionButton("Empty", { id: "empty", title: "Empty topic", text: `Empty topic "${topic}"? Queued messages not yet sent to channels are deleted.`, ok: "Empty", method: "POST", path: "/topics/" + enc(topic), body: { action: "empty" }, done: `Topic ${topic} emptied.` }, true),
-                actionButton("Delete", { id: "delete", title: "Delete topic", text: `Delete topic "${topic}" and all its channels on every node and lookupd?`, ok: "Delete", method: "DELETE", path: "/topics/" + enc(topic), done: `Topic ${topic} deleted.`, after: "/topics" }, true),
+                deleteTopicButton(topic),
             ] : [];
+            loaded = true;
             replace(head, pageHead([h("span", { class: "crumb" }, "Topic "), topic, " ", pausedBadge(d.paused)], actions));
             replace(charts, chartsFor("topic:" + topic, series));
 
@@ -720,7 +732,10 @@ async function refreshNow() {
         if (seq === state.seq && banners.error && banners.error.startsWith("Could not load")) banners.error = null;
         document.getElementById("last-updated").textContent = "updated " + new Date().toLocaleTimeString("en-GB");
     } catch (e) {
-        if (seq === state.seq) banners.error = `Could not load ${page.title}: ${e.message}`;
+        if (seq === state.seq) {
+            banners.error = `Could not load ${page.title}: ${e.message}`;
+            if (page.failed) page.failed(e);
+        }
     } finally {
         state.busy = false;
     }
