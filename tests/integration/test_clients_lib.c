@@ -484,6 +484,40 @@ START_TEST(test_config_errors)
 }
 END_TEST
 
+static bool never(void *arg)
+{
+    return false;
+}
+
+/* With a 1 s heartbeat nsqd drops a silent client after 2 s: the library must answer them. */
+START_TEST(test_heartbeats_answered)
+{
+    struct nsqd d;
+    nsqd_start(&d, NULL);
+    struct nsq_config *cfg = config((const char *const[]){"heartbeat_interval", "1s", NULL});
+    struct sink s = {.base = event_base_new(), .expected = 1};
+    s.c = nsq_consumer_new(s.base, "hb", "ch", cfg, sink_handle, &s);
+    nsq_consumer_connect_nsqd(s.c, d.tcp);
+    run_until(s.base, never, NULL, 3500);
+    struct nsq_consumer_stats st;
+    nsq_consumer_get_stats(s.c, &st);
+    ck_assert_int_eq(st.connections, 1);
+    struct nsq_producer *p = nsq_producer_new(s.base, d.tcp, cfg);
+    ck_assert_int_eq(nsq_producer_publish_async(p, "hb", "alive", 5, NULL, NULL), 0);
+    ck_assert(run_until(s.base, sink_done, &s, WAIT_MS));
+    ck_assert(has_body(&s, "alive"));
+    /* the producer connection idles through heartbeats too */
+    run_until(s.base, never, NULL, 2500);
+    ck_assert_int_eq(nsq_producer_publish_async(p, "hb", "again", 5, NULL, NULL), 0);
+    s.expected = 2;
+    ck_assert(run_until(s.base, sink_done, &s, WAIT_MS));
+    nsq_producer_free(p);
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    nsqd_stop(&d);
+}
+END_TEST
+
 /* ---- discovery through nsqlookupd ---- */
 
 struct lookup_wait {
@@ -564,6 +598,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_snappy_and_deflate);
     tcase_add_test(tc, test_tls);
     tcase_add_test(tc, test_lookupd_discovery);
+    tcase_add_test(tc, test_heartbeats_answered);
     suite_add_tcase(s, tc);
     return s;
 }
