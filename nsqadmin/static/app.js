@@ -245,7 +245,9 @@ async function serverSeries(topic, channel) {
     }
 }
 
+// Draws the server's series when it holds at least as many rate points as this page's own.
 function chartsFor(key, series) {
+    if (series && series.rates.length < rates(key).length) series = null;
     const d = series ? series.depths : depths(key), r = series ? series.rates : rates(key);
     return h("div", { class: "charts" },
         chartBox("Depth", num(d[d.length - 1]), d, "var(--chart-depth)", "depth"),
