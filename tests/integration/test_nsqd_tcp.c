@@ -655,6 +655,35 @@ START_TEST(test_overflow_to_disk)
 }
 END_TEST
 
+/* sample_rate 10: about 11% of the messages are delivered, the rest consumed silently. */
+START_TEST(test_sampling)
+{
+    enum { N = 2000 };
+    struct nsqd d = start(NULL);
+    int c = consumer(d.tcp, "smp", "c", "{\"sample_rate\":10}");
+    sendf(c, "RDY 2500\n");
+    expect_open(c);
+    int p = conn(d.tcp);
+    for (int i = 0; i < N; i += 100) {
+        const char *msgs[100];
+        for (int k = 0; k < 100; k++)
+            msgs[k] = "s";
+        send_mpub(p, "smp", msgs, 100);
+        expect_ok(p);
+    }
+    int got = 0;
+    struct msg m;
+    while (read_msg_timeout(c, &m, 500) == 0) {
+        got++;
+        free(m.body);
+    }
+    ck_assert_msg(got > N / 20 && got < N / 4, "%d of %d sampled messages delivered", got, N);
+    close(c);
+    close(p);
+    stop(&d);
+}
+END_TEST
+
 /* ---- timeouts, requeue, deferral, touch ---- */
 
 START_TEST(test_timeout_requeue)
@@ -1443,6 +1472,7 @@ static Suite *nsqd_tcp_suite(void)
     tcase_add_test(tc, test_truncated_commands);
     tcase_add_test(tc, test_fanout);
     tcase_add_test(tc, test_overflow_to_disk);
+    tcase_add_test(tc, test_sampling);
     tcase_add_test(tc, test_timeout_requeue);
     tcase_add_test(tc, test_req_and_dpub);
     tcase_add_test(tc, test_touch);
