@@ -34,6 +34,8 @@
 #define CMD_LEN      (4 * PATH_LEN)
 #define RAW_READ     16384
 #define IO_TIMEOUT_S 5
+/* nsqd gives a client this long to complete the TLS handshake (tcp-protocol.md §4.1). */
+#define HANDSHAKE_DEADLINE_MS 5000
 
 static char *g_dir; /* certificates live here for the whole suite */
 static char g_ca[PATH_LEN], g_srv_cert[PATH_LEN], g_srv_key[PATH_LEN];
@@ -705,6 +707,55 @@ START_TEST(unix_sockets)
 }
 END_TEST
 
+/* --tls-min-version: an older client is refused; a TLS 1.3 session is reported as such. */
+START_TEST(min_version)
+{
+    struct tls_nsqd t;
+    const char *extra[] = {"--tls-min-version=tls1.3", NULL};
+    tls_nsqd_start(&t, extra);
+    struct conn c;
+    char err[256];
+    conn_open(&c, t.tcp);
+    cJSON_Delete(conn_identify(&c, "{\"feature_negotiation\":true,\"tls_v1\":true}"));
+    c.ctx = nsq_tls_client_ctx(g_ca, NULL, NULL, false, 0, err, sizeof(err));
+    ck_assert_ptr_nonnull(c.ctx);
+    SSL_CTX_set_max_proto_version(c.ctx, TLS1_2_VERSION);
+    c.ssl = SSL_new(c.ctx);
+    SSL_set_fd(c.ssl, c.fd);
+    ck_assert_int_ne(SSL_connect(c.ssl), 1);
+    conn_close(&c);
+
+    conn_open(&c, t.tcp);
+    conn_upgrade(&c, 0, NULL, NULL);
+    ck_assert_int_eq(conn_send_str(&c, "SUB v13 ch\n"), 0);
+    conn_expect(&c, ITEST_FRAME_RESP, "OK");
+    cJSON *root = itest_stats(t.http, NULL);
+    cJSON *cl = cJSON_GetArrayItem(
+            cJSON_GetObjectItem(itest_stats_find(root, "v13", "ch"), "clients"), 0);
+    ck_assert_ptr_nonnull(cl);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cl, "tls_version")), "TLS1.3");
+    cJSON_Delete(root);
+    conn_close(&c);
+    tls_nsqd_stop(&t);
+}
+END_TEST
+
+/* A client that asks for TLS and never starts the handshake is dropped after the deadline. */
+START_TEST(handshake_deadline)
+{
+    struct tls_nsqd t;
+    tls_nsqd_start(&t, NULL);
+    struct conn c;
+    conn_open(&c, t.tcp);
+    cJSON_Delete(conn_identify(&c, "{\"feature_negotiation\":true,\"tls_v1\":true}"));
+    int64_t start = harness_now_ms();
+    ck_assert(harness_tcp_wait_closed(c.fd, 3 * HANDSHAKE_DEADLINE_MS));
+    ck_assert_int_ge(harness_now_ms() - start, HANDSHAKE_DEADLINE_MS - 500);
+    conn_close(&c);
+    tls_nsqd_stop(&t);
+}
+END_TEST
+
 /* ---- AUTH over TLS: the auth server sees tls=true and the client certificate's CN ---- */
 
 struct cn_server {
@@ -800,6 +851,8 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, https_require_verify);
     tcase_add_test(tc, unix_sockets);
     tcase_add_test(tc, auth_over_tls);
+    tcase_add_test(tc, min_version);
+    tcase_add_test(tc, handshake_deadline);
     suite_add_tcase(s, tc);
     return s;
 }
