@@ -7,39 +7,44 @@
  * One libevent loop thread owns every topic, channel, client and the HTTP server. Nothing on the
  * message path takes a lock: a publish, a delivery, a FIN are plain function calls on that thread.
  *
- *  - Disk I/O runs on the diskqueue service threads. A queue's `ready` callback (called on an I/O
- *    thread) only wakes the owning topic/channel through event_active(); the loop then pops the
- *    records (diskqueue_pop never blocks). evthread_use_pthreads() makes that cross-thread wakeup
- *    safe.
- *  - Outbound HTTP (lookupd channel queries, auth) goes through nsq_http_client, i.e. curl multi on
- *    the same loop.
- *  - A client connection is one bufferevent. Frames are appended to its output buffer and libevent
- *    writes when the socket is writable, so all frames produced during one loop iteration leave in
- *    one write (no syscall per message). The bufferevent is replaceable so TLS or a compression
- *    filter can be layered on after the IDENTIFY reply. output_buffer_size/timeout are validated
- * and reported as upstream does, but data is flushed every loop iteration: lower latency, and under
- *    load the same batching (a busy iteration produces many frames per write). This is deliberate.
- *  - Publish path: PUB/MPUB/HTTP -> topic_put. A started, unpaused topic with channels and an empty
- *    backlog hands the message straight to each channel (no intermediate queue). channel_put
- *    delivers it at once to a ready client (round-robin over the channel's ready list), else keeps
- *    it in the channel's memory ring (capacity mem-queue-size), else appends it to the channel's
- *    diskqueue. A topic that cannot distribute (no channels, paused, not started) keeps messages in
- *    its own ring / diskqueue; its pump drains them in bounded batches, re-scheduling itself
- * through a zero-timeout event so the loop never stalls.
+ *  - Disk I/O runs on the diskqueue service threads. A queue's `ready` callback (called on an
+ *    I/O thread) only wakes the owning topic/channel through event_active(); the loop then pops
+ *    the records (diskqueue_pop never blocks). evthread_use_pthreads() makes that cross-thread
+ *    wakeup safe.
+ *  - Outbound HTTP (lookupd channel queries, auth servers) goes through nsq_http_client, i.e. curl
+ *    multi on the same loop. A connection waiting for its auth server is paused (no reading) and
+ *    resumes with the command that needed the answer.
+ *  - A client connection is one bufferevent. Frames are appended to its output buffer and
+ *    libevent writes when the socket is writable, so all frames produced during one loop
+ *    iteration leave in one write (no syscall per message). The bufferevent is replaceable: TLS
+ *    (bufferevent_openssl) and then snappy/deflate (nsq_codec filter) are layered on after the
+ *    IDENTIFY reply. output_buffer_size/timeout are validated and reported as upstream does, but
+ *    data is flushed every loop iteration: lower latency, and under load the same batching (a
+ *    busy iteration produces many frames per write). This is deliberate. A client that does not
+ *    read its replies stops being read once 4 MiB of output wait (back-pressure).
+ *  - Publish path: PUB/MPUB/HTTP -> topic_publish. A started, unpaused topic with channels and an
+ *    empty backlog hands the message straight to each channel (no intermediate queue).
+ *    channel_put delivers it at once to a ready client (round-robin over the channel's ready
+ *    list), else keeps it in the channel's memory ring (capacity mem-queue-size), else appends it
+ *    to the channel's diskqueue. A topic that cannot distribute (no channels, paused, not started)
+ *    keeps messages in its own ring / diskqueue; its pump drains them in bounded batches,
+ *    re-scheduling itself through event_active so the loop never stalls.
  *  - Delivery path: whenever a client becomes ready (RDY, FIN, REQ, timeout) the channel's pump
  *    event is activated; it pulls from the memory ring first, then the diskqueue, in bounded
  *    batches.
  *  - Messages: one allocation per message copy (header + body, struct nsqd_message). The first
  *    channel gets the topic's object, every further channel a copy (per-channel attempts and
- *    in-flight state; no reference counts on the hot path).
- *  - In flight: per channel a hash by the 16-byte ID and a min-heap by deadline; deferred messages
- *    sit in a second min-heap by due time. One timer per channel is armed for the earliest of both
- *    heaps and re-armed only when that earliest moves earlier (or after firing), which keeps 10,000
- *    channels and millions of in-flight messages cheap. This replaces upstream's probabilistic
- *    queue scan: timeouts fire on time instead of 0-100 ms late.
+ *    in-flight state; no reference counts on the hot path). After large drains the freed heap is
+ *    handed back to the OS (malloc_trim from a 2 s housekeeping timer).
+ *  - In flight: per channel a hash by the 16-byte ID and a min-heap by deadline; deferred
+ *    messages sit in a second min-heap by due time. One timer per channel is armed for the
+ *    earliest of both heaps and re-armed only when that earliest moves earlier (or after firing),
+ *    which keeps 10,000 channels and millions of in-flight messages cheap. This replaces
+ *    upstream's probabilistic queue scan (the --queue-scan-* flags are accepted and have no
+ *    effect): timeouts fire on time instead of 0-100 ms late.
  *  - A client that disconnects with messages in flight stays allocated (closed, no socket) until
- * the last of its messages is finished or timed out, so every in-flight message can point at its
- *    owner without lookups.
+ *    the last of its messages is finished or timed out, so every in-flight message can point at
+ *    its owner without lookups.
  */
 #ifndef NSQD_NSQD_H
 #define NSQD_NSQD_H
