@@ -37,6 +37,7 @@ struct auth_server {
     int port;
     atomic_int requests;       /* every request */
     atomic_int short_requests; /* requests with secret "short" */
+    atomic_int once_requests;  /* requests with secret "once" */
     pthread_mutex_t lock;
     char last_query[QUERY_LEN]; /* guarded by lock */
 };
@@ -56,6 +57,9 @@ static const struct {
         {"none", 200, "{\"ttl\":3600,\"identity\":\"carol\",\"authorizations\":[]}"},
         {"short", 200,
          "{\"ttl\":1,\"identity\":\"dave\",\"authorizations\":[{\"topic\":\".*\","
+         "\"channels\":[\".*\"],\"permissions\":[\"publish\"]}]}"},
+        {"once", 200,
+         "{\"ttl\":1,\"identity\":\"fred\",\"authorizations\":[{\"topic\":\".*\","
          "\"channels\":[\".*\"],\"permissions\":[\"publish\"]}]}"},
         {"zero_ttl", 200,
          "{\"ttl\":0,\"identity\":\"eve\",\"authorizations\":[{\"topic\":\".*\","
@@ -85,6 +89,12 @@ static void auth_cb(struct evhttp_request *req, void *arg)
                 continue;
             if (strcmp(secret, "short") == 0)
                 atomic_fetch_add(&s->short_requests, 1);
+            /* "once": a short-lived grant, then the server fails every re-query. */
+            if (strcmp(secret, "once") == 0 && atomic_fetch_add(&s->once_requests, 1) > 0) {
+                evhttp_send_error(req, 500, NULL);
+                evhttp_clear_headers(&q);
+                return;
+            }
             struct evbuffer *b = evbuffer_new();
             evbuffer_add(b, replies[i].body, strlen(replies[i].body));
             evhttp_send_reply(req, replies[i].status, "X", b);
@@ -375,6 +385,24 @@ START_TEST(auth_expiry_requery)
     ck_assert_int_ge(atomic_load(&s.short_requests), 2);
     ck_assert_int_eq(itest_pub(fd, "short_topic", "y", 1), 0);
     close(fd);
+
+    /* Expired, and the re-query fails: E_AUTH_FAILED. A "short" probe authorized after the
+       "once" connection tells when the latter's grant has expired too. */
+    int once = connect_identified(t.tcp);
+    send_auth(once, "once");
+    expect_frame(once, ITEST_FRAME_RESP,
+                 "{\"identity\":\"fred\",\"identity_url\":\"\",\"permission_count\":1}");
+    fd = connect_identified(t.tcp);
+    send_auth(fd, "short");
+    expect_frame(fd, ITEST_FRAME_RESP,
+                 "{\"identity\":\"dave\",\"identity_url\":\"\",\"permission_count\":1}");
+    r.fd = fd;
+    atomic_store(&s.short_requests, 1); /* the probe's AUTH; the next one is its re-query */
+    ck_assert(harness_wait_until(pub_until_requeried, &r, AWAIT_MS));
+    close(fd);
+    send_pub(once, "short_topic", "z");
+    expect_fatal(once, "E_AUTH_FAILED AUTH failed");
+    ck_assert_int_eq(atomic_load(&s.once_requests), 2);
     auth_nsqd_stop(&t);
     auth_server_stop(&s);
 }
