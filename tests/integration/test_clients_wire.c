@@ -1,0 +1,171 @@
+/*
+ * test_clients_wire: the client library's encoders and parsers without a server — command bytes
+ * exactly as nsqd expects them (tcp-protocol.md §3-§4), nsqlookupd /lookup replies in both shapes,
+ * and the configuration table.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "command.h"
+#include "lookupd.h"
+#include "nsq.h"
+
+static char *drain(struct evbuffer *b, size_t *len)
+{
+    *len = evbuffer_get_length(b);
+    char *s = malloc(*len + 1);
+    evbuffer_remove(b, s, *len);
+    s[*len] = '\0';
+    return s;
+}
+
+static void expect(struct evbuffer *b, const void *want, size_t want_len)
+{
+    size_t len;
+    char *got = drain(b, &len);
+    ck_assert_uint_eq(len, want_len);
+    ck_assert_mem_eq(got, want, want_len);
+    free(got);
+}
+
+static const char ID[16] = "0123456789abcdef";
+
+START_TEST(test_line_commands)
+{
+    struct evbuffer *b = evbuffer_new();
+    ck_assert_int_eq(nsq_cmd_sub(b, "t", "c#ephemeral"), 0);
+    expect(b, "SUB t c#ephemeral\n", 18);
+    ck_assert_int_eq(nsq_cmd_rdy(b, 2500), 0);
+    expect(b, "RDY 2500\n", 9);
+    ck_assert_int_eq(nsq_cmd_fin(b, ID), 0);
+    expect(b, "FIN 0123456789abcdef\n", 21);
+    ck_assert_int_eq(nsq_cmd_req(b, ID, 90000), 0);
+    expect(b, "REQ 0123456789abcdef 90000\n", 27);
+    ck_assert_int_eq(nsq_cmd_req(b, ID, -5), 0);
+    expect(b, "REQ 0123456789abcdef 0\n", 23);
+    ck_assert_int_eq(nsq_cmd_touch(b, ID), 0);
+    expect(b, "TOUCH 0123456789abcdef\n", 23);
+    ck_assert_int_eq(nsq_cmd_nop(b), 0);
+    expect(b, "NOP\n", 4);
+    ck_assert_int_eq(nsq_cmd_cls(b), 0);
+    expect(b, "CLS\n", 4);
+    evbuffer_free(b);
+}
+END_TEST
+
+START_TEST(test_body_commands)
+{
+    struct evbuffer *b = evbuffer_new();
+    ck_assert_int_eq(nsq_cmd_pub(b, "t", "hello", 5), 0);
+    expect(b, "PUB t\n\0\0\0\5hello", 15);
+    ck_assert_int_eq(nsq_cmd_dpub(b, "t", 1500, "x", 1), 0);
+    expect(b, "DPUB t 1500\n\0\0\0\1x", 17);
+    const void *bodies[] = {"ab", "c"};
+    size_t lens[] = {2, 1};
+    ck_assert_int_eq(nsq_cmd_mpub(b, "t", bodies, lens, 2), 0);
+    /* body size = 4 (count) + 4+2 + 4+1 = 15 */
+    expect(b, "MPUB t\n\0\0\0\x0f\0\0\0\2\0\0\0\2ab\0\0\0\1c", 7 + 4 + 4 + 6 + 5);
+    ck_assert_int_eq(nsq_cmd_mpub(b, "t", bodies, lens, 0), -EINVAL);
+    ck_assert_uint_eq(evbuffer_get_length(b), 0);
+    ck_assert_int_eq(nsq_cmd_identify(b, "{}", 2), 0);
+    expect(b, "IDENTIFY\n\0\0\0\2{}", 15);
+    ck_assert_int_eq(nsq_cmd_auth(b, "s3", 2), 0);
+    expect(b, "AUTH\n\0\0\0\2s3", 11);
+    evbuffer_free(b);
+}
+END_TEST
+
+START_TEST(test_lookup_replies)
+{
+    char **addrs;
+    size_t n;
+    const char *plain = "{\"channels\":[\"c\"],\"producers\":[{\"remote_address\":\"127.0.0.1:5\","
+                        "\"hostname\":\"h\",\"broadcast_address\":\"10.0.0.1\",\"tcp_port\":4150,"
+                        "\"http_port\":4151,\"version\":\"1.3.0\"},{\"broadcast_address\":\"::1\","
+                        "\"tcp_port\":4152}]}";
+    ck_assert_int_eq(nsq_lookupd_parse_producers(plain, strlen(plain), &addrs, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(addrs[0], "10.0.0.1:4150");
+    ck_assert_str_eq(addrs[1], "[::1]:4152");
+    for (size_t i = 0; i < n; i++)
+        free(addrs[i]);
+    free(addrs);
+
+    const char *legacy = "{\"status_code\":200,\"status_txt\":\"OK\",\"data\":{\"channels\":[],"
+                         "\"producers\":[{\"broadcast_address\":\"h\",\"tcp_port\":1}]}}";
+    ck_assert_int_eq(nsq_lookupd_parse_producers(legacy, strlen(legacy), &addrs, &n), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(addrs[0], "h:1");
+    free(addrs[0]);
+    free(addrs);
+
+    ck_assert_int_eq(nsq_lookupd_parse_producers("{", 1, &addrs, &n), -EBADMSG);
+
+    char host[64];
+    int port;
+    ck_assert_int_eq(nsq_lookupd_parse_addr("http://127.0.0.1:4161/", host, sizeof(host), &port),
+                     0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_int_eq(port, 4161);
+    ck_assert_int_eq(nsq_lookupd_parse_addr("localhost:4161", host, sizeof(host), &port), 0);
+    ck_assert_int_eq(nsq_lookupd_parse_addr("https://x:1", host, sizeof(host), &port), -EINVAL);
+    ck_assert_int_eq(nsq_lookupd_parse_addr("nohost", host, sizeof(host), &port), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_config_table)
+{
+    struct nsq_config *cfg = nsq_config_new();
+    const char *ok[][2] = {
+            {"dial_timeout", "2s"},
+            {"read_timeout", "30s"},
+            {"lookupd_poll_jitter", "0.5"},
+            {"max_attempts", "0"},
+            {"heartbeat_interval", "-1ms"},
+            {"tls_v1", "false"},
+            {"tls_min_version", "tls1.2"},
+            {"output_buffer_size", "-1"},
+            {"msg_timeout", "1m"},
+            {"auth_secret", "s"},
+            {"client_id", "c"},
+            {"sample_rate", "99"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        ck_assert_msg(nsq_config_set(cfg, ok[i][0], ok[i][1]) == 0, "%s", ok[i][0]);
+    ck_assert_int_eq(nsq_config_set(cfg, "sample_rate", "100"), -EINVAL);
+    ck_assert_int_eq(nsq_config_set(cfg, "lookupd_poll_jitter", "2"), -EINVAL);
+    ck_assert_int_eq(nsq_config_set(cfg, "tls_min_version", "ssl3.0"), -EINVAL);
+    ck_assert_int_eq(nsq_config_set(cfg, "backoff_strategy", "linear"), -EINVAL);
+    ck_assert_int_eq(nsq_config_set_opt(cfg, "unknown,1"), -ENOENT);
+    ck_assert_str_eq(nsq_strerror(-NSQ_ESERVER), "nsqd returned an error");
+    nsq_config_free(cfg);
+    nsq_config_free(NULL);
+    nsq_producer_free(NULL);
+    nsq_consumer_free(NULL);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("clients_wire");
+    TCase *tc = tcase_create("wire");
+    tcase_add_test(tc, test_line_commands);
+    tcase_add_test(tc, test_body_commands);
+    tcase_add_test(tc, test_lookup_replies);
+    tcase_add_test(tc, test_config_table);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
