@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/thread.h>
@@ -790,15 +792,31 @@ static void *cn_thread(void *arg)
     return NULL;
 }
 
-START_TEST(auth_over_tls)
+/* An HTTPS auth server: each accepted connection gets a TLS bufferevent. */
+static struct bufferevent *cn_https_bev(struct event_base *base, void *arg)
+{
+    return bufferevent_openssl_socket_new(base, -1, SSL_new(arg), BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* Runs the AUTH exchange against an auth server on http (https=false) or https. */
+static void auth_over_tls_with(bool https)
 {
     struct cn_server s;
+    SSL_CTX *srv_ctx = NULL;
+    char err[256];
     memset(&s, 0, sizeof(s));
     evthread_use_pthreads();
     pthread_mutex_init(&s.lock, NULL);
     s.base = event_base_new();
     s.http = evhttp_new(s.base);
     evhttp_set_gencb(s.http, cn_auth_cb, &s);
+    if (https) {
+        srv_ctx = nsq_tls_server_ctx(g_srv_cert, g_srv_key, NULL, NSQ_TLS_NO_CLIENT_CERT, 0, err,
+                                     sizeof(err));
+        ck_assert_msg(srv_ctx != NULL, "%s", err);
+        evhttp_set_bevcb(s.http, cn_https_bev, srv_ctx);
+    }
     struct evhttp_bound_socket *h = evhttp_bind_socket_with_handle(s.http, "127.0.0.1", 0);
     ck_assert_ptr_nonnull(h);
     struct sockaddr_in sin;
@@ -807,8 +825,12 @@ START_TEST(auth_over_tls)
     s.port = ntohs(sin.sin_port);
     ck_assert_int_eq(pthread_create(&s.thread, NULL, cn_thread, &s), 0);
 
-    char auth[64];
-    snprintf(auth, sizeof(auth), "--auth-http-address=127.0.0.1:%d", s.port);
+    /* A full URL is used as given (here: https, trusted through --tls-root-ca-file). */
+    char auth[128];
+    if (https)
+        snprintf(auth, sizeof(auth), "--auth-http-address=https://127.0.0.1:%d/auth", s.port);
+    else
+        snprintf(auth, sizeof(auth), "--auth-http-address=127.0.0.1:%d", s.port);
     const char *extra[] = {"--tls-client-auth-policy=require-verify", auth, NULL};
     struct tls_nsqd t;
     tls_nsqd_start(&t, extra);
@@ -830,6 +852,19 @@ START_TEST(auth_over_tls)
     pthread_join(s.thread, NULL);
     evhttp_free(s.http);
     event_base_free(s.base);
+    if (srv_ctx)
+        SSL_CTX_free(srv_ctx);
+}
+
+START_TEST(auth_over_tls)
+{
+    auth_over_tls_with(false);
+}
+END_TEST
+
+START_TEST(auth_server_https)
+{
+    auth_over_tls_with(true);
 }
 END_TEST
 
@@ -851,6 +886,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, https_require_verify);
     tcase_add_test(tc, unix_sockets);
     tcase_add_test(tc, auth_over_tls);
+    tcase_add_test(tc, auth_server_https);
     tcase_add_test(tc, min_version);
     tcase_add_test(tc, handshake_deadline);
     suite_add_tcase(s, tc);
