@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "diskqueue_meta.h"
+#include "nsq_time.h"
 
 static void dq_close_files(struct diskqueue *dq)
 {
@@ -245,7 +246,7 @@ static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool
     count = dq->count;
     int err = dq->err;
     pthread_mutex_unlock(&dq->mu);
-    int64_t now = dqs_now_ns();
+    int64_t now = nsq_mono_ns();
     if (count > 0)
         dqs_arm(dq->svc, t, now + dq->sync_timeout_ns);
     if (err != 0)
@@ -425,7 +426,7 @@ int diskqueue_putv(struct diskqueue *dq, const struct iovec *iov, int iovcnt)
         return rc;
     }
     uint8_t *p = dq->pending.p + dq->pending.len;
-    dq_put_be32(p, (uint32_t)total);
+    nsq_put_be32(p, (uint32_t)total);
     p += DQ_LEN_BYTES;
     for (int i = 0; i < iovcnt; i++) {
         if (iov[i].iov_len)

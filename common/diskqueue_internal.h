@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "diskqueue.h"
+#include "nsq_frame.h" /* nsq_put_be32 / nsq_get_be32 */
 
 #define DQ_FILE_MODE 0600
 #define DQ_LEN_BYTES 4
@@ -136,19 +137,6 @@ struct diskqueue {
 };
 
 #define DQ_LOG(dq, level, ...) diskqueue_service_logf((dq)->svc, (level), __VA_ARGS__)
-
-static inline void dq_put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static inline uint32_t dq_get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 static inline void dq_close_fd(int *fd)
 {

@@ -322,7 +322,7 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
                 c.need = DQ_LEN_BYTES;
                 break;
             }
-            int32_t len = (int32_t)dq_get_be32(scratch + off);
+            int32_t len = (int32_t)nsq_get_be32(scratch + off);
             if (len < dq->min_msg_size || len > dq->max_msg_size) {
                 why = "invalid message read size";
                 why_at = pos;

@@ -7,6 +7,7 @@
  * so arming, re-arming and removal are O(log n) even with thousands of idle queues.
  */
 #include "diskqueue_service.h"
+#include "nsq_time.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -15,7 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define NS_PER_SEC       1000000000LL
+#define NSQ_NS_PER_SEC   1000000000LL
 #define DQS_LOG_LINE_MAX 1024
 #define DQS_HEAP_INITIAL 64
 
@@ -33,13 +34,6 @@ struct diskqueue_service {
     diskqueue_log_fn log_fn;
     void *log_arg;
 };
-
-int64_t dqs_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
-}
 
 void dqs_task_init(struct dqs_task *t, dqs_run_fn run, dqs_retired_fn retired)
 {
@@ -210,14 +204,15 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        fire_timers(s, dqs_now_ns());
+        fire_timers(s, nsq_mono_ns());
         struct dqs_task *t = runq_pop(s);
         if (!t) {
             if (s->stopping)
                 break;
             if (s->heap_len > 0) {
                 int64_t due = s->heap[0]->due_ns;
-                struct timespec ts = {.tv_sec = due / NS_PER_SEC, .tv_nsec = due % NS_PER_SEC};
+                struct timespec ts = {.tv_sec = due / NSQ_NS_PER_SEC,
+                                      .tv_nsec = due % NSQ_NS_PER_SEC};
                 pthread_cond_timedwait(&s->cv, &s->mu, &ts);
             } else {
                 pthread_cond_wait(&s->cv, &s->mu);

@@ -75,9 +75,7 @@ void diskqueue_service_logf(struct diskqueue_service *s, int level, const char *
 void dqs_task_init(struct dqs_task *t, dqs_run_fn run, dqs_retired_fn retired);
 /* Makes sure the task runs (again) soon. Safe from any thread; cheap when already scheduled. */
 void dqs_schedule(struct diskqueue_service *s, struct dqs_task *t);
-/* Arms the task's timer at `due_ns` (monotonic) unless it is already armed earlier. */
+/* Arms the task's timer at `due_ns` (nsq_mono_ns clock) unless it is already armed earlier. */
 void dqs_arm(struct diskqueue_service *s, struct dqs_task *t, int64_t due_ns);
-/* Monotonic clock in nanoseconds (the clock of dqs_arm). */
-int64_t dqs_now_ns(void);
 
 #endif

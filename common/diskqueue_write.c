@@ -203,7 +203,7 @@ int dq_write_pending(struct diskqueue *dq)
     int64_t grecs = 0, gpos = dq->wr_pos;
     int rc = 0;
     while (off < dq->batch.len) {
-        int64_t rec = DQ_LEN_BYTES + (int64_t)dq_get_be32(p + off);
+        int64_t rec = DQ_LEN_BYTES + (int64_t)nsq_get_be32(p + off);
         if (gpos > 0 && gpos + rec > dq->max_bytes_per_file) {
             rc = dq_commit_group(dq, p + gstart, off - gstart, grecs);
             if (rc != 0)

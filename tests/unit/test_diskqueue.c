@@ -20,6 +20,7 @@
 
 #include "diskqueue.h"
 #include "diskqueue_meta.h"
+#include "nsq_time.h"
 
 #define MIN_MSG      26
 #define MAX_MSG      (1024 * 1024 + 26)
@@ -34,9 +35,7 @@ static char tmpdir[256];
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return nsq_mono_ns() / NSQ_NS_PER_MS;
 }
 
 static void short_wait(void)
@@ -1075,7 +1074,7 @@ static int probe_run(struct dqs_task *t, uint8_t *scratch, size_t len, bool time
         while (!__atomic_load_n(&p->release, __ATOMIC_SEQ_CST))
             short_wait();
     if (timer_fired) {
-        __atomic_store_n(&p->fired_ns, dqs_now_ns(), __ATOMIC_SEQ_CST);
+        __atomic_store_n(&p->fired_ns, nsq_mono_ns(), __ATOMIC_SEQ_CST);
         __atomic_add_fetch(&p->fired, 1, __ATOMIC_SEQ_CST);
     }
     __atomic_store_n(&p->in_run, 0, __ATOMIC_SEQ_CST);
@@ -1105,7 +1104,7 @@ START_TEST(test_service_timers)
     enum { N = 300 };
     struct svc_probe *p = calloc(N, sizeof(*p));
     ck_assert_ptr_nonnull(p);
-    int64_t now = dqs_now_ns();
+    int64_t now = nsq_mono_ns();
     for (int i = 0; i < N; i++) {
         dqs_task_init(&p[i].task, probe_run, probe_retired);
         p[i].due_ns = now + (int64_t)((i * 7919) % 200) * 1000 * 1000;
