@@ -514,6 +514,41 @@ START_TEST(shutdown_with_pending_channel_query)
 }
 END_TEST
 
+START_TEST(broadcast_overrides)
+{
+    struct lookupd l;
+    struct cond c;
+    char arg[64], *dir = harness_tmpdir();
+    const char *extra[] = {arg, "--broadcast-address=nsqd.example", "--broadcast-tcp-port=7777",
+                           "--broadcast-http-port=7778", NULL};
+    struct harness_proc *p;
+    cJSON *j, *node;
+    long st;
+
+    lookupd_start(&l, 0);
+    snprintf(arg, sizeof(arg), "--lookupd-tcp-address=127.0.0.1:%d", l.tcp);
+    p = itest_nsqd_start(dir, extra);
+    ck_assert_ptr_nonnull(p);
+    c = (struct cond){.l = &l, .tcp_port = 7777};
+    ck_assert(harness_wait_until(nodes_has, &c, REGISTER_MS));
+    j = itest_http_json("GET", l.http, "/nodes", NULL, &st);
+    node = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "producers"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(node, "broadcast_address")->valuestring, "nsqd.example");
+    ck_assert_int_eq(cJSON_GetObjectItem(node, "http_port")->valueint, 7778);
+    {
+        char host[256];
+        gethostname(host, sizeof(host));
+        host[sizeof(host) - 1] = '\0';
+        ck_assert_str_eq(cJSON_GetObjectItem(node, "hostname")->valuestring, host);
+    }
+    cJSON_Delete(j);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_stop(l.p, SIGTERM);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nsqd_lookup");
@@ -525,6 +560,7 @@ static Suite *suite(void)
     tcase_add_test(tc, runtime_addresses);
     tcase_add_test(tc, dead_lookupd_does_not_stall);
     tcase_add_test(tc, shutdown_with_pending_channel_query);
+    tcase_add_test(tc, broadcast_overrides);
     suite_add_tcase(s, tc);
     return s;
 }
