@@ -147,6 +147,13 @@ START_TEST(routing)
     ck_assert_int_eq(st, 200);
     ck_assert_ptr_nonnull(allow);
     free(allow);
+    expect("HEAD", "/ping", NULL, 405, NULL);
+    {
+        char *xct = header_of("GET", "/nope", NULL, "X-NSQ-Content-Type", &st);
+        ck_assert_ptr_nonnull(xct);
+        ck_assert_str_eq(xct, "nsq; version=1.0");
+        free(xct);
+    }
     expect("GET", "/ping/", NULL, 301, NULL);
     expect("POST", "/pub/?topic=x", "x", 307, NULL);
 }
@@ -359,6 +366,12 @@ START_TEST(config)
     expect("PUT", "/config/log_level", "INFO", 200, "2");
     expect_err("PUT", "/config/log_level", "loud", 400, "INVALID_VALUE");
     expect_err("PUT", "/config/log_level", "", 413, "INVALID_VALUE");
+    {
+        char big[MAX_MSG_SIZE + 2];
+        memset(big, 'd', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        expect_err("PUT", "/config/log_level", big, 413, "INVALID_VALUE");
+    }
     expect("GET", "/config/log_level", NULL, 200, "2");
 
     expect("PUT", "/config/nsqlookupd_tcp_addresses", "[\"127.0.0.1:1\"]", 200,
@@ -551,6 +564,20 @@ START_TEST(stats_shapes)
     cJSON_Delete(got);
     st = itest_http("GET", g_http, "/stats?include_mem=false", NULL, &got_text);
     ck_assert_ptr_null(strstr(got_text, "Memory:"));
+    free(got_text);
+
+    /* Unrecognised boolean values fall back to the defaults; any format but json is text. */
+    got = itest_stats(g_http, "&include_clients=maybe&include_mem=maybe");
+    ck_assert(cJSON_IsArray(
+            cJSON_GetObjectItem(itest_stats_find(got, "orders", "billing"), "clients")));
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(got, "memory"));
+    cJSON_Delete(got);
+    st = itest_http("GET", g_http, "/stats?format=JSON", NULL, &got_text);
+    ck_assert(strncmp(got_text, "nsqd v1.3.0", 11) == 0);
+    free(got_text);
+    st = itest_http("GET", g_http, "/stats?format=text&include_clients=false", NULL, &got_text);
+    ck_assert_ptr_nonnull(strstr(got_text, "\nProducers: None\n"));
+    ck_assert_ptr_null(strstr(got_text, "fixture-host"));
     free(got_text);
 
     got = itest_stats(g_http, "&topic=nosuch");
