@@ -161,7 +161,11 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
             protocol_v2_read(c);
             bool answered = !c->closed && protocol_v2_eof(c);
             c->busy--;
-            if (answered || c->closed)
+            if (c->closed) {
+                client_maybe_free(c);
+                return;
+            }
+            if (answered)
                 return;
             nsq_info("PROTOCOL(V2): [%s] exiting ioloop", c->remote_addr);
             /* A half-closed peer still gets the replies to what it sent. */
