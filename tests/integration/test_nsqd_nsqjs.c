@@ -1,7 +1,8 @@
 /*
  * test_nsqd_nsqjs: a client library written independently of this project (nsqjs, from the npm
  * registry, version pinned in tests/integration/nsqjs/package.json) publishes and consumes through
- * our nsqd, plain and with snappy and deflate compression.
+ * our nsqd, plain and with snappy and deflate compression, and discovers nsqd through our
+ * nsqlookupd.
  *
  * This driver starts nsqd through the harness and runs tests/integration/nsqjs/run.sh, which
  * installs the package with npm into a work directory beside this executable and runs the Node
@@ -39,28 +40,39 @@ static void work_dir(char *out, size_t len)
     strcat(out, NSQJS_WORK_NAME);
 }
 
-static void run_mode(const char *mode)
+/* Runs the script against nsqd at tcp/http; lookupd_http > 0 makes the reader discover nsqd
+   through that nsqlookupd. */
+static void run_script(const char *mode, int tcp, int http, int lookupd_http,
+                       struct harness_proc *nsqd)
 {
-    char *dir = harness_tmpdir();
-    struct harness_proc *p = itest_nsqd_start(dir, NULL);
-    char work[PATH_MAX], port[16], http[16];
+    char work[PATH_MAX], port[16], hport[16], lport[16];
     pid_t pid;
     int status = 0;
 
-    ck_assert_ptr_nonnull(p);
     work_dir(work, sizeof(work));
-    snprintf(port, sizeof(port), "%d", harness_port(p, "TCP"));
-    snprintf(http, sizeof(http), "%d", harness_port(p, "HTTP"));
+    snprintf(port, sizeof(port), "%d", tcp);
+    snprintf(hport, sizeof(hport), "%d", http);
+    snprintf(lport, sizeof(lport), "%d", lookupd_http);
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        execlp("sh", "sh", NSQJS_DIR "/run.sh", work, "127.0.0.1", port, NSQJS_COUNT, mode, http,
-               (char *)NULL);
+        execlp("sh", "sh", NSQJS_DIR "/run.sh", work, "127.0.0.1", port, NSQJS_COUNT, mode, hport,
+               lookupd_http > 0 ? lport : (char *)NULL, (char *)NULL);
         _exit(127);
     }
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "nsqjs %s failed (status %d); nsqd log: %s", mode, status, harness_log_path(p));
+                  "nsqjs %s failed (status %d); nsqd log: %s", mode, status,
+                  harness_log_path(nsqd));
+}
+
+static void run_mode(const char *mode)
+{
+    char *dir = harness_tmpdir();
+    struct harness_proc *p = itest_nsqd_start(dir, NULL);
+
+    ck_assert_ptr_nonnull(p);
+    run_script(mode, harness_port(p, "TCP"), harness_port(p, "HTTP"), 0, p);
     ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
     harness_rmdir(dir);
     free(dir);
@@ -84,6 +96,28 @@ START_TEST(nsqjs_deflate)
 }
 END_TEST
 
+START_TEST(nsqjs_lookupd_discovery)
+{
+    const char *largs[] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
+                           "--broadcast-address=127.0.0.1", NULL};
+    struct harness_proc *l = harness_start(NSQLOOKUPD_BIN, largs, 2);
+    char *dir = harness_tmpdir(), arg[64];
+    const char *extra[] = {arg, "--broadcast-address=127.0.0.1", NULL};
+    struct harness_proc *p;
+
+    ck_assert_ptr_nonnull(l);
+    snprintf(arg, sizeof(arg), "--lookupd-tcp-address=127.0.0.1:%d", harness_port(l, "TCP"));
+    p = itest_nsqd_start(dir, extra);
+    ck_assert_ptr_nonnull(p);
+    run_script("plain", harness_port(p, "TCP"), harness_port(p, "HTTP"), harness_port(l, "HTTP"),
+               p);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    ck_assert_int_eq(harness_stop(l, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nsqd_nsqjs");
@@ -93,6 +127,7 @@ static Suite *suite(void)
     tcase_add_test(tc, nsqjs_plain);
     tcase_add_test(tc, nsqjs_snappy);
     tcase_add_test(tc, nsqjs_deflate);
+    tcase_add_test(tc, nsqjs_lookupd_discovery);
     suite_add_tcase(s, tc);
     return s;
 }

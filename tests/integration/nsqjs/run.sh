@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the pinned nsqjs into <workdir> (npm; a failed install fails the test) and runs the
 # interoperability script there.
-# usage: run.sh <workdir> <nsqd host> <nsqd tcp port> <count> <mode> <nsqd http port>
+# usage: run.sh <workdir> <nsqd host> <nsqd tcp port> <count> <mode> <nsqd http port> [<lookupd http port>]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work=$1

@@ -2,22 +2,25 @@
 // messages to nsqd (PUB, MPUB and DPUB) and consumes them on one channel, with the connection
 // option named by <mode> (plain, snappy or deflate). Every body must arrive exactly once.
 //
-// The consumer's connection must show the negotiated compression in nsqd's /stats.
+// The consumer's connection must show the negotiated compression in nsqd's /stats. With a lookupd
+// HTTP port the reader discovers nsqd through nsqlookupd's /lookup instead of connecting directly.
 //
-// usage: node test.js <nsqd host> <nsqd tcp port> <count> <mode> <nsqd http port>
+// usage: node test.js <nsqd host> <nsqd tcp port> <count> <mode> <nsqd http port> [<lookupd http port>]
 'use strict'
 
 const nsq = require('nsqjs')
 
-const [host, portText, countText, mode, httpText] = process.argv.slice(2)
+const [host, portText, countText, mode, httpText, lookupdText] = process.argv.slice(2)
 const port = Number(portText)
 const httpPort = Number(httpText)
+const lookupdPort = lookupdText ? Number(lookupdText) : 0
 const count = Number(countText)
 const TIMEOUT_MS = 60000
 const MPUB_BATCH = 50
 const DEFERRED = 5
 const DEFER_MS = 200
-const topic = `nsqjs_${mode}`
+const topic = lookupdPort ? `nsqjs_${mode}_lookupd` : `nsqjs_${mode}`
+const LOOKUP_POLL_MS = 50
 const channel = 'interop'
 
 if (!host || !port || !count || !httpPort || !['plain', 'snappy', 'deflate'].includes(mode)) {
@@ -38,8 +41,11 @@ const timer = setTimeout(() => die(`timeout: ${seen.size} of ${count} received`)
 const seen = new Set()
 let duplicates = 0
 
+const readerOptions = lookupdPort
+  ? { lookupdHTTPAddresses: [`${host}:${lookupdPort}`] }
+  : { nsqdTCPAddresses: [`${host}:${port}`] }
 const reader = new nsq.Reader(topic, channel, {
-  nsqdTCPAddresses: [`${host}:${port}`],
+  ...readerOptions,
   maxInFlight: 100,
   ...conn,
 })
@@ -57,7 +63,7 @@ reader.on('message', (msg) => {
       .then(() => {
         reader.close()
         if (duplicates > 0) die(`${duplicates} duplicates`)
-        console.log(`nsqjs ${mode}: ${count} messages published and consumed`)
+        console.log(`nsqjs ${topic}: ${count} messages published and consumed`)
         process.exit(0)
       })
       .catch((err) => die(`${err}`))
@@ -82,7 +88,22 @@ reader.on('nsqd_connected', () => {
   writer.on('ready', () => publishAll(writer))
   writer.connect()
 })
-reader.connect()
+// With discovery, the topic must be registered before the reader looks it up.
+async function prepare() {
+  if (!lookupdPort) return
+  await fetch(`http://${host}:${httpPort}/topic/create?topic=${topic}`, { method: 'POST' })
+  for (;;) {
+    const res = await fetch(`http://${host}:${lookupdPort}/lookup?topic=${topic}`)
+    if (res.status === 200) {
+      const { producers } = await res.json()
+      if (producers.some((p) => p.tcp_port === port)) return
+    }
+    await new Promise((resolve) => setTimeout(resolve, LOOKUP_POLL_MS))
+  }
+}
+prepare()
+  .then(() => reader.connect())
+  .catch((err) => die(`${err}`))
 
 function publishAll(writer) {
   const bodies = Array.from({ length: count }, (_, i) => `m-${i}`)
