@@ -17,11 +17,13 @@
 #include "harness.h"
 #include "nsqd_itest.h"
 
-#define PACKET_SIZE  200
-#define PUSH_WAIT_MS 5000
-#define DGRAM_MAX    65536
-#define LINES_MAX    (1 << 20)
-#define PUSH_END     "mem.gc_runs:"
+#define PACKET_SIZE   200
+#define PUSH_WAIT_MS  5000
+#define DGRAM_MAX     65536
+#define LINES_MAX     (1 << 20)
+#define PUSH_END      "mem.gc_runs:"
+#define SPREAD_TOPICS 20
+#define SPREAD_MIN_MS 500
 
 static int udp_listen(int *port)
 {
@@ -164,12 +166,64 @@ START_TEST(push_metrics)
 }
 END_TEST
 
+/* With an interval of 2 s, the datagrams of one push are spread over about 1 s. */
+START_TEST(datagrams_spread)
+{
+    int uport, ufd = udp_listen(&uport);
+    char addr[64], *dir = harness_tmpdir(), *out = NULL;
+    const char *extra[] = {addr, "--statsd-interval=2s", "--statsd-udp-packet-size=100", NULL};
+    struct harness_proc *p;
+    int http, datagrams = 0;
+    int64_t first = 0, last = 0, deadline;
+    char d[DGRAM_MAX];
+
+    snprintf(addr, sizeof(addr), "--statsd-address=127.0.0.1:%d", uport);
+    p = itest_nsqd_start(dir, extra);
+    ck_assert_ptr_nonnull(p);
+    http = harness_port(p, "HTTP");
+    for (int i = 0; i < SPREAD_TOPICS; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/topic/create?topic=spread%02d", i);
+        ck_assert_int_eq(itest_http("POST", http, path, NULL, &out), 200);
+        free(out);
+    }
+    /* Skip a push that may have started before the topics existed: use the first push whose
+       first datagram arrives after they do, and follow it to its last metric. */
+    deadline = harness_now_ms() + 3 * PUSH_WAIT_MS;
+    while (harness_now_ms() < deadline) {
+        struct pollfd pf = {.fd = ufd, .events = POLLIN};
+        ssize_t n;
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        n = recv(ufd, d, sizeof(d) - 1, 0);
+        if (n <= 0)
+            continue;
+        d[n] = '\0';
+        if (datagrams == 0 && strstr(d, "topic.spread00.message_count:") == NULL)
+            continue;
+        if (datagrams++ == 0)
+            first = harness_now_ms();
+        last = harness_now_ms();
+        if (strstr(d, PUSH_END) != NULL)
+            break;
+    }
+    ck_assert_int_gt(datagrams, SPREAD_TOPICS);
+    ck_assert_msg(last - first >= SPREAD_MIN_MS, "%d datagrams within %lld ms", datagrams,
+                  (long long)(last - first));
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    close(ufd);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nsqd_statsd");
     TCase *tc = tcase_create("statsd");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, push_metrics);
+    tcase_add_test(tc, datagrams_spread);
     suite_add_tcase(s, tc);
     return s;
 }
