@@ -347,6 +347,14 @@ try {
     await stopAll();
     fs.rmSync(tmp, { recursive: true, force: true });
 }
+// Sanitizer builds: whatever the daemons reported while serving the UI counts as a failure.
+await check("daemons reported no sanitizer errors", async () => {
+    for (const { name } of procs) {
+        const log = fs.readFileSync(path.join(artifactDir, `${name}.log`), "utf8");
+        const m = log.match(/^.*(ERROR: (Address|Leak|Thread)Sanitizer|runtime error:).*$/m);
+        assert(!m, `${name}.log: ${m && m[0]}`);
+    }
+});
 console.log(`screenshots and logs: ${artifactDir}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);
