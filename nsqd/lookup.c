@@ -66,7 +66,7 @@ static void register_one(const char *topic, const char *channel, void *arg)
 }
 
 /* Builds {"broadcast_address":..,"hostname":..,"http_port":..,"tcp_port":..,"version":..}. */
-static int identify_body(struct nsqd *n, struct evbuffer *out)
+static void identify_body(struct nsqd *n, struct evbuffer *out)
 {
     struct nsq_json j;
     nsq_json_init(&j, out);
@@ -82,7 +82,6 @@ static int identify_body(struct nsqd *n, struct evbuffer *out)
     nsq_json_key(&j, "version");
     nsq_json_string(&j, NSQ_VERSION);
     nsq_json_object_end(&j);
-    return 0;
 }
 
 static void peer_connected(struct lookup_peer *p, void *arg)
