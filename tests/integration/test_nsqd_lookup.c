@@ -549,6 +549,36 @@ START_TEST(broadcast_overrides)
 }
 END_TEST
 
+/* An ephemeral channel disappears with its last consumer, and so does its registration. */
+START_TEST(ephemeral_channel_follows_consumer)
+{
+    struct lookupd l;
+    struct nsqd n;
+    struct cond c;
+    int fd;
+
+    lookupd_start(&l, 0);
+    nsqd_start(&n, &l);
+    fd = itest_v2_connect(n.tcp);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(itest_sub(fd, "et", "gone#ephemeral"), 0);
+    c = (struct cond){.l = &l,
+                      .topic = "et",
+                      .key = "channel:et:gone#ephemeral",
+                      .channel = "gone#ephemeral",
+                      .tcp_port = n.tcp};
+    ck_assert(harness_wait_until(debug_has, &c, REGISTER_MS));
+    ck_assert(channels_has(&l, "et", "gone#ephemeral"));
+    close(fd);
+    ck_assert_msg(harness_wait_until(channels_lacks_cond, &c, REGISTER_MS),
+                  "ephemeral channel still registered after its last consumer left");
+    c.key = "topic:et:";
+    ck_assert(debug_has(&c));
+    nsqd_stop(&n);
+    harness_stop(l.p, SIGTERM);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("nsqd_lookup");
@@ -561,6 +591,7 @@ static Suite *suite(void)
     tcase_add_test(tc, dead_lookupd_does_not_stall);
     tcase_add_test(tc, shutdown_with_pending_channel_query);
     tcase_add_test(tc, broadcast_overrides);
+    tcase_add_test(tc, ephemeral_channel_follows_consumer);
     suite_add_tcase(s, tc);
     return s;
 }
