@@ -549,6 +549,15 @@ START_TEST(broadcast_overrides)
 }
 END_TEST
 
+/* /lookup?topic=T answers 404 (the registration key is gone). */
+static bool topic_gone(void *arg)
+{
+    struct cond *c = arg;
+    char path[256];
+    snprintf(path, sizeof(path), "/lookup?topic=%s", c->topic);
+    return itest_http("GET", c->l->http, path, NULL, NULL) == 404;
+}
+
 /* An ephemeral channel disappears with its last consumer, and so does its registration. */
 START_TEST(ephemeral_channel_follows_consumer)
 {
@@ -574,6 +583,15 @@ START_TEST(ephemeral_channel_follows_consumer)
                   "ephemeral channel still registered after its last consumer left");
     c.key = "topic:et:";
     ck_assert(debug_has(&c));
+
+    /* An ephemeral topic goes with its last (ephemeral) channel, registration included. */
+    fd = itest_v2_connect(n.tcp);
+    ck_assert_int_eq(itest_sub(fd, "tt#ephemeral", "cc#ephemeral"), 0);
+    c = (struct cond){.l = &l, .topic = "tt%23ephemeral", .tcp_port = n.tcp};
+    ck_assert(harness_wait_until(lookup_has_producer, &c, REGISTER_MS));
+    close(fd);
+    ck_assert_msg(harness_wait_until(topic_gone, &c, REGISTER_MS),
+                  "ephemeral topic still known to lookupd");
     nsqd_stop(&n);
     harness_stop(l.p, SIGTERM);
 }
