@@ -228,6 +228,50 @@ START_TEST(test_nsq_to_file)
 }
 END_TEST
 
+START_TEST(test_nsq_to_file_rotation)
+{
+    struct nsqd d;
+    char cmd[2048], *out = NULL;
+    nsqd_start(&d);
+    char *dir = harness_tmpdir();
+    char bodies[60][16];
+    const char *list[61];
+    for (int i = 0; i < 60; i++) {
+        snprintf(bodies[i], sizeof(bodies[i]), "line-%02d", i);
+        list[i] = bodies[i];
+    }
+    list[60] = NULL;
+    publish(d.tcp, "rot", list);
+    /* 8 bytes a line: a file passes 100 bytes after 13 lines, so 60 lines make 5 files */
+    snprintf(cmd, sizeof(cmd),
+             "timeout --preserve-status -s INT 3 " BIN("nsq_to_file") " --topic=rot "
+                                                                      "--nsqd-tcp-address=%s "
+                                                                      "--output-dir=%s "
+                                                                      "--rotate-size=100 "
+                                                                      "--host-identifier=h "
+                                                                      "--datetime-format=D "
+                                                                      "2>/dev/null",
+             d.tcp, dir);
+    ck_assert_int_eq(run(cmd, NULL, NULL), 0);
+    snprintf(cmd, sizeof(cmd), "cd %s && ls && wc -l < rot.h-000004.D.log && cat * | sort | md5sum",
+             dir);
+    ck_assert_int_eq(run(cmd, NULL, &out), 0);
+    char expect[256], want[1024];
+    FILE *f = popen("for i in $(seq -w 0 59); do echo line-$i; done | md5sum", "r");
+    ck_assert_ptr_nonnull(fgets(expect, sizeof(expect), f));
+    pclose(f);
+    snprintf(want, sizeof(want),
+             "rot.h-000000.D.log\nrot.h-000001.D.log\nrot.h-000002.D.log\nrot.h-000003.D.log\n"
+             "rot.h-000004.D.log\n8\n%s",
+             expect);
+    ck_assert_str_eq(out, want);
+    free(out);
+    harness_rmdir(dir);
+    free(dir);
+    nsqd_stop(&d);
+}
+END_TEST
+
 START_TEST(test_nsq_to_file_flag_errors)
 {
     char *out = NULL;
@@ -408,6 +452,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_to_nsq_and_nsq_tail);
     tcase_add_test(tc, test_nsq_to_nsq);
     tcase_add_test(tc, test_nsq_to_file);
+    tcase_add_test(tc, test_nsq_to_file_rotation);
     tcase_add_test(tc, test_nsq_to_file_flag_errors);
     tcase_add_test(tc, test_nsq_to_http);
     tcase_add_test(tc, test_nsq_stat);
