@@ -121,7 +121,8 @@ async function api(method, path, body) {
         try { data = JSON.parse(text); } catch (e) { data = { message: text }; }
     }
     if (!resp.ok) throw new ApiError(resp.status, data.message || `HTTP ${resp.status}`);
-    if (typeof data.message === "string" && data.message.startsWith("WARNING")) warn(data.message);
+    // Reads raise the warning banner; actions report their own partial failures (runAction).
+    if (method === "GET" && typeof data.message === "string" && data.message.startsWith("WARNING")) warn(data.message);
     return data;
 }
 
