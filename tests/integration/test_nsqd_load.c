@@ -1,6 +1,7 @@
 /*
  * test_nsqd_load: 1,000 concurrent V2 connections against one nsqd, half publishing and half
- * consuming at the same time on two channels; every message must reach each channel exactly once.
+ * consuming at the same time on two channels; every message must reach each channel exactly once,
+ * with the default memory queues and with tiny ones that push traffic through the diskqueues.
  *
  * The client side is one libevent loop driving every connection (pipelined PUBs, FIN per message),
  * so the test itself needs no threads. RLIMIT_NOFILE is raised before nsqd starts so that both
@@ -199,7 +200,7 @@ static void start_conn(struct load *L, struct conn *c, int port)
     }
 }
 
-START_TEST(thousand_connections)
+static void run_load(const char *const *nsqd_extra)
 {
     struct rlimit rl;
     struct load *L = calloc(1, sizeof(*L));
@@ -218,7 +219,7 @@ START_TEST(thousand_connections)
     ck_assert_msg(rl.rlim_cur >= 2 * (N_PRODUCERS + N_CONSUMERS) + 64, "RLIMIT_NOFILE %llu too low",
                   (unsigned long long)rl.rlim_cur);
 
-    p = itest_nsqd_start(dir, NULL);
+    p = itest_nsqd_start(dir, nsqd_extra);
     ck_assert_ptr_nonnull(p);
     tcp = harness_port(p, "TCP");
     http = harness_port(p, "HTTP");
@@ -268,6 +269,19 @@ START_TEST(thousand_connections)
     free(dir);
     free(L);
 }
+
+START_TEST(thousand_connections)
+{
+    run_load(NULL);
+}
+END_TEST
+
+/* Same with tiny memory queues: most messages pass through the topic and channel diskqueues. */
+START_TEST(thousand_connections_disk_overflow)
+{
+    static const char *const extra[] = {"--mem-queue-size=10", "--max-bytes-per-file=65536", NULL};
+    run_load(extra);
+}
 END_TEST
 
 static Suite *suite(void)
@@ -276,6 +290,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("load");
     tcase_set_timeout(tc, LOAD_TIMEOUT_S + 60);
     tcase_add_test(tc, thousand_connections);
+    tcase_add_test(tc, thousand_connections_disk_overflow);
     suite_add_tcase(s, tc);
     return s;
 }
