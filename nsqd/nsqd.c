@@ -39,6 +39,7 @@
 #include "nsq_log.h"
 #include "nsq_names.h"
 #include "nsq_net.h"
+#include "nsq_systemd.h"
 #include "nsq_tls.h"
 #include "nsq_version.h"
 #include "topic.h"
@@ -698,7 +699,9 @@ static void close_topic_cb(const char *key, void *value, void *arg)
 
 int nsqd_main(struct nsqd *n)
 {
+    nsq_systemd_notify_ready(); /* every listener was opened by nsqd_new */
     event_base_dispatch(n->base);
+    nsq_systemd_notify_stopping();
     n->exiting = true;
     nsq_info("TCP: closing %s", n->tcp_name);
     if (n->tcp_listener) {
