@@ -83,6 +83,8 @@ function secondsText(sec) {
     return `${m}m${ss}s`;
 }
 
+function plural(n, word) { return `${num(n)} ${word}${n === 1 ? "" : "s"}`; }
+
 function quantileLabel(q) {
     const p = q * 100;
     return "p" + (Number.isInteger(p) ? p : p.toFixed(1).replace(/\.0$/, ""));
@@ -630,6 +632,8 @@ pages.counter = () => {
             const d = await api("GET", "/counter");
             const stats = Object.values(d.stats || {});
             const total = stats.reduce((acc, x) => acc + (x.message_count || 0), 0);
+            const channels = new Set(stats.map(x => `${x.topic_name}/${x.channel_name}`)).size;
+            const nodes = new Set(stats.map(x => x.node)).size;
             const now = Date.now();
             let rate = null;
             if (last && now > last.t && total >= last.total) rate = (total - last.total) / ((now - last.t) / 1000);
@@ -638,7 +642,7 @@ pages.counter = () => {
             replace(body,
                 h("div", { class: "panel counter-box" },
                     h("div", { class: "total", id: "counter-total" }, num(total)),
-                    h("div", { class: "rate" }, `messages processed across ${stats.length} channel${stats.length === 1 ? "" : "s"}`, rate !== null ? ` — ${rateText(rate)}` : "")),
+                    h("div", { class: "rate" }, `messages processed by ${plural(channels, "channel")} on ${plural(nodes, "node")}`, rate !== null ? ` — ${rateText(rate)}` : "")),
                 h("div", { class: "charts", style: "margin-top:14px" }, chartBox("Processing rate", rateText(rate), samples, "var(--chart-rate)", "rate")));
         },
     };
