@@ -10,7 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
 
 #include "harness.h"
 #include "nsq.h"
@@ -518,6 +527,97 @@ START_TEST(test_heartbeats_answered)
 }
 END_TEST
 
+/* ---- AUTH: an auth server in a thread grants topic "secret" to the secret "letmein" ---- */
+
+struct auth_server {
+    pthread_t thread;
+    struct event_base *base;
+    struct evhttp *http;
+    int port;
+};
+
+static void auth_cb(struct evhttp_request *req, void *arg)
+{
+    struct evkeyvalq q;
+    const char *uri = evhttp_request_get_uri(req);
+    const char *qs = strchr(uri, '?');
+    evhttp_parse_query_str(qs ? qs + 1 : "", &q);
+    const char *secret = evhttp_find_header(&q, "secret");
+    struct evbuffer *out = evbuffer_new();
+    if (secret && !strcmp(secret, "letmein")) {
+        evbuffer_add_printf(out,
+                            "{\"ttl\":3600,\"identity\":\"tester\",\"identity_url\":\"\","
+                            "\"authorizations\":[{\"topic\":\"^secret$\",\"channels\":[\".*\"],"
+                            "\"permissions\":[\"subscribe\",\"publish\"]}]}");
+        evhttp_send_reply(req, 200, "OK", out);
+    } else {
+        evhttp_send_reply(req, 403, "Forbidden", out);
+    }
+    evbuffer_free(out);
+    evhttp_clear_headers(&q);
+}
+
+static void *auth_main(void *arg)
+{
+    event_base_dispatch(((struct auth_server *)arg)->base);
+    return NULL;
+}
+
+START_TEST(test_auth)
+{
+    struct auth_server a;
+    evthread_use_pthreads();
+    a.base = event_base_new();
+    a.http = evhttp_new(a.base);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(a.http, "127.0.0.1", 0);
+    ck_assert_ptr_nonnull(bs);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl);
+    a.port = ntohs(sa.sin_port);
+    evhttp_set_gencb(a.http, auth_cb, &a);
+    pthread_create(&a.thread, NULL, auth_main, &a);
+
+    char authf[64];
+    snprintf(authf, sizeof(authf), "--auth-http-address=127.0.0.1:%d", a.port);
+    struct nsqd d;
+    nsqd_start(&d, (const char *const[]){authf, NULL});
+
+    /* no secret: refused before anything is sent */
+    struct nsq_producer *p = nsq_producer_new(NULL, d.tcp, NULL);
+    ck_assert_int_eq(nsq_producer_publish(p, "secret", "x", 1), -EACCES);
+    nsq_producer_free(p);
+    /* wrong secret: nsqd's answer */
+    struct nsq_config *bad = config((const char *const[]){"auth_secret", "guess", NULL});
+    p = nsq_producer_new(NULL, d.tcp, bad);
+    ck_assert_int_eq(nsq_producer_publish(p, "secret", "x", 1), -NSQ_ESERVER);
+    ck_assert_str_eq(nsq_producer_last_error(p), "E_AUTH_FAILED AUTH failed");
+    nsq_producer_free(p);
+    nsq_config_free(bad);
+
+    struct nsq_config *cfg = config((const char *const[]){"auth_secret", "letmein", NULL});
+    p = nsq_producer_new(NULL, d.tcp, cfg);
+    ck_assert_int_eq(nsq_producer_publish(p, "secret", "granted", 7), 0);
+    ck_assert_int_eq(nsq_producer_publish(p, "other", "x", 1), -NSQ_ESERVER);
+    ck_assert_str_eq(nsq_producer_last_error(p),
+                     "E_UNAUTHORIZED AUTH failed for PUB on \"other\" \"\"");
+    nsq_producer_free(p);
+
+    struct sink s = {.base = event_base_new(), .expected = 1};
+    s.c = nsq_consumer_new(s.base, "secret", "ch", cfg, sink_handle, &s);
+    nsq_consumer_connect_nsqd(s.c, d.tcp);
+    ck_assert(run_until(s.base, sink_done, &s, WAIT_MS));
+    ck_assert(has_body(&s, "granted"));
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    nsqd_stop(&d);
+    event_base_loopbreak(a.base);
+    pthread_join(a.thread, NULL);
+    evhttp_free(a.http);
+    event_base_free(a.base);
+}
+END_TEST
+
 /* ---- discovery through nsqlookupd ---- */
 
 struct lookup_wait {
@@ -599,6 +699,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_tls);
     tcase_add_test(tc, test_lookupd_discovery);
     tcase_add_test(tc, test_heartbeats_answered);
+    tcase_add_test(tc, test_auth);
     suite_add_tcase(s, tc);
     return s;
 }
