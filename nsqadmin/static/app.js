@@ -111,6 +111,7 @@ async function api(method, path, body) {
         opts.body = JSON.stringify(body);
         opts.headers["Content-Type"] = "application/json";
     }
+    const owner = state.page; // a reply that arrives after the user moved on warns no one
     let resp;
     try {
         resp = await fetch(BASE + "/api" + path, opts);
@@ -124,7 +125,7 @@ async function api(method, path, body) {
     }
     if (!resp.ok) throw new ApiError(resp.status, data.message || `HTTP ${resp.status}`);
     // Reads raise the warning banner; actions report their own partial failures (runAction).
-    if (method === "GET" && typeof data.message === "string" && data.message.startsWith("WARNING")) warn(data.message);
+    if (method === "GET" && owner === state.page && typeof data.message === "string" && data.message.startsWith("WARNING")) warn(data.message);
     return data;
 }
 
