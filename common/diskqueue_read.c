@@ -85,18 +85,12 @@ bool dq_range_wider_than(int64_t from, int64_t to, uint64_t gap)
     return to > from && (uint64_t)to - (uint64_t)from > gap;
 }
 
-/* storage.md §4.1: set the segment aside as .bad and continue with the next one. */
+/* storage.md §4.1: set segment rd_file aside as .bad and continue with the next one. */
 static void dq_read_error(struct diskqueue *dq, const char *why, int64_t at, bool missing)
 {
     int64_t bad = dq->rd_file;
     DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) reading at %s.%06" PRId64 ".dat:%" PRId64 " - %s",
            dq->name, dq->base, bad, at, why);
-    if (dq->rd_file == dq->wr_file) {
-        dq_close_fd(&dq->wr_fd);
-        dq->wr_file++;
-        dq->wr_pos = 0;
-        dq_publish_write_pos(dq);
-    }
     dq_close_fd(&dq->rd_fd);
     dq_seg_path(dq, dq->path_a, bad, false);
     dq_seg_path(dq, dq->path_b, bad, true);
@@ -117,17 +111,30 @@ static void dq_read_error(struct diskqueue *dq, const char *why, int64_t at, boo
 }
 
 /*
- * A read error is handled only once every record read before it has been popped: setting the
- * segment aside while good records of it are still in `ra` would lose them if the queue were
- * closed before they are popped (the metadata would point into the renamed file). Returns true
- * if the error must wait; pop schedules a run when `ra` becomes empty.
+ * A read error in segment rd_file (storage.md §4.1). If it is the write segment, writing moves to
+ * a new one at once, so that records put from now on do not land in a segment about to be set
+ * aside. The rest is handled only once every record read before the error has been popped:
+ * renaming the segment while good records of it are still in `ra` would lose them if the queue
+ * were closed before they are popped (the metadata would point into the renamed file). Returns
+ * true if handling must wait (pop schedules a run when `ra` becomes empty; the error is met again
+ * from rd), false once the segment has been set aside.
  */
-static bool dq_defer_read_error(struct diskqueue *dq)
+static bool dq_read_failed(struct diskqueue *dq, const char *why, int64_t at, bool missing)
 {
+    if (dq->rd_file == dq->wr_file) {
+        dq->sealed_file = dq->wr_file; /* the reader's end stays the old write position */
+        dq->sealed_size = dq->wr_pos;
+        dq_close_fd(&dq->wr_fd);
+        dq->wr_file++;
+        dq->wr_pos = 0;
+        dq_publish_write_pos(dq);
+    }
     pthread_mutex_lock(&dq->mu);
     bool defer = dq->ra_count > 0;
     dq->error_wait = defer;
     pthread_mutex_unlock(&dq->mu);
+    if (!defer)
+        dq_read_error(dq, why, at, missing);
     return defer;
 }
 
@@ -267,9 +274,8 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
         if (rc == 0)
             rc = dq_read_end(dq, &end);
         if (rc != 0) {
-            if (dq_defer_read_error(dq))
+            if (dq_read_failed(dq, strerror(-rc), dq->rd_pos, rc == -ENOENT))
                 return need_sync;
-            dq_read_error(dq, strerror(-rc), dq->rd_pos, rc == -ENOENT);
             need_sync = true;
             continue;
         }
@@ -278,9 +284,8 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
                 /* EOF exactly at the end of a completed segment: normal advancement. */
                 dq_reader_jump(dq, dq->rd_file + 1);
             } else {
-                if (dq_defer_read_error(dq))
+                if (dq_read_failed(dq, "read position beyond end of file", dq->rd_pos, false))
                     return need_sync;
-                dq_read_error(dq, "read position beyond end of file", dq->rd_pos, false);
                 need_sync = true;
             }
             continue;
@@ -291,9 +296,8 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
             rc = pread_full(dq->rd_fd, scratch, want, dq->rd_pos);
             if (rc != 0) {
                 c.file = -1;
-                if (dq_defer_read_error(dq))
+                if (dq_read_failed(dq, rc == -ENODATA ? "EOF" : strerror(-rc), dq->rd_pos, false))
                     return need_sync;
-                dq_read_error(dq, rc == -ENODATA ? "EOF" : strerror(-rc), dq->rd_pos, false);
                 need_sync = true;
                 continue;
             }
@@ -398,9 +402,8 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
             dq->rd_pos = last->next_pos;
         }
         if (why) {
-            if (dq_defer_read_error(dq))
-                return need_sync; /* met again from rd on a later run */
-            dq_read_error(dq, why, why_at, false);
+            if (dq_read_failed(dq, why, why_at, false))
+                return need_sync;
             need_sync = true;
             continue;
         }

@@ -617,6 +617,32 @@ START_TEST(test_corrupt_close_before_pop)
 }
 END_TEST
 
+/* Damage found in the write segment while earlier records wait to be popped: records put from
+   then on go to a new segment and survive. */
+START_TEST(test_corrupt_write_segment_then_put)
+{
+    make_two_segments("ws");
+    int fd = open(seg("ws", 1), O_WRONLY);
+    uint8_t len[4] = {0, 0, 0, 5};
+    ck_assert_int_eq(pwrite(fd, len, 4, 88), 4); /* record 7 */
+    close(fd);
+
+    struct diskqueue *dq = open_q("ws", 10000); /* room left in the write segment */
+    ck_assert_int_eq(diskqueue_flush(dq), 0);   /* 0..6 read ahead, then the damage */
+    put_seq(dq, 100, 40);
+    put_seq(dq, 101, 40);
+    for (uint32_t i = 0; i < 7; i++)
+        expect_seq(dq, i, 40);
+    expect_seq(dq, 100, 40);
+    expect_seq(dq, 101, 40);
+    expect_none(dq);
+    ck_assert(exists(qpath("ws", ".000001.dat.bad")));
+    ck_assert(wait_depth(dq, 0));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("ws", ".meta.dat"), "0\n2,88\n2,88\n");
+}
+END_TEST
+
 START_TEST(test_corrupt_huge_length)
 {
     make_two_segments("h");
@@ -1173,6 +1199,7 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_depth_after_restart);
     tcase_add_test(tc, test_corrupt_bad_length);
     tcase_add_test(tc, test_corrupt_close_before_pop);
+    tcase_add_test(tc, test_corrupt_write_segment_then_put);
     tcase_add_test(tc, test_corrupt_huge_length);
     tcase_add_test(tc, test_corrupt_truncated);
     tcase_add_test(tc, test_corrupt_missing_segment);
