@@ -48,6 +48,7 @@
 #define CONSUMER_STOP_GRACE  (30 * NSQ_NS_PER_SEC)
 #define CONSUMER_MAX_LOOKUPD 64
 #define CONSUMER_CLOSE_WAIT  "CLOSE_WAIT"
+#define CONSUMER_MIN_REQUERY (1 * NSQ_NS_PER_SEC)
 
 struct cconn {
     TAILQ_ENTRY(cconn) link;
@@ -100,6 +101,7 @@ struct nsq_consumer {
     } lookup_ctx[CONSUMER_MAX_LOOKUPD];
     size_t queries_running;
     bool query_failed;
+    int64_t last_query_ns;
     struct event *lookupd_ev;   /* poll timer */
     struct event *reconnect_ev; /* redial of direct addresses */
     struct event *redistribute_ev;
@@ -565,6 +567,7 @@ static void on_closed(struct nsq_conn *conn, int err, const char *why, void *arg
     cc->closing = true;
     cc->rdy = 0;
     bool direct = cc->direct;
+    bool was_subscribed = cc->subscribed;
     cconn_unref(cc);
     if (c->stopping) {
         check_stopped(c);
@@ -572,7 +575,11 @@ static void on_closed(struct nsq_conn *conn, int err, const char *why, void *arg
     }
     rebalance(c);
     if (c->n_lookupd > 0) {
-        start_lookups(c);
+        /* Ask again at once when a working connection went away, at most once per
+           CONSUMER_MIN_REQUERY; a producer that cannot be reached waits for the periodic poll
+           (lookupd may list a dead nsqd for minutes: redialing it in a loop would spin). */
+        if (was_subscribed && nsq_mono_ns() - c->last_query_ns >= CONSUMER_MIN_REQUERY)
+            start_lookups(c);
     } else if (direct) {
         struct timeval tv = ns_tv(c->cfg.lookupd_poll_interval);
         evtimer_add(c->reconnect_ev, &tv);
@@ -690,6 +697,7 @@ static void start_lookups(struct nsq_consumer *c)
     if (c->queries_running > 0 || c->stopping)
         return;
     c->query_failed = false;
+    c->last_query_ns = nsq_mono_ns();
     TAILQ_FOREACH(cc, &c->conns, link)
     {
         cc->seen = false;
