@@ -1,7 +1,9 @@
 /*
- * in_flight_pqueue: a binary min-heap of messages by nsqd_message.pri (in-flight deadline or
+ * in_flight_pqueue: a 4-ary min-heap of messages by nsqd_message.pri (in-flight deadline or
  * deferred due time). Each message records its index (heap_index) so removal by pointer (FIN, REQ,
- * TOUCH) is O(log n). Storage grows by doubling and shrinks when sparse.
+ * TOUCH) is O(log n). The priority is copied next to the pointer in the heap array, so sifting
+ * compares contiguous memory instead of chasing a pointer per child (the dominant cost of FIN
+ * otherwise). Storage grows by doubling and shrinks when sparse.
  */
 #ifndef NSQD_IN_FLIGHT_PQUEUE_H
 #define NSQD_IN_FLIGHT_PQUEUE_H
@@ -11,8 +13,13 @@
 
 struct nsqd_message;
 
+struct pq_item {
+    int64_t pri; /* copy of m->pri */
+    struct nsqd_message *m;
+};
+
 struct in_flight_pqueue {
-    struct nsqd_message **items;
+    struct pq_item *items;
     size_t len, cap;
 };
 
@@ -25,7 +32,7 @@ int pq_push(struct in_flight_pqueue *q, struct nsqd_message *m);
 /* Smallest element or NULL. */
 static inline struct nsqd_message *pq_peek(const struct in_flight_pqueue *q)
 {
-    return q->len ? q->items[0] : NULL;
+    return q->len ? q->items[0].m : NULL;
 }
 /* Removes and returns the smallest if its pri <= max, else NULL. */
 struct nsqd_message *pq_pop_if(struct in_flight_pqueue *q, int64_t max);
