@@ -272,6 +272,62 @@ START_TEST(test_nsq_to_file_rotation)
 }
 END_TEST
 
+static bool lookupd_lists_topics(void *arg)
+{
+    struct harness_response r;
+    if (harness_http("GET", *(int *)arg, "/topics", NULL, 0, &r) != 0)
+        return false;
+    bool ok = r.status == 200 && strstr(r.body, "keep_a") && strstr(r.body, "skip_b");
+    harness_response_free(&r);
+    return ok;
+}
+
+/* Without --topic, topics are discovered through nsqlookupd and filtered by --topic-pattern. */
+START_TEST(test_nsq_to_file_discovery)
+{
+    const char *largs[] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
+                           "--broadcast-address=127.0.0.1", NULL};
+    struct harness_proc *l = harness_start(NSQLOOKUPD_BIN, largs, 2);
+    ck_assert_ptr_nonnull(l);
+    char laddr[64], data[512], cmd[2048], *out = NULL;
+    snprintf(laddr, sizeof(laddr), "--lookupd-tcp-address=127.0.0.1:%d", harness_port(l, "TCP"));
+    struct nsqd d;
+    d.dir = harness_tmpdir();
+    snprintf(data, sizeof(data), "--data-path=%s", d.dir);
+    const char *nargs[] = {"--tcp-address=127.0.0.1:0",
+                           "--http-address=127.0.0.1:0",
+                           data,
+                           laddr,
+                           "--broadcast-address=127.0.0.1",
+                           NULL};
+    d.p = harness_start(NSQD_BIN, nargs, 2);
+    ck_assert_ptr_nonnull(d.p);
+    snprintf(d.tcp, sizeof(d.tcp), "127.0.0.1:%d", harness_port(d.p, "TCP"));
+    publish(d.tcp, "keep_a", (const char *const[]){"a1", "a2", NULL});
+    publish(d.tcp, "skip_b", (const char *const[]){"b1", NULL});
+    int lport = harness_port(l, "HTTP");
+    ck_assert(harness_wait_until(lookupd_lists_topics, &lport, 10000));
+    char *dir = harness_tmpdir();
+    snprintf(cmd, sizeof(cmd),
+             "timeout --preserve-status -s INT 3 " BIN("nsq_to_file") " --topic-pattern='^keep_' "
+                                                                      "--lookupd-http-address="
+                                                                      "127.0.0.1:%d "
+                                                                      "--output-dir=%s "
+                                                                      "--filename-format="
+                                                                      "'<TOPIC>.log' "
+                                                                      "2>/dev/null; cd %s && ls "
+                                                                      "&& cat keep_a.log",
+             harness_port(l, "HTTP"), dir, dir);
+    ck_assert_int_eq(run(cmd, NULL, &out), 0);
+    ck_assert_str_eq(out, "keep_a.log\na1\na2\n");
+    free(out);
+    harness_rmdir(dir);
+    free(dir);
+    nsqd_stop(&d);
+    ck_assert_int_eq(harness_stop(l, 0), 0);
+}
+END_TEST
+
 START_TEST(test_nsq_to_file_flag_errors)
 {
     char *out = NULL;
@@ -453,6 +509,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_nsq_to_nsq);
     tcase_add_test(tc, test_nsq_to_file);
     tcase_add_test(tc, test_nsq_to_file_rotation);
+    tcase_add_test(tc, test_nsq_to_file_discovery);
     tcase_add_test(tc, test_nsq_to_file_flag_errors);
     tcase_add_test(tc, test_nsq_to_http);
     tcase_add_test(tc, test_nsq_stat);
