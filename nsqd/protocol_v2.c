@@ -557,7 +557,8 @@ static bool json_int(const cJSON *obj, const char *key, int64_t *out)
     if (!cJSON_IsNumber(v))
         return false;
     double d = v->valuedouble;
-    if (d != (double)(int64_t)d)
+    /* Go's decoder rejects what does not fit an int (and fractions). */
+    if (!(d >= -9.2e18 && d <= 9.2e18) || d != (double)(int64_t)d)
         return false;
     *out = (int64_t)d;
     return true;
@@ -641,7 +642,7 @@ static bool identify_apply(struct client *c, struct identify_data *d)
         c->heartbeat_interval_ns = 0;
     } else if (hb == 0) {
         /* keep the default */
-    } else if (hb >= 1000 && hb * NSQ_NS_PER_MS <= o->max_heartbeat_interval) {
+    } else if (hb >= 1000 && hb <= o->max_heartbeat_interval / NSQ_NS_PER_MS) {
         c->heartbeat_interval_ns = hb * NSQ_NS_PER_MS;
     } else {
         fatal(c, "E_BAD_BODY IDENTIFY heartbeat interval (%lld) is invalid", (long long)hb);
@@ -653,8 +654,8 @@ static bool identify_apply(struct client *c, struct identify_data *d)
         timeout_ns = 0;
     } else if (obt == 0) {
         /* keep */
-    } else if (obt * NSQ_NS_PER_MS >= o->min_output_buffer_timeout &&
-               obt * NSQ_NS_PER_MS <= o->max_output_buffer_timeout) {
+    } else if (obt >= o->min_output_buffer_timeout / NSQ_NS_PER_MS &&
+               obt <= o->max_output_buffer_timeout / NSQ_NS_PER_MS) {
         timeout_ns = obt * NSQ_NS_PER_MS;
     } else {
         fatal(c, "E_BAD_BODY IDENTIFY output buffer timeout (%lld) is invalid", (long long)obt);
@@ -682,7 +683,7 @@ static bool identify_apply(struct client *c, struct identify_data *d)
     int64_t mt = d->msg_timeout;
     if (mt == 0) {
         /* keep */
-    } else if (mt >= 1000 && mt * NSQ_NS_PER_MS <= o->max_msg_timeout) {
+    } else if (mt >= 1000 && mt <= o->max_msg_timeout / NSQ_NS_PER_MS) {
         c->msg_timeout_ns = mt * NSQ_NS_PER_MS;
     } else {
         fatal(c, "E_BAD_BODY IDENTIFY msg timeout (%lld) is invalid", (long long)mt);
