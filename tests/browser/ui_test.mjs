@@ -1,8 +1,9 @@
 // Browser test of the nsqadmin web UI: starts a real local cluster (nsqlookupd, two nsqd,
 // nsqadmin under a base path) on free loopback ports, publishes to two topics, then drives the UI
 // in headless Chromium: every page loads and shows the real topics/channels/nodes, pausing a
-// channel from the UI (confirmation accepted) pauses it on both nsqd, creating a topic from the
-// Lookup page reaches nsqlookupd, and a node that stops answering raises the warning banner.
+// channel from the UI (confirmation accepted) pauses it on both nsqd; empty, delete and tombstone
+// actions reach nsqd; creating a topic from the Lookup page reaches nsqlookupd; charts fill from
+// successive refreshes; and a node that stops answering raises the warning banner.
 // A screenshot of each page is saved in the artefact directory.
 //
 // Usage: node ui_test.mjs  (environment: NSQLOOKUPD_BIN, NSQD_BIN, NSQADMIN_BIN, ARTIFACT_DIR,
@@ -316,6 +317,37 @@ async function main() {
         await page.click("#refresh-toggle");
         await waitFor("a refresh after resuming", async () => (await page.locator("#last-updated").textContent()) !== before);
         await page.selectOption("#refresh-interval", String(DEFAULT_REFRESH_MS));
+    });
+
+    await check("Emptying a channel from the UI empties it on every nsqd", async () => {
+        await page.goto(`${ui}/topics/orders/billing`);
+        await page.click('button[data-action="empty"]');
+        await page.locator("#confirm-dialog[open]").waitFor();
+        await page.click("#confirm-ok");
+        for (const n of nsqd)
+            await waitFor(`billing empty on nsqd :${n.ports.HTTP}`, async () => (await channelStats(n.ports.HTTP, "orders", "billing")).depth === 0);
+    });
+
+    await check("Deleting a channel from the UI deletes it on every nsqd", async () => {
+        await page.goto(`${ui}/topics/orders/audit`);
+        await page.click('button[data-action="delete"]');
+        await page.locator("#confirm-dialog[open]").waitFor();
+        await page.click("#confirm-ok");
+        await page.waitForURL(`${ui}/topics/orders`);
+        for (const n of nsqd)
+            await waitFor(`audit gone from nsqd :${n.ports.HTTP}`, async () => (await channelStats(n.ports.HTTP, "orders", "audit")) === undefined);
+        await page.locator('table[data-testid=channels] tr[data-channel="audit"]').waitFor({ state: "detached" });
+    });
+
+    await check("Tombstoning a topic on a node from the Nodes page removes it there", async () => {
+        await page.goto(`${ui}/nodes`);
+        await page.click(`tr[data-node="${nodeIds[0]}"] .chip[data-topic="events"] button[data-action="tombstone"]`);
+        await page.locator("#confirm-dialog[open]").waitFor();
+        await page.click("#confirm-ok");
+        await waitFor("events gone from nsqd 0", async () => {
+            const st = JSON.parse(await http("GET", nsqd[0].ports.HTTP, "/stats?format=json"));
+            return !(st.topics || []).some(t => t.topic_name === "events");
+        });
     });
 
     await check("A node that stops answering raises the warning banner", async () => {
