@@ -32,6 +32,7 @@ const EVENTS_ON_NODE0 = 4;
 const ORDERS_CHANNELS = ["audit", "billing"];
 const FAST_REFRESH_MS = 2000;     // the UI's shortest refresh interval
 const DEFAULT_REFRESH_MS = 5000;
+const ADMIN_USER = "alice";
 const PUBLISH_TICK_MS = 200;      // extra messages while the charts collect samples
 
 const artifactDir = env("ARTIFACT_DIR");
@@ -348,6 +349,24 @@ async function main() {
             const st = JSON.parse(await http("GET", nsqd[0].ports.HTTP, "/stats?format=json"));
             return !(st.topics || []).some(t => t.topic_name === "events");
         });
+    });
+
+    await check("With --admin-user, actions show only for a listed user", async () => {
+        const restricted = await startDaemon("nsqadmin-acl", env("NSQADMIN_BIN"), [
+            "--http-address=127.0.0.1:0", `--lookupd-http-address=127.0.0.1:${lookupd.ports.HTTP}`,
+            `--admin-user=${ADMIN_USER}`,
+        ], ["HTTP"]);
+        const other = await browser.newPage();
+        try {
+            await other.goto(`http://127.0.0.1:${restricted.ports.HTTP}/topics/orders`);
+            await other.locator("table[data-testid=channels]").waitFor();
+            assert((await other.locator("button[data-action]").count()) === 0, "actions shown to a non-admin");
+            await other.setExtraHTTPHeaders({ "X-Forwarded-User": ADMIN_USER });
+            await other.reload();
+            await other.locator('button[data-action="delete"]').first().waitFor();
+        } finally {
+            await other.close();
+        }
     });
 
     await check("A node that stops answering raises the warning banner", async () => {
