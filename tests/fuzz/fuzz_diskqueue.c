@@ -88,11 +88,18 @@ static size_t drain(struct diskqueue *dq, const uint8_t *expect_seq_base, size_t
     return got;
 }
 
+static void remove_dir(void)
+{
+    clear_dir();
+    rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!svc) {
         snprintf(dir, sizeof(dir), "/tmp/fuzz_diskqueue.XXXXXX");
         CHECK(mkdtemp(dir) != NULL);
+        atexit(remove_dir);
         svc = diskqueue_service_new(2);
         CHECK(svc != NULL);
     }

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -1181,6 +1182,70 @@ START_TEST(test_service_schedule_while_running)
 }
 END_TEST
 
+/* Back-pressure: with the I/O thread busy elsewhere, put waits once DISKQUEUE_MAX_PENDING_BYTES
+   are pending, and goes on when the queue's data has been written. */
+struct putter {
+    struct diskqueue *dq;
+    int done; /* records put so far */
+};
+
+static void *putter_main(void *arg)
+{
+    struct putter *pt = arg;
+    size_t len = MAX_MSG;
+    uint8_t *buf = calloc(1, len);
+    ck_assert_ptr_nonnull(buf);
+    int n = DISKQUEUE_MAX_PENDING_BYTES / MAX_MSG + 2;
+    for (int i = 0; i < n; i++) {
+        buf[0] = (uint8_t)i;
+        ck_assert_int_eq(diskqueue_put(pt->dq, buf, len), 0);
+        __atomic_add_fetch(&pt->done, 1, __ATOMIC_SEQ_CST);
+    }
+    free(buf);
+    return NULL;
+}
+
+START_TEST(test_pending_bound)
+{
+    diskqueue_service_free(svc);
+    svc = diskqueue_service_new(1);
+    ck_assert_ptr_nonnull(svc);
+    struct svc_probe blocker = {.block_first = 1};
+    dqs_task_init(&blocker.task, probe_run, probe_retired);
+
+    struct diskqueue *dq = open_q("pb", 100 * 1024 * 1024);
+    ck_assert_int_eq(diskqueue_flush(dq), 0); /* the queue's first run is over */
+    dqs_schedule(svc, &blocker.task);         /* occupies the only I/O thread */
+    ck_assert(wait_atomic(&blocker.in_run, 1));
+
+    struct putter pt = {.dq = dq};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, putter_main, &pt), 0);
+    int limit = DISKQUEUE_MAX_PENDING_BYTES / (MAX_MSG + 4);
+    ck_assert(wait_atomic(&pt.done, limit));
+    int64_t until = now_ms() + 200;
+    while (now_ms() < until)
+        short_wait();
+    ck_assert_int_eq(__atomic_load_n(&pt.done, __ATOMIC_SEQ_CST), limit); /* waiting */
+
+    __atomic_store_n(&blocker.release, 1, __ATOMIC_SEQ_CST);
+    int total = DISKQUEUE_MAX_PENDING_BYTES / MAX_MSG + 2;
+    ck_assert(wait_atomic(&pt.done, total));
+    pthread_join(th, NULL);
+    for (int i = 0; i < total; i++) {
+        uint8_t *d;
+        size_t n;
+        ck_assert(pop_wait(dq, &d, &n));
+        ck_assert_uint_eq(n, MAX_MSG);
+        ck_assert_int_eq(d[0], (uint8_t)i);
+        free(d);
+    }
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    diskqueue_service_free(svc); /* workers joined before blocker goes out of scope */
+    svc = NULL;
+}
+END_TEST
+
 static Suite *diskqueue_suite(void)
 {
     Suite *s = suite_create("diskqueue");
@@ -1218,6 +1283,7 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_upstream_datadir_rewrite);
     tcase_add_test(tc, test_service_timers);
     tcase_add_test(tc, test_service_schedule_while_running);
+    tcase_add_test(tc, test_pending_bound);
     suite_add_tcase(s, tc);
     return s;
 }
