@@ -24,10 +24,50 @@ size_t nsqd_message_take_peak(void)
     return p;
 }
 
+/*
+ * Freed message blocks are kept for reuse, per size class, up to MSG_CACHE_MAX_BYTES: in a steady
+ * publish/consume flow every FIN's block serves the next publish, so the hot path does no
+ * malloc/free. Sizes are rounded to malloc's own 16-byte granularity, so this costs no memory.
+ * Loop thread only (diskqueue threads never touch messages).
+ */
+#define MSG_CACHE_GRAIN     16
+#define MSG_CACHE_MAX_BLOCK 4096
+#define MSG_CACHE_CLASSES   (MSG_CACHE_MAX_BLOCK / MSG_CACHE_GRAIN + 1)
+#define MSG_CACHE_MAX_BYTES (8u * 1024 * 1024)
+
+static struct nsqd_message *cache[MSG_CACHE_CLASSES]; /* chained through hnext */
+static size_t cache_bytes;
+
+static size_t block_size(size_t body_len)
+{
+    return (sizeof(struct nsqd_message) + body_len + MSG_CACHE_GRAIN - 1) &
+           ~(size_t)(MSG_CACHE_GRAIN - 1);
+}
+
+void nsqd_message_cache_release(void)
+{
+    for (size_t i = 0; i < MSG_CACHE_CLASSES; i++) {
+        while (cache[i]) {
+            struct nsqd_message *m = cache[i];
+            cache[i] = m->hnext;
+            free(m);
+        }
+    }
+    cache_bytes = 0;
+}
+
 struct nsqd_message *nsqd_message_new(const char id[NSQ_MSG_ID_LEN], int64_t timestamp,
                                       const void *body, size_t body_len)
 {
-    struct nsqd_message *m = malloc(sizeof(*m) + body_len);
+    size_t size = block_size(body_len);
+    struct nsqd_message *m = NULL;
+    if (size <= MSG_CACHE_MAX_BLOCK && cache[size / MSG_CACHE_GRAIN]) {
+        m = cache[size / MSG_CACHE_GRAIN];
+        cache[size / MSG_CACHE_GRAIN] = m->hnext;
+        cache_bytes -= size;
+    } else {
+        m = malloc(size);
+    }
     if (!m)
         return NULL;
     live_bytes += sizeof(*m) + body_len;
@@ -81,5 +121,12 @@ void nsqd_message_free(struct nsqd_message *m)
     if (!m)
         return;
     live_bytes -= sizeof(*m) + m->body_len;
+    size_t size = block_size(m->body_len);
+    if (size <= MSG_CACHE_MAX_BLOCK && cache_bytes + size <= MSG_CACHE_MAX_BYTES) {
+        m->hnext = cache[size / MSG_CACHE_GRAIN];
+        cache[size / MSG_CACHE_GRAIN] = m;
+        cache_bytes += size;
+        return;
+    }
     free(m);
 }

@@ -541,6 +541,7 @@ static void nsqd_trim_cb(evutil_socket_t fd, short what, void *arg)
     if (peak > n->trim_peak)
         n->trim_peak = peak;
     if (n->trim_peak - live >= NSQD_TRIM_THRESHOLD_BYTES) {
+        nsqd_message_cache_release();
         malloc_trim(0);
         n->trim_peak = live;
     }
@@ -778,6 +779,7 @@ void nsqd_free(struct nsqd *n)
     if (n->sigterm_ev)
         event_free(n->sigterm_ev);
     diskqueue_service_free(n->dqs);
+    nsqd_message_cache_release();
     if (n->base)
         event_base_free(n->base);
     if (n->lock_fd >= 0) {
