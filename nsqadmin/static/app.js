@@ -437,6 +437,7 @@ pages.topic = (topic) => {
             replace(charts, chartsFor("topic:" + topic, series));
 
             const nodes = d.nodes || [];
+            for (const st of nodes) record(`topic:${topic}@${st.node}`, st.depth, st.message_count, now);
             const qs = quantilesOf([d, ...nodes]);
             const nodeRow = (st, total) => {
                 const sum = total ? sumAll(nodes) : sumChannels(st);
@@ -444,12 +445,12 @@ pages.topic = (topic) => {
                     total ? h("td", {}, "Total") : hostCell(st),
                     td(num(st.depth)), td(`${num(st.memory_depth)} + ${num(st.backend_depth)}`),
                     td(num(sum.in_flight_count)), td(num(sum.deferred_count)), td(num(sum.requeue_count)), td(num(sum.timeout_count)),
-                    td(num(st.message_count)), td(num(sum.client_count)),
+                    td(num(st.message_count)), td(rateText(currentRate(total ? "topic:" + topic : `topic:${topic}@${st.node}`))), td(num(sum.client_count)),
                     e2eCells(st, qs),
                     td(total ? "" : pausedBadge(st.paused), ""),
                     isAdmin() ? td(total ? "" : actionButton("Tombstone", { id: "tombstone", title: "Tombstone producer", text: `Tombstone topic "${topic}" on node ${st.node}? The node's topic is deleted and lookupd stops listing it as a producer.`, ok: "Tombstone", method: "DELETE", path: "/nodes/" + enc(st.node), body: { topic }, done: `Topic ${topic} tombstoned on ${st.node}.` }, true), "") : null);
             };
-            const heads = [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), th("Messages"), th("Connections"), e2eHeads(qs), th("", false), isAdmin() ? th("", false) : null];
+            const heads = [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), th("Messages"), th("Rate"), th("Connections"), e2eHeads(qs), th("", false), isAdmin() ? th("", false) : null];
 
             const chans = d.channels || [];
             const cqs = quantilesOf(chans);
@@ -520,7 +521,9 @@ pages.channel = (topic, channel) => {
                 replace(body, h("p", { class: "empty" }, "This channel was not found on any node."));
                 return;
             }
-            record(key, d.depth, d.message_count, Date.now());
+            const now = Date.now();
+            record(key, d.depth, d.message_count, now);
+            for (const st of d.nodes || []) record(`${key}@${st.node}`, st.depth, st.message_count, now);
             const path = channelPath(topic, channel);
             const actions = isAdmin() ? [
                 d.paused
@@ -539,11 +542,11 @@ pages.channel = (topic, channel) => {
                 total ? h("td", {}, "Total") : hostCell(st),
                 td(num(st.depth)), td(`${num(st.memory_depth)} + ${num(st.backend_depth)}`),
                 td(num(st.in_flight_count)), td(num(st.deferred_count)), td(num(st.requeue_count)), td(num(st.timeout_count)),
-                td(num(st.message_count)), td(num(st.client_count)), e2eCells(st, qs), td(total ? "" : pausedBadge(st.paused), ""));
+                td(num(st.message_count)), td(rateText(currentRate(total ? key : `${key}@${st.node}`))), td(num(st.client_count)), e2eCells(st, qs), td(total ? "" : pausedBadge(st.paused), ""));
             const clients = d.clients || [];
             replace(body,
                 h("h2", {}, "Channel message queue"),
-                table("channel-nodes", [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), th("Messages"), th("Connections"), e2eHeads(qs), th("", false)],
+                table("channel-nodes", [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), th("Messages"), th("Rate"), th("Connections"), e2eHeads(qs), th("", false)],
                     [nodes.map(st => row(st, false)), nodes.length > 1 ? row(d, true) : null]),
                 h("h2", {}, `Clients (${clients.length})`),
                 clients.length ? clientsTable(clients) : h("p", { class: "empty" }, "No clients are connected to this channel."));
