@@ -286,12 +286,12 @@ async function runAction({ title, text, ok, method, path, body, done, after }) {
     if (!(await confirmDialog(title, text, ok))) return;
     try {
         const r = await api(method, path, body);
+        if (after) navigate(after); // first: a page change clears the previous page's errors
         if (typeof r.message === "string" && r.message.startsWith("WARNING"))
             showError(`${title}: some nodes did not answer, the action may be incomplete. ${r.message.replace(/^WARNING:\s*/, "")}`);
         else
             showNotice(done);
-        if (after) navigate(after);
-        else refreshNow();
+        if (!after) refreshNow();
     } catch (e) {
         showError(`${title} failed: ${e.message}`);
     }
