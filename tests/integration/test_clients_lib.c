@@ -42,10 +42,14 @@ static void nsqd_start(struct nsqd *d, const char *const *extra)
     d->dir = harness_tmpdir();
     snprintf(data, sizeof(data), "--data-path=%s", d->dir);
     args[n++] = data;
-    for (int i = 0; extra && extra[i]; i++)
+    int listeners = 2;
+    for (int i = 0; extra && extra[i]; i++) {
         args[n++] = extra[i];
+        if (!strncmp(extra[i], "--https-address", 15))
+            listeners++;
+    }
     args[n] = NULL;
-    d->p = harness_start(NSQD_BIN, args, 2);
+    d->p = harness_start(NSQD_BIN, args, listeners);
     ck_assert_ptr_nonnull(d->p);
     snprintf(d->tcp, sizeof(d->tcp), "127.0.0.1:%d", harness_port(d->p, "TCP"));
 }
@@ -458,7 +462,7 @@ START_TEST(test_tls)
     snprintf(certf, sizeof(certf), "--tls-cert=%s", cert);
     snprintf(keyf, sizeof(keyf), "--tls-key=%s", key);
     struct nsqd d;
-    nsqd_start(&d, (const char *const[]){certf, keyf, NULL});
+    nsqd_start(&d, (const char *const[]){certf, keyf, "--https-address=127.0.0.1:0", NULL});
     transport_roundtrip(&d,
                         (const char *const[]){"tls_v1", "true", "tls_root_ca_file", cert, NULL});
     transport_roundtrip(&d, (const char *const[]){"tls_v1", "true", "tls_insecure_skip_verify",
