@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Writes docs/configuration.md from the programs' own --help output, so that the reference lists
+# exactly the flags the built programs accept, with their defaults.
+#
+#   scripts/gen-config-doc.sh [build dir]           regenerate docs/configuration.md
+#   scripts/gen-config-doc.sh --check [build dir]   exit 1 if docs/configuration.md is not current
+#
+# The build dir defaults to ./build. Defaults derived from the machine (nsqd's node-id is a hash of
+# the hostname, nsqlookupd's broadcast address is the hostname) are written as such, not as values.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+check=0
+if [ "${1:-}" = "--check" ]; then
+    check=1
+    shift
+fi
+build=${1:-build}
+doc=docs/configuration.md
+
+programs=(nsqd/nsqd nsqlookupd/nsqlookupd nsqadmin/nsqadmin
+          clients/nsq_tail clients/to_nsq clients/nsq_to_nsq clients/nsq_to_file
+          clients/nsq_to_http clients/nsq_stat clients/nsq_bench)
+
+helpdir=$(mktemp -d)
+trap 'rm -rf "$helpdir"' EXIT
+for p in "${programs[@]}"; do
+    bin=$build/$p
+    [ -x "$bin" ] || { echo "gen-config-doc: $bin not built" >&2; exit 1; }
+    # --help exits 0 (Go-style programs) or 2 (nsq_bench); the text is all that matters.
+    "$bin" --help >"$helpdir/$(basename "$p").txt" 2>&1 || true
+done
+
+python3 - "$helpdir" "$(hostname)" >"$helpdir/out.md" <<'PY'
+import os, re, sys
+
+helpdir, hostname = sys.argv[1], sys.argv[2]
+
+# Config-file keys that are not the flag name with '-' replaced by '_' ("" = command line only).
+CFG_KEYS = {
+    "nsqd": {"node-id": "id", "lookupd-tcp-address": "nsqlookupd_tcp_addresses",
+             "auth-http-address": "auth_http_addresses",
+             "e2e-processing-latency-percentile": "e2e_processing_latency_percentiles",
+             "verbose": "", "worker-id": "", "config": "", "version": ""},
+    "nsqlookupd": {"verbose": "", "config": "", "version": ""},
+    "nsqadmin": {"lookupd-http-address": "nsqlookupd_http_addresses",
+                 "nsqd-http-address": "nsqd_http_addresses", "config": "", "version": ""},
+}
+DAEMONS = ["nsqd", "nsqlookupd", "nsqadmin"]
+TOOLS = ["nsq_tail", "to_nsq", "nsq_to_nsq", "nsq_to_file", "nsq_to_http", "nsq_stat"]
+ROLE = {
+    "nsqd": "the messaging daemon",
+    "nsqlookupd": "the discovery daemon",
+    "nsqadmin": "the web UI and JSON API (also a command-line client: `nsqadmin <command>`)",
+    "nsq_tail": "prints the messages of topics to stdout",
+    "to_nsq": "publishes lines of stdin",
+    "nsq_to_nsq": "copies topics from one cluster to another",
+    "nsq_to_file": "writes topics to (rolling, optionally gzipped) files",
+    "nsq_to_http": "sends messages to HTTP endpoints",
+    "nsq_stat": "polls and prints channel statistics",
+}
+
+def parse(text):
+    """Go flag usage: '  -name type' then tab-indented description lines."""
+    flags = []
+    for line in text.splitlines():
+        m = re.match(r"^  -(\S+)(?: (\S+))?$", line)
+        if m:
+            flags.append([m.group(1), m.group(2) or "bool", []])
+        elif line.startswith("    \t") and flags:
+            flags[-1][2].append(line.strip())
+    out = []
+    for name, typ, desc in flags:
+        d = " ".join(desc)
+        default = ""
+        i = d.rfind(" (default ")
+        if i >= 0 and d.endswith(")"):
+            default, d = d[i + len(" (default "):-1], d[:i]
+        if typ == "value":
+            typ = "list" if "multiple times" in d or "can be specified" in d else "value"
+        out.append((name, typ, default, d))
+    return out
+
+def machine_default(prog, name, default):
+    if prog == "nsqd" and name == "node-id":
+        return "hash of the hostname"
+    if default.strip('"') == hostname and prog == "nsqlookupd":
+        return "the hostname"
+    return default
+
+def cell(s):
+    return s.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+def table(prog, flags, with_key):
+    lines = []
+    if with_key:
+        lines.append("| flag | config key | type | default | description |")
+        lines.append("|---|---|---|---|---|")
+    else:
+        lines.append("| flag | type | default | description |")
+        lines.append("|---|---|---|---|")
+    for name, typ, default, desc in flags:
+        default = machine_default(prog, name, default)
+        dflt = "`%s`" % default if default else ""
+        if default in ("hash of the hostname", "the hostname"):
+            dflt = default
+        if with_key:
+            key = CFG_KEYS.get(prog, {}).get(name, name.replace("-", "_"))
+            key = "`%s`" % key if key else "(command line only)"
+            lines.append("| `--%s` | %s | %s | %s | %s |" % (name, key, typ, cell(dflt), cell(desc)))
+        else:
+            lines.append("| `--%s` | %s | %s | %s |" % (name, typ, cell(dflt), cell(desc)))
+    return "\n".join(lines)
+
+def read(prog):
+    with open(os.path.join(helpdir, prog + ".txt")) as f:
+        return f.read()
+
+print("""# Configuration reference
+
+<!-- Generated by scripts/gen-config-doc.sh from the programs' --help output; do not edit by hand.
+     The test install_config_doc fails when this file is not current. -->
+
+Every program takes Go-style flags: `--flag=value`, `-flag=value` or `--flag value`; booleans as
+`--flag` or `--flag=false`. Durations use Go syntax (`250ms`, `1m30s`, `1h`). Flags marked *list*
+may be given several times (`--lookupd-tcp-address=a:4160 --lookupd-tcp-address=b:4160`).
+
+The daemons (and the utilities) also read a TOML file given with `--config=<file>`. A key is the
+flag name with `-` replaced by `_`, except where the *config key* column says otherwise; lists
+are TOML arrays, durations strings (`"60s"`) or integers in nanoseconds. A flag given on the
+command line wins over the file, which wins over the default. Example files are installed in
+`/etc/nsq/` (`systemd/*.conf` in the source tree). `--version` prints the version and exits;
+`--help` prints the usage below.
+
+Log levels are `debug`, `info`, `warn`, `error`, `fatal` (any case).
+""")
+
+print("## Daemons\n")
+for prog in DAEMONS:
+    print("### %s\n" % prog)
+    print("%s%s.\n" % (ROLE[prog][0].upper(), ROLE[prog][1:]))
+    print(table(prog, parse(read(prog)), True))
+    print()
+
+print("## Utilities\n")
+for prog in TOOLS:
+    print("### %s\n" % prog)
+    print("%s%s.\n" % (ROLE[prog][0].upper(), ROLE[prog][1:]))
+    print(table(prog, parse(read(prog)), False))
+    print()
+
+print("## nsq_bench\n")
+print("The benchmark tool (`nsq_bench <mode> [flags]`, see `bench/`) has its own usage:\n")
+print("```")
+print(read("nsq_bench").rstrip())
+print("```")
+PY
+
+if [ "$check" = 1 ]; then
+    if ! diff -u "$doc" "$helpdir/out.md"; then
+        echo "gen-config-doc: $doc is not current: run scripts/gen-config-doc.sh $build" >&2
+        exit 1
+    fi
+    echo "gen-config-doc: $doc is current"
+else
+    cp "$helpdir/out.md" "$doc"
+    echo "gen-config-doc: wrote $doc"
+fi
