@@ -139,18 +139,21 @@ static int topic_put(struct topic *t, struct nsqd_message *m)
     return 0;
 }
 
-static void topic_next_id(struct topic *t, char id[NSQ_MSG_ID_LEN])
+/* Assigns the next ID; returns the clock reading it was made from (the message timestamp). */
+static int64_t topic_next_id(struct topic *t, char id[NSQ_MSG_ID_LEN])
 {
     uint64_t guid;
     unsigned failures = 0;
     int rc;
-    while ((rc = nsq_guid_next(&t->guid, nsq_now_ns(), &guid)) != 0) {
+    int64_t now;
+    while ((rc = nsq_guid_next(&t->guid, now = nsq_now_ns(), &guid)) != 0) {
         if (failures++ % TOPIC_GUID_LOG_EVERY == 0)
             nsq_error("TOPIC(%s): failed to create guid - %s", t->name, nsq_guid_strerror(rc));
         struct timespec ts = {0, TOPIC_GUID_RETRY_NS};
         nanosleep(&ts, NULL);
     }
     nsq_guid_to_hex(guid, id);
+    return now;
 }
 
 int topic_publish(struct topic *t, const void *body, size_t len, int64_t defer_ns)
@@ -158,8 +161,8 @@ int topic_publish(struct topic *t, const void *body, size_t len, int64_t defer_n
     if (t->exiting)
         return -ESHUTDOWN;
     char id[NSQ_MSG_ID_LEN];
-    topic_next_id(t, id);
-    struct nsqd_message *m = nsqd_message_new(id, nsq_now_ns(), body, len);
+    int64_t now = topic_next_id(t, id);
+    struct nsqd_message *m = nsqd_message_new(id, now, body, len);
     if (!m)
         return -ENOMEM;
     m->deferred = defer_ns > 0 ? defer_ns : 0;
