@@ -175,6 +175,8 @@ static int dq_do_empty(struct diskqueue *dq)
     pthread_cond_broadcast(&dq->space_cv);
     pthread_mutex_unlock(&dq->mu);
 
+    dq->batch.len = 0; /* records kept from a failed write */
+    dq->batch_off = 0;
     int rc = dq_skip_to_next_file(dq, dq->del_file);
     if (unlink(dq->meta_path) != 0 && errno != ENOENT) {
         int e = errno;

@@ -119,7 +119,8 @@ struct diskqueue {
     struct dq_waiter *waiter;
 
     /* I/O side: touched only inside a run (and by open/free, when no run can happen) */
-    struct dq_buf batch;
+    struct dq_buf batch; /* records being written; kept after a failed write */
+    size_t batch_off;    /* start of the records of batch not yet written */
     int wr_fd;
     bool wr_dirty; /* written since the last fsync */
     int64_t wr_file, wr_pos;

@@ -151,26 +151,10 @@ static void dq_roll(struct diskqueue *dq)
     dq_close_fd(&dq->wr_fd);
 }
 
-/* Puts the unwritten tail of the batch back in front of pending and records the error. */
-static void dq_write_failed(struct diskqueue *dq, size_t from, int rc)
+/* Records a write error: sticky until a write succeeds, reported by put and diskqueue_health. */
+static void dq_set_error(struct diskqueue *dq, int rc)
 {
-    size_t rem = dq->batch.len - from;
-    memmove(dq->batch.p, dq->batch.p + from, rem);
-    dq->batch.len = rem;
-
     pthread_mutex_lock(&dq->mu);
-    if (dq->pending.len > 0) {
-        if (dq_buf_reserve(&dq->batch, rem + dq->pending.len) == 0) {
-            memcpy(dq->batch.p + rem, dq->pending.p, dq->pending.len);
-            dq->batch.len += dq->pending.len;
-        } else {
-            DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) out of memory keeping failed writes", dq->name);
-        }
-    }
-    struct dq_buf t = dq->pending;
-    dq->pending = dq->batch;
-    dq->batch = t;
-    dq->batch.len = 0;
     if (dq->err == 0)
         DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) writing to %s.%06" PRId64 ".dat - %s", dq->name,
                dq->base, dq->wr_file, strerror(-rc));
@@ -181,34 +165,23 @@ static void dq_write_failed(struct diskqueue *dq, size_t from, int rc)
 }
 
 /*
- * Writes everything pending. Consecutive records that fit in the current segment go out in one
+ * Writes batch[batch_off..]: consecutive records that fit in the current segment go out in one
  * pwrite; the rolling rule of storage.md §2.1 is applied record by record, so the files are the
- * same as if each record had been written alone. Returns 0 or the write error.
+ * same as if each record had been written alone. On error batch_off stays at the first record not
+ * written. Returns 0 or -errno.
  */
-int dq_write_pending(struct diskqueue *dq)
+static int dq_write_batch(struct diskqueue *dq)
 {
-    pthread_mutex_lock(&dq->mu);
-    struct dq_buf t = dq->pending;
-    dq->pending = dq->batch;
-    dq->batch = t;
-    dq->pending.len = 0;
-    dq->write_sched = false;
-    pthread_mutex_unlock(&dq->mu);
-
-    if (dq->batch.len == 0)
-        return 0;
-
     const uint8_t *p = dq->batch.p;
-    size_t off = 0, gstart = 0;
+    size_t off = dq->batch_off, gstart = off;
     int64_t grecs = 0, gpos = dq->wr_pos;
-    int rc = 0;
     while (off < dq->batch.len) {
         int64_t rec = DQ_LEN_BYTES + (int64_t)nsq_get_be32(p + off);
         if (gpos > 0 && gpos + rec > dq->max_bytes_per_file) {
-            rc = dq_commit_group(dq, p + gstart, off - gstart, grecs);
+            int rc = dq_commit_group(dq, p + gstart, off - gstart, grecs);
             if (rc != 0)
-                break;
-            gstart = off;
+                return rc;
+            dq->batch_off = gstart = off;
             grecs = 0;
             dq_roll(dq);
             gpos = 0;
@@ -217,17 +190,40 @@ int dq_write_pending(struct diskqueue *dq)
         gpos += rec;
         grecs++;
     }
-    if (rc == 0) {
-        rc = dq_commit_group(dq, p + gstart, off - gstart, grecs);
-        if (rc == 0)
-            gstart = off;
+    int rc = dq_commit_group(dq, p + gstart, off - gstart, grecs);
+    if (rc == 0)
+        dq->batch_off = off;
+    return rc;
+}
+
+/*
+ * Writes everything pending. Records kept from a failed write go first, then what was put since.
+ * A failure keeps the unwritten records (in order, ahead of later puts) for the next run, which
+ * the retry timer schedules. Returns 0 or the write error.
+ */
+int dq_write_pending(struct diskqueue *dq)
+{
+    bool retry = dq->batch.len > 0;
+    if (!retry) {
+        pthread_mutex_lock(&dq->mu);
+        struct dq_buf t = dq->pending;
+        dq->pending = dq->batch;
+        dq->batch = t;
+        dq->pending.len = 0;
+        dq->write_sched = false;
+        pthread_mutex_unlock(&dq->mu);
+        dq->batch_off = 0;
+        if (dq->batch.len == 0)
+            return 0;
     }
 
+    int rc = dq_write_batch(dq);
     if (rc != 0) {
-        dq_write_failed(dq, gstart, rc);
+        dq_set_error(dq, rc);
         return rc;
     }
     dq->batch.len = 0;
+    dq->batch_off = 0;
     if (dq->batch.cap > DQ_BUF_KEEP_BYTES)
         dq_buf_release(&dq->batch);
     pthread_mutex_lock(&dq->mu);
@@ -236,5 +232,5 @@ int dq_write_pending(struct diskqueue *dq)
     dq->err = 0;
     pthread_cond_broadcast(&dq->space_cv);
     pthread_mutex_unlock(&dq->mu);
-    return 0;
+    return retry ? dq_write_pending(dq) : 0;
 }

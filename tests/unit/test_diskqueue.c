@@ -864,6 +864,35 @@ START_TEST(test_write_error_health)
 }
 END_TEST
 
+/* A write failing after part of a batch went out (at a roll): the rest is kept, in order, and
+   written to the same places once the disk recovers. */
+START_TEST(test_write_error_mid_batch)
+{
+    struct diskqueue *dq = open_q("wm", 100);
+    ck_assert_int_eq(mkdir(seg("wm", 1), 0700), 0);
+    for (uint32_t i = 0; i < 5; i++)
+        put_seq(dq, i, 60); /* 64 bytes each: one record per segment */
+    char msg[128];
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (diskqueue_health(dq, msg, sizeof(msg)) == 0 && now_ms() < deadline)
+        short_wait();
+    ck_assert_int_eq(diskqueue_health(dq, msg, sizeof(msg)), -1);
+    ck_assert_int_eq(file_size(seg("wm", 0)), 64);
+    expect_seq(dq, 0, 60);
+    ck_assert_int_eq(diskqueue_depth(dq), 4);
+
+    ck_assert_int_eq(rmdir(seg("wm", 1)), 0);
+    for (uint32_t i = 1; i < 5; i++)
+        expect_seq(dq, i, 60);
+    ck_assert_int_eq(diskqueue_health(dq, msg, sizeof(msg)), 0);
+    put_seq(dq, 5, 60);
+    expect_seq(dq, 5, 60);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    ck_assert_int_eq(file_size(seg("wm", 5)), 64);
+    assert_file_text(qpath("wm", ".meta.dat"), "0\n5,64\n5,64\n");
+}
+END_TEST
+
 static int ready_calls;
 static void on_ready(void *arg)
 {
@@ -1275,6 +1304,7 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_empty);
     tcase_add_test(tc, test_delete);
     tcase_add_test(tc, test_write_error_health);
+    tcase_add_test(tc, test_write_error_mid_batch);
     tcase_add_test(tc, test_ready_and_sync_timeout);
     tcase_add_test(tc, test_million_records);
     tcase_add_test(tc, test_vector_read);
