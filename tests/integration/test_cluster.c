@@ -391,6 +391,47 @@ START_TEST(test_restarted_lookupd_repopulated)
 }
 END_TEST
 
+/* nsqadmin's way to retire a topic from one node: tombstone it in every lookupd, then delete it
+   on that nsqd. Consumers stop discovering the node at once; the other nodes stay. */
+START_TEST(test_tombstone_then_delete_on_one_node)
+{
+    struct cluster c;
+    cluster_start(&c);
+    for (int i = 0; i < NUM_NSQD; i++)
+        nsqd_post(c.nsqd[i], "/topic/create?topic=retire", NULL);
+    for (int l = 0; l < NUM_LOOKUPD; l++)
+        await_producers(c.lookupd[l], "/lookup?topic=retire", NUM_NSQD, AWAIT_MS);
+    char path[128];
+    snprintf(path, sizeof(path), "/topic/tombstone?topic=retire&node=127.0.0.1:%d",
+             harness_port(c.nsqd[0], "HTTP"));
+    for (int l = 0; l < NUM_LOOKUPD; l++) {
+        struct harness_response r;
+        ck_assert_int_eq(
+                harness_http("POST", harness_port(c.lookupd[l], "HTTP"), path, NULL, 0, &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        harness_response_free(&r);
+        ck_assert_int_eq(count_producers(c.lookupd[l], "/lookup?topic=retire"), NUM_NSQD - 1);
+    }
+    nsqd_post(c.nsqd[0], "/topic/delete?topic=retire", NULL);
+    for (int l = 0; l < NUM_LOOKUPD; l++) {
+        await_producers(c.lookupd[l], "/lookup?topic=retire", NUM_NSQD - 1, AWAIT_MS);
+        /* the node itself stays, without the topic */
+        cJSON *j = lookupd_get(c.lookupd[l], "/nodes");
+        const cJSON *p;
+        int with_topic = 0;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(j, "producers"))
+        {
+            if (array_has(cJSON_GetObjectItem(p, "topics"), "retire"))
+                with_topic++;
+        }
+        ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "producers")), NUM_NSQD);
+        ck_assert_int_eq(with_topic, NUM_NSQD - 1);
+        cJSON_Delete(j);
+    }
+    cluster_stop(&c);
+}
+END_TEST
+
 static Suite *cluster_suite(void)
 {
     Suite *s = suite_create("cluster");
@@ -401,6 +442,7 @@ static Suite *cluster_suite(void)
     tcase_add_test(tc, test_create_delete_seen_by_every_lookupd);
     tcase_add_test(tc, test_killed_nsqd_leaves_nodes);
     tcase_add_test(tc, test_restarted_lookupd_repopulated);
+    tcase_add_test(tc, test_tombstone_then_delete_on_one_node);
     suite_add_tcase(s, tc);
     return s;
 }
