@@ -49,7 +49,6 @@ int main(int argc, char **argv)
     nsq_info("%s", nsq_version_string(PROGRAM));
     nsq_systemd_notify_ready();
     rc = nsqlookupd_main(ld);
-    nsq_systemd_notify_stopping();
     nsqlookupd_free(ld);
     nsq_options_free(table, n);
     return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

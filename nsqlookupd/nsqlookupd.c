@@ -18,6 +18,7 @@
 #include "http.h"
 #include "lookup_protocol_v1.h"
 #include "nsq_log.h"
+#include "nsq_systemd.h"
 #include "registration_db.h"
 
 /* ---- options (flags.md §3) ---- */
@@ -241,6 +242,7 @@ err:
 int nsqlookupd_main(struct nsqlookupd *ld)
 {
     event_base_dispatch(ld->base);
+    nsq_systemd_notify_stopping();
     /* stop accepting first, then drop the connections (their registrations go with them) */
     nsq_info("TCP: closing %s", ld->tcp_addr);
     nsqlookupd_unguard_listener(ld->tcp_listener);
