@@ -162,7 +162,7 @@ static void channel_arm_timer(struct channel *c, int64_t at)
 
 static void channel_rearm(struct channel *c)
 {
-    struct nsqd_message *a = pq_peek(&c->inflight_pq), *b = pq_peek(&c->deferred_pq);
+    struct nsqd_message *a = in_flight_peek(&c->inflight), *b = pq_peek(&c->deferred_pq);
     if (!a && !b)
         return;
     int64_t at = a ? a->pri : b->pri;
@@ -196,7 +196,8 @@ static void channel_deliver(struct channel *c, struct client *cl, struct nsqd_me
     m->client = cl;
     m->delivered = now;
     m->pri = now + cl->msg_timeout_ns;
-    if (msg_table_insert(&c->in_flight, m) != 0 || pq_push(&c->inflight_pq, m) != 0) {
+    if (msg_table_insert(&c->in_flight, m) != 0 ||
+        in_flight_add(&c->inflight, m, cl->msg_timeout_ns) != 0) {
         if (m->hnext || msg_table_find(&c->in_flight, m->id) == m)
             msg_table_remove(&c->in_flight, m);
         m->attempts--;
@@ -293,7 +294,7 @@ static void channel_pump_cb(evutil_socket_t fd, short what, void *arg)
 static void channel_unflight(struct channel *c, struct nsqd_message *m)
 {
     msg_table_remove(&c->in_flight, m);
-    pq_remove(&c->inflight_pq, m);
+    in_flight_remove(&c->inflight, m);
 }
 
 static void channel_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -303,7 +304,7 @@ static void channel_timer_cb(evutil_socket_t fd, short what, void *arg)
     int budget = CHANNEL_EXPIRE_BATCH;
     c->timer_at = 0;
     struct nsqd_message *m;
-    while (budget > 0 && (m = pq_pop_if(&c->inflight_pq, now))) {
+    while (budget > 0 && (m = in_flight_pop_if(&c->inflight, now))) {
         budget--;
         msg_table_remove(&c->in_flight, m);
         c->timeout_count++;
@@ -463,8 +464,19 @@ int channel_touch(struct channel *c, struct client *cl, const char *id, int64_t 
     int64_t cap = m->delivered + c->topic->n->opts->max_msg_timeout;
     if (deadline > cap)
         deadline = cap;
+    in_flight_remove(&c->inflight, m);
     m->pri = deadline;
-    pq_update(&c->inflight_pq, m);
+    if (in_flight_add(&c->inflight, m, msg_timeout_ns) != 0) {
+        /* Out of memory: let it time out now rather than lose track of it. */
+        msg_table_remove(&c->in_flight, m);
+        c->timeout_count++;
+        m->client = NULL;
+        channel_put(c, m);
+        cl->in_flight--;
+        client_in_flight_done(cl);
+        return 0;
+    }
+    channel_arm_timer(c, deadline);
     return 0;
 }
 
@@ -496,7 +508,7 @@ void channel_pause(struct channel *c, bool paused)
 static void channel_drain_tables(struct channel *c, bool to_disk)
 {
     struct nsqd_message *m;
-    while ((m = pq_pop_if(&c->inflight_pq, INT64_MAX))) {
+    while ((m = in_flight_pop_if(&c->inflight, INT64_MAX))) {
         msg_table_remove(&c->in_flight, m);
         struct client *cl = m->client;
         if (to_disk && c->dq)
@@ -512,7 +524,7 @@ static void channel_drain_tables(struct channel *c, bool to_disk)
             nsqd_message_write_disk(c->dq, m);
         nsqd_message_free(m);
     }
-    pq_release(&c->inflight_pq);
+    in_flight_release(&c->inflight);
     pq_release(&c->deferred_pq);
     msg_table_release(&c->in_flight);
     evtimer_del(c->timer);
@@ -551,7 +563,7 @@ int64_t channel_backend_depth(const struct channel *c)
 
 size_t channel_in_flight_count(const struct channel *c)
 {
-    return pq_len(&c->inflight_pq);
+    return in_flight_len(&c->inflight);
 }
 
 size_t channel_deferred_count(const struct channel *c)

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "in_flight.h"
 #include "in_flight_pqueue.h"
 #include "msg_ring.h"
 #include "msg_table.h"
@@ -39,7 +40,7 @@ struct channel {
     struct diskqueue *dq; /* NULL when ephemeral */
 
     struct msg_table in_flight;          /* id -> message */
-    struct in_flight_pqueue inflight_pq; /* by deadline */
+    struct in_flight_index inflight;     /* by deadline */
     struct in_flight_pqueue deferred_pq; /* by due time */
     struct event *timer;
     int64_t timer_at; /* monotonic ns the timer is armed for, 0 = not armed */

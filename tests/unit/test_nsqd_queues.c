@@ -3,10 +3,13 @@
  * table by message ID (msg_table), the deadline heap (in_flight_pqueue) and the name map.
  */
 #include <check.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "in_flight.h"
 #include "in_flight_pqueue.h"
 #include "message.h"
 #include "msg_ring.h"
@@ -117,6 +120,79 @@ START_TEST(pqueue_order_remove_update)
 }
 END_TEST
 
+/* Deadline rings + heap against a brute-force model: deliveries with a few timeouts (and more
+   distinct ones than rings), random FINs, TOUCHes that move deadlines (some earlier), pops. */
+START_TEST(in_flight_index_model)
+{
+    enum { N = 5000 };
+    static const int64_t timeouts[] = {60, 1, 60, 900, 5, 60, 7, 60};
+    struct in_flight_index x = {0};
+    struct nsqd_message **all = calloc(N, sizeof(*all));
+    bool *live = calloc(N, sizeof(*live));
+    size_t nlive = 0;
+    srand(7);
+    int64_t now = 0;
+    for (unsigned i = 0; i < N; i++) {
+        now += rand() % 3;
+        all[i] = msg(i);
+        int64_t to = timeouts[rand() % 8];
+        all[i]->pri = now + to;
+        ck_assert_int_eq(in_flight_add(&x, all[i], to), 0);
+        live[i] = true;
+        nlive++;
+        int op = rand() % 10;
+        unsigned j = (unsigned)rand() % (i + 1);
+        if (op < 4 && live[j]) { /* FIN */
+            in_flight_remove(&x, all[j]);
+            live[j] = false;
+            nlive--;
+        } else if (op == 4 && live[j]) { /* TOUCH, possibly capped earlier */
+            in_flight_remove(&x, all[j]);
+            all[j]->pri = rand() % 2 ? now + 60 : all[j]->pri - 1;
+            ck_assert_int_eq(in_flight_add(&x, all[j], 60), 0);
+        }
+        if (in_flight_len(&x) != nlive)
+            ck_abort_msg("count %zu, want %zu", in_flight_len(&x), nlive);
+        if (op == 5) { /* timeouts up to now - 30 */
+            struct nsqd_message *m;
+            while ((m = in_flight_pop_if(&x, now - 30))) {
+                ck_assert(m->pri <= now - 30);
+                unsigned k = (unsigned)m->timestamp;
+                ck_assert(live[k]);
+                live[k] = false;
+                nlive--;
+            }
+            bool expired_left = false;
+            for (unsigned k = 0; k <= i; k++)
+                expired_left |= live[k] && all[k]->pri <= now - 30;
+            ck_assert(!expired_left);
+        }
+    }
+    /* Drain: non-decreasing deadlines, every live message exactly once. */
+    int64_t last = INT64_MIN;
+    struct nsqd_message *m;
+    size_t popped = 0;
+    struct nsqd_message *first = in_flight_peek(&x);
+    while ((m = in_flight_pop_if(&x, INT64_MAX))) {
+        if (!popped)
+            ck_assert_ptr_eq(m, first);
+        ck_assert_int_ge(m->pri, last);
+        last = m->pri;
+        unsigned k = (unsigned)m->timestamp;
+        ck_assert(live[k]);
+        live[k] = false;
+        popped++;
+    }
+    ck_assert_uint_eq(popped, nlive);
+    ck_assert_uint_eq(in_flight_len(&x), 0);
+    for (unsigned i = 0; i < N; i++)
+        nsqd_message_free(all[i]);
+    free(all);
+    free(live);
+    in_flight_release(&x);
+}
+END_TEST
+
 static void count_cb(const char *key, void *value, void *arg)
 {
     ck_assert_ptr_nonnull(key);
@@ -186,6 +262,7 @@ static Suite *queues_suite(void)
     tcase_add_test(tc, ring_fifo_grow_shrink);
     tcase_add_test(tc, table_insert_find_remove);
     tcase_add_test(tc, pqueue_order_remove_update);
+    tcase_add_test(tc, in_flight_index_model);
     tcase_add_test(tc, name_map_basics);
     tcase_add_test(tc, message_copy_and_decode);
     suite_add_tcase(s, tc);
