@@ -36,12 +36,15 @@
  *    channel gets the topic's object, every further channel a copy (per-channel attempts and
  *    in-flight state; no reference counts on the hot path). After large drains the freed heap is
  *    handed back to the OS (malloc_trim from a 2 s housekeeping timer).
- *  - In flight: per channel a hash by the 16-byte ID and a min-heap by deadline; deferred
- *    messages sit in a second min-heap by due time. One timer per channel is armed for the
- *    earliest of both heaps and re-armed only when that earliest moves earlier (or after firing),
- *    which keeps 10,000 channels and millions of in-flight messages cheap. This replaces
- *    upstream's probabilistic queue scan (the --queue-scan-* flags are accepted and have no
- *    effect): timeouts fire on time instead of 0-100 ms late.
+ *  - In flight: per channel a hash by the 16-byte ID and a deadline index (in_flight.h): one FIFO
+ *    ring per msg_timeout value, which keeps deliveries sorted for free and makes FIN/TOUCH O(1),
+ *    plus a heap for out-of-order deadlines; deferred messages sit in a min-heap by due time. One
+ *    timer per channel is armed for the earliest deadline and re-armed only when that earliest
+ *    moves earlier (or after firing), which keeps 10,000 channels and millions of in-flight
+ *    messages cheap. This replaces upstream's probabilistic queue scan (the --queue-scan-* flags
+ *    are accepted and have no effect): timeouts fire on time instead of 0-100 ms late.
+ *  - Freed message blocks are reused (a bounded per-size cache), so a steady publish/consume flow
+ *    does no malloc/free per message.
  *  - A client that disconnects with messages in flight stays allocated (closed, no socket) until
  *    the last of its messages is finished or timed out, so every in-flight message can point at
  *    its owner without lookups.
