@@ -91,6 +91,55 @@ static void publish(const char *addr, const char *topic, const char *const *bodi
     nsq_producer_free(p);
 }
 
+/* Starts `cmd` through the shell in the background (prefix it with exec); returns its pid. */
+static pid_t spawn(const char *cmd)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Sends sig, waits for the exit (SIGKILL after 30 s) and returns the exit status, or 128+signal. */
+static int stop_proc(pid_t pid, int sig)
+{
+    int st;
+    kill(pid, sig);
+    for (int i = 0; i < 3000; i++) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+struct shell_wait {
+    const char *cmd;
+    const char *want;
+};
+
+static bool shell_prints(void *arg)
+{
+    struct shell_wait *w = arg;
+    char *out = NULL;
+    run(w->cmd, NULL, &out);
+    bool eq = !strcmp(out, w->want);
+    free(out);
+    return eq;
+}
+
+/* Polls `cmd` until it prints `want`. */
+static bool wait_output(const char *cmd, const char *want)
+{
+    struct shell_wait w = {cmd, want};
+    return harness_wait_until(shell_prints, &w, 30000);
+}
+
 START_TEST(test_to_nsq_and_nsq_tail)
 {
     struct nsqd d;
@@ -163,18 +212,18 @@ START_TEST(test_nsq_to_nsq)
                                   "{\"a\":2,\"b\":\"z\"}", NULL});
     /* relay only JSON with field a, keeping fields a and b */
     snprintf(cmd, sizeof(cmd),
-             "timeout --preserve-status -s INT 4 " BIN(
-                     "nsq_to_nsq") " --topic=relay --nsqd-tcp-address=%s "
-                                   "--destination-nsqd-tcp-address=%s "
-                                   "--destination-topic=out "
-                                   "--require-json-field=a "
-                                   "--whitelist-json-field=b "
-                                   "--whitelist-json-field=a",
+             "exec " BIN("nsq_to_nsq") " --topic=relay --nsqd-tcp-address=%s "
+                                       "--destination-nsqd-tcp-address=%s "
+                                       "--destination-topic=out "
+                                       "--require-json-field=a "
+                                       "--whitelist-json-field=b "
+                                       "--whitelist-json-field=a",
              src.tcp, dst.tcp);
-    ck_assert_int_eq(run(cmd, NULL, NULL), 0);
+    pid_t relay = spawn(cmd);
     snprintf(cmd, sizeof(cmd), RUN_LIMIT BIN("nsq_tail") " --topic=out --nsqd-tcp-address=%s -n 2",
              dst.tcp);
     ck_assert_int_eq(run(cmd, NULL, &out), 0);
+    ck_assert_int_eq(stop_proc(relay, SIGINT), 0);
     ck_assert_str_eq(out, "{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":\"z\"}\n");
     free(out);
     nsqd_stop(&src);
@@ -201,16 +250,19 @@ START_TEST(test_nsq_to_file)
     /* gzip + separate work dir: files are moved to the output dir when closed; rotation every
        25 KB is not reached, so one file holds everything */
     snprintf(cmd, sizeof(cmd),
-             "timeout --preserve-status -s TERM 3 " BIN("nsq_to_file") " --topic=files "
-                                                                       "--nsqd-tcp-address=%s "
-                                                                       "--output-dir=%s/out "
-                                                                       "--work-dir=%s/work --gzip "
-                                                                       "--max-in-flight=7 "
-                                                                       "--filename-format="
-                                                                       "'<TOPIC><REV>.log' "
-                                                                       "2>/dev/null",
+             "exec " BIN("nsq_to_file") " --topic=files "
+                                        "--nsqd-tcp-address=%s "
+                                        "--output-dir=%s/out "
+                                        "--work-dir=%s/work --gzip "
+                                        "--max-in-flight=7 "
+                                        "--filename-format="
+                                        "'<TOPIC><REV>.log' "
+                                        "2>/dev/null",
              d.tcp, dir, dir);
-    ck_assert_int_eq(run(cmd, NULL, NULL), 0);
+    pid_t pid = spawn(cmd);
+    snprintf(cmd, sizeof(cmd), "zcat %s/work/*.gz 2>/dev/null | wc -l", dir);
+    ck_assert(wait_output(cmd, "60\n"));
+    ck_assert_int_eq(stop_proc(pid, SIGTERM), 0);
     snprintf(cmd, sizeof(cmd), "ls %s/work | wc -l; ls %s/out; zcat %s/out/*.gz | sort | md5sum",
              dir, dir, dir);
     ck_assert_int_eq(run(cmd, NULL, &out), 0);
@@ -244,15 +296,18 @@ START_TEST(test_nsq_to_file_rotation)
     publish(d.tcp, "rot", list);
     /* 8 bytes a line: a file passes 100 bytes after 13 lines, so 60 lines make 5 files */
     snprintf(cmd, sizeof(cmd),
-             "timeout --preserve-status -s INT 3 " BIN("nsq_to_file") " --topic=rot "
-                                                                      "--nsqd-tcp-address=%s "
-                                                                      "--output-dir=%s "
-                                                                      "--rotate-size=100 "
-                                                                      "--host-identifier=h "
-                                                                      "--datetime-format=D "
-                                                                      "2>/dev/null",
+             "exec " BIN("nsq_to_file") " --topic=rot "
+                                        "--nsqd-tcp-address=%s "
+                                        "--output-dir=%s "
+                                        "--rotate-size=100 "
+                                        "--host-identifier=h "
+                                        "--datetime-format=D "
+                                        "2>/dev/null",
              d.tcp, dir);
-    ck_assert_int_eq(run(cmd, NULL, NULL), 0);
+    pid_t pid = spawn(cmd);
+    snprintf(cmd, sizeof(cmd), "cat %s/* 2>/dev/null | wc -l", dir);
+    ck_assert(wait_output(cmd, "60\n"));
+    ck_assert_int_eq(stop_proc(pid, SIGINT), 0);
     snprintf(cmd, sizeof(cmd), "cd %s && ls && wc -l < rot.h-000004.D.log && cat * | sort | md5sum",
              dir);
     ck_assert_int_eq(run(cmd, NULL, &out), 0);
@@ -309,15 +364,19 @@ START_TEST(test_nsq_to_file_discovery)
     ck_assert(harness_wait_until(lookupd_lists_topics, &lport, 10000));
     char *dir = harness_tmpdir();
     snprintf(cmd, sizeof(cmd),
-             "timeout --preserve-status -s INT 3 " BIN("nsq_to_file") " --topic-pattern='^keep_' "
-                                                                      "--lookupd-http-address="
-                                                                      "127.0.0.1:%d "
-                                                                      "--output-dir=%s "
-                                                                      "--filename-format="
-                                                                      "'<TOPIC>.log' "
-                                                                      "2>/dev/null; cd %s && ls "
-                                                                      "&& cat keep_a.log",
-             harness_port(l, "HTTP"), dir, dir);
+             "exec " BIN("nsq_to_file") " --topic-pattern='^keep_' "
+                                        "--lookupd-http-address="
+                                        "127.0.0.1:%d "
+                                        "--output-dir=%s "
+                                        "--filename-format="
+                                        "'<TOPIC>.log' "
+                                        "2>/dev/null",
+             harness_port(l, "HTTP"), dir);
+    pid_t pid = spawn(cmd);
+    snprintf(cmd, sizeof(cmd), "cat %s/keep_a.log 2>/dev/null", dir);
+    ck_assert(wait_output(cmd, "a1\na2\n"));
+    ck_assert_int_eq(stop_proc(pid, SIGINT), 0);
+    snprintf(cmd, sizeof(cmd), "cd %s && ls && cat keep_a.log", dir);
     ck_assert_int_eq(run(cmd, NULL, &out), 0);
     ck_assert_str_eq(out, "keep_a.log\na1\na2\n");
     free(out);
@@ -424,6 +483,17 @@ static bool endpoint_has(struct endpoint *e, const char *line)
     return found;
 }
 
+struct endpoint_wait {
+    struct endpoint *e;
+    const char *lines[2];
+};
+
+static bool endpoint_got(void *arg)
+{
+    struct endpoint_wait *w = arg;
+    return endpoint_has(w->e, w->lines[0]) && endpoint_has(w->e, w->lines[1]);
+}
+
 START_TEST(test_nsq_to_http)
 {
     struct nsqd d;
@@ -434,32 +504,35 @@ START_TEST(test_nsq_to_http)
     endpoint_start(&e);
     publish(d.tcp, "web", (const char *const[]){"a b", "c&d", NULL});
     snprintf(cmd, sizeof(cmd),
-             "timeout --preserve-status -s INT 3 " BIN("nsq_to_http") " --topic=web "
-                                                                      "--nsqd-tcp-address=%s "
-                                                                      "--get='http://127.0.0.1:%d/"
-                                                                      "x?m=%%s' "
-                                                                      "--header='X-Test: yes' "
-                                                                      "--consumer-opt="
-                                                                      "default_requeue_delay,0s "
-                                                                      "--consumer-opt="
-                                                                      "backoff_multiplier,10ms "
-                                                                      "2>/dev/null",
+             "exec " BIN("nsq_to_http") " --topic=web "
+                                        "--nsqd-tcp-address=%s "
+                                        "--get='http://127.0.0.1:%d/"
+                                        "x?m=%%s' "
+                                        "--header='X-Test: yes' "
+                                        "--consumer-opt="
+                                        "default_requeue_delay,0s "
+                                        "--consumer-opt="
+                                        "backoff_multiplier,10ms "
+                                        "2>/dev/null",
              d.tcp, e.port);
-    ck_assert_int_eq(run(cmd, NULL, NULL), 0);
-    ck_assert(endpoint_has(&e, "GET /x?m=a+b  - yes"));
-    ck_assert(endpoint_has(&e, "GET /x?m=c%26d  - yes"));
+    pid_t pid = spawn(cmd);
+    struct endpoint_wait w1 = {&e, {"GET /x?m=a+b  - yes", "GET /x?m=c%26d  - yes"}};
+    ck_assert(harness_wait_until(endpoint_got, &w1, 30000));
+    ck_assert_int_eq(stop_proc(pid, SIGINT), 0);
 
     publish(d.tcp, "web2", (const char *const[]){"payload", NULL});
-    snprintf(
-            cmd, sizeof(cmd),
-            "timeout --preserve-status -s INT 2 " BIN("nsq_to_http") " --topic=web2 "
-                                                                     "--nsqd-tcp-address=%s "
-                                                                     "--post=http://127.0.0.1:%d/p "
-                                                                     "--content-type=text/plain "
-                                                                     "2>/dev/null",
-            d.tcp, e.port);
-    ck_assert_int_eq(run(cmd, NULL, NULL), 0);
-    ck_assert(endpoint_has(&e, "POST /p payload text/plain -"));
+    snprintf(cmd, sizeof(cmd),
+             "exec " BIN("nsq_to_http") " --topic=web2 "
+                                        "--nsqd-tcp-address=%s "
+                                        "--post=http://127.0.0.1:%d/p "
+                                        "--content-type=text/plain "
+                                        "2>/dev/null",
+             d.tcp, e.port);
+    pid = spawn(cmd);
+    struct endpoint_wait w2 = {&e,
+                               {"POST /p payload text/plain -", "POST /p payload text/plain -"}};
+    ck_assert(harness_wait_until(endpoint_got, &w2, 30000));
+    ck_assert_int_eq(stop_proc(pid, SIGINT), 0);
     endpoint_stop(&e);
     nsqd_stop(&d);
 }
