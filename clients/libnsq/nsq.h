@@ -4,7 +4,9 @@
  * Everything runs on an event_base the caller owns and drives (event_base_dispatch); callbacks are
  * invoked from that loop, never from another thread. None of the objects is thread-safe: use each
  * from the thread running its base. The synchronous publish calls drive the base themselves and
- * must therefore not be called from inside a callback of the same base.
+ * must therefore not be called from inside a callback of the same base (they return -EDEADLK).
+ * A producer or consumer must not be freed from inside one of its own callbacks; stop it there
+ * and free it after the loop returns.
  *
  * Errors: functions return 0 or a negative errno value. Where nsqd answered with an error frame,
  * the callback receives -NSQ_ESERVER and the frame text ("E_BAD_TOPIC PUB topic name ...").
@@ -145,7 +147,8 @@ void nsq_consumer_set_max_in_flight(struct nsq_consumer *c, int max_in_flight);
  */
 void nsq_consumer_stop(struct nsq_consumer *c, void (*stopped)(void *arg), void *arg);
 bool nsq_consumer_stopped(const struct nsq_consumer *c);
-/* Frees the consumer (closing connections abruptly if not stopped). NULL is a no-op. */
+/* Frees the consumer (closing connections abruptly if not stopped). Every message kept with
+   nsq_message_disable_auto_response must have been answered before. NULL is a no-op. */
 void nsq_consumer_free(struct nsq_consumer *c);
 
 struct nsq_consumer_stats {
