@@ -305,8 +305,17 @@ static int wait_sync(struct nsq_producer *p, int rc, struct sync_wait *w)
     if (rc < 0)
         return rc;
     while (!w->done) {
-        if (event_base_loop(p->base, EVLOOP_ONCE) < 0)
-            return -EDEADLK; /* called from inside the base's own loop */
+        if (event_base_loop(p->base, EVLOOP_ONCE) < 0) {
+            /* called from inside the base's own loop: the publish stays queued but nobody waits
+               for it any more */
+            struct txn *t;
+            TAILQ_FOREACH(t, &p->txns, link)
+            {
+                if (t->arg == w)
+                    t->cb = NULL;
+            }
+            return -EDEADLK;
+        }
     }
     if (w->err == 0)
         p->last_error[0] = '\0';
