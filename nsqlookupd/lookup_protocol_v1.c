@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -250,6 +251,83 @@ static int json_int_field(const cJSON *obj, const char *key, int64_t *out)
     return 0;
 }
 
+/* ---- Go's rule for integer fields: the literal must have no fraction or exponent ---- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+/* Skips a JSON string starting at its opening quote; returns the position after it. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end && *p != '"'; p++)
+        if (*p == '\\')
+            p++;
+    return p < end ? p + 1 : end;
+}
+
+/* Skips one JSON value (already validated by cJSON). */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+    do {
+        if (p >= end)
+            return end;
+        if (*p == '"') {
+            p = skip_string(p, end);
+            continue;
+        }
+        if (*p == '{' || *p == '[')
+            depth++;
+        else if (*p == '}' || *p == ']')
+            depth--;
+        else if (depth == 0) {
+            /* scalar at top level: up to a delimiter */
+            while (p < end && strchr(",}] \t\r\n", *p) == NULL)
+                p++;
+            return p;
+        }
+        p++;
+    } while (depth > 0);
+    return p;
+}
+
+/*
+ * cJSON keeps numbers as doubles, so "4150.0" and "4.15e3" look like 4150. Go refuses them for an
+ * int field: scan the top-level members of the (valid) object and reject a fraction or exponent in
+ * the literal of any member named `key` (case-insensitively, as Go matches names).
+ */
+static bool int_literals_ok(const char *body, size_t len, const char *key)
+{
+    const char *p = body, *end = body + len;
+    size_t klen = strlen(key);
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return true;
+    p = skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *name = p + 1;
+        p = skip_string(p, end);
+        bool match = (size_t)(p - 1 - name) == klen && strncasecmp(name, key, klen) == 0;
+        p = skip_ws(p, end);
+        if (p < end && *p == ':')
+            p = skip_ws(p + 1, end);
+        const char *v = p;
+        p = skip_value(p, end);
+        if (match && v < end && (*v == '-' || (*v >= '0' && *v <= '9')))
+            for (const char *q = v; q < p; q++)
+                if (*q == '.' || *q == 'e' || *q == 'E')
+                    return false;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',')
+            p = skip_ws(p + 1, end);
+    }
+    return true;
+}
+
 /* Parses the IDENTIFY body into peer (strict where Go is). Returns 0 or -EINVAL. */
 static int decode_identify(const uint8_t *body, size_t len, struct lookup_peer *peer)
 {
@@ -275,6 +353,9 @@ static int decode_identify(const uint8_t *body, size_t len, struct lookup_peer *
         rc = json_int_field(root, "tcp_port", &peer->tcp_port);
     if (rc == 0)
         rc = json_int_field(root, "http_port", &peer->http_port);
+    if (rc == 0 && (!int_literals_ok((const char *)body, len, "tcp_port") ||
+                    !int_literals_ok((const char *)body, len, "http_port")))
+        rc = -EINVAL;
 out:
     cJSON_Delete(root);
     return rc;

@@ -546,6 +546,17 @@ START_TEST(test_v1_identify_errors)
     identify_expect_fatal(p, "[1,2]", "E_BAD_BODY IDENTIFY failed to decode JSON body");
     identify_expect_fatal(p, "{\"tcp_port\":\"x\"}",
                           "E_BAD_BODY IDENTIFY failed to decode JSON body");
+    /* Go's int fields take neither a fraction nor an exponent, nor a string */
+    identify_expect_fatal(p,
+                          "{\"broadcast_address\":\"h\",\"http_port\":1,\"tcp_port\":4150.0,"
+                          "\"version\":\"1.3.0\"}",
+                          "E_BAD_BODY IDENTIFY failed to decode JSON body");
+    identify_expect_fatal(p,
+                          "{\"broadcast_address\":\"h\",\"HTTP_PORT\":1e3,\"tcp_port\":4150,"
+                          "\"version\":\"1.3.0\"}",
+                          "E_BAD_BODY IDENTIFY failed to decode JSON body");
+    identify_expect_fatal(p, "{\"version\":1}", "E_BAD_BODY IDENTIFY failed to decode JSON body");
+    identify_expect_fatal(p, "{\"a\":1} x", "E_BAD_BODY IDENTIFY failed to decode JSON body");
     identify_expect_fatal(p, "{}", "E_BAD_BODY IDENTIFY missing fields");
     identify_expect_fatal(p, "null", "E_BAD_BODY IDENTIFY missing fields");
     identify_expect_fatal(p,
@@ -561,6 +572,15 @@ START_TEST(test_v1_identify_errors)
     identify_expect_fatal(p, "{\"broadcast_address\":\"h\",\"tcp_port\":2,\"version\":\"1.3.0\"}",
                           "E_BAD_BODY IDENTIFY missing fields");
 
+    /* unknown members (nested too) are ignored and names match regardless of case, as in Go */
+    int ok = v1_connect(p);
+    char *reply = v1_identify(
+            ok, "{\"Broadcast_Address\":\"127.0.0.1\",\"extra\":{\"tcp_port\":1.5,\"x\":[1,\"}\"]},"
+                "\"TCP_PORT\":4150,\"http_port\":4151,\"version\":\"1.3.0\",\"hostname\":null}");
+    ck_assert_msg(reply[0] == '{', "%s", reply);
+    free(reply);
+    close(ok);
+
     /* IDENTIFY twice */
     int fd = nsqd_connect(p, NSQD_IDENTIFY);
     v1_expect_fatal(fd, "IDENTIFY", "E_INVALID cannot IDENTIFY again");
@@ -571,7 +591,7 @@ START_TEST(test_v1_identify_errors)
         fd = v1_connect(p);
         ck_assert_int_eq(harness_tcp_send_str(fd, "IDENTIFY\n"), 0);
         ck_assert_int_eq(harness_tcp_send(fd, &sizes[i], 4), 0);
-        char *reply = v1_read(fd);
+        reply = v1_read(fd);
         ck_assert_str_eq(reply, "E_BAD_BODY IDENTIFY failed to read body size");
         free(reply);
         ck_assert(harness_tcp_wait_closed(fd, IO_MS));
