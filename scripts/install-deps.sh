@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev
           libevent-dev libssl-dev libcjson-dev libcurl4-openssl-dev check
-          libsnappy-dev zlib1g-dev libsystemd-dev openssl curl python3 chromium)
+          libsnappy-dev zlib1g-dev libsystemd-dev systemd openssl curl python3 chromium)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -82,7 +82,7 @@ test_files() {
     # The units name the staged binaries and configs.
     grep -qx "ExecStart=$stage/bin/nsqd --config=$stage/etc/nsq/nsqd.conf" \
         "$stage/lib/systemd/system/nsqd.service" || fail "nsqd.service ExecStart does not name the install"
-    grep -q '@' "$stage"/lib/systemd/system/*.service && fail "unsubstituted @VAR@ in a unit"
+    grep -q '@[A-Z_]*@' "$stage"/lib/systemd/system/*.service && fail "unsubstituted @VAR@ in a unit"
     command -v systemd-analyze >/dev/null || fail "systemd-analyze missing (install the systemd package)"
     (cd "$stage/lib/systemd/system" &&
         SYSTEMD_LOG_COLOR=0 systemd-analyze verify nsqd.service nsqlookupd.service nsqadmin.service) \
@@ -219,7 +219,7 @@ PY
     for d in nsqadmin nsqd nsqlookupd; do
         stop "$d"
         local pid_var=pid_$d
-        notified "${!pid_var}" STOPPING=1 || fail "$d sent no STOPPING=1"
+        wait_for 5 notified "${!pid_var}" STOPPING=1 || fail "$d sent no STOPPING=1"
     done
     [ -f "$data/nsqd.dat" ] || fail "nsqd.dat not written to the configured data path"
     echo "run: ok"
