@@ -4,6 +4,7 @@
  */
 #include "nsqlookupd.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -178,6 +179,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     nsqlookupd_exit(arg);
 }
 
+/* Go's wording for a failed listen: "listen (<addr>) failed - listen tcp <addr>: bind: <errno
+   text in lower case>". */
+static void listen_error(const char *addr, int err, char *buf, size_t len)
+{
+    char host[NSQ_NET_ADDRSTRLEN];
+    int port;
+    bool tcp = nsq_split_host_port(addr, host, sizeof(host), &port) == 0;
+    char text[128];
+    snprintf(text, sizeof(text), "%s", strerror(err));
+    text[0] = (char)tolower((unsigned char)text[0]);
+    snprintf(buf, len, "listen (%s) failed - listen %s %s: bind: %s", addr, tcp ? "tcp" : "unix",
+             addr, text);
+}
+
 struct nsqlookupd *nsqlookupd_new(struct nsqlookupd_options *opts, char *err, size_t errlen)
 {
     struct nsqlookupd *ld = calloc(1, sizeof(*ld));
@@ -196,7 +211,7 @@ struct nsqlookupd *nsqlookupd_new(struct nsqlookupd_options *opts, char *err, si
 
     int fd = nsq_listen(opts->tcp_address, NSQ_NET_DEFAULT_BACKLOG, &ld->tcp_port);
     if (fd < 0) {
-        snprintf(err, errlen, "listen (%s) failed - %s", opts->tcp_address, strerror(-fd));
+        listen_error(opts->tcp_address, -fd, err, errlen);
         goto err;
     }
     nsq_sock_name(fd, ld->tcp_addr, sizeof(ld->tcp_addr));
@@ -214,7 +229,7 @@ struct nsqlookupd *nsqlookupd_new(struct nsqlookupd_options *opts, char *err, si
 
     fd = nsq_listen(opts->http_address, NSQ_NET_DEFAULT_BACKLOG, &ld->http_port);
     if (fd < 0) {
-        snprintf(err, errlen, "listen (%s) failed - %s", opts->http_address, strerror(-fd));
+        listen_error(opts->http_address, -fd, err, errlen);
         goto err;
     }
     nsq_sock_name(fd, ld->http_addr, sizeof(ld->http_addr));

@@ -1123,8 +1123,19 @@ START_TEST(test_listen_failure)
     snprintf(addr, sizeof(addr), "--tcp-address=127.0.0.1:%d", harness_port(p, "TCP"));
     const char *args[] = {addr, "--http-address=127.0.0.1:0", NULL};
     /* the second daemon must exit (status 1) instead of listening */
-    struct harness_proc *q = harness_start(NSQLOOKUPD_BIN, args, 2);
-    ck_assert_ptr_null(q);
+    struct harness_proc *q = harness_start(NSQLOOKUPD_BIN, args, 0); /* expected to exit */
+    ck_assert_ptr_nonnull(q);
+    ck_assert(harness_log_wait(q, "failed to instantiate nsqlookupd", AWAIT_MS));
+    char want[256];
+    snprintf(want, sizeof(want),
+             "listen (127.0.0.1:%d) failed - listen tcp 127.0.0.1:%d: bind: "
+             "address already in use",
+             harness_port(p, "TCP"), harness_port(p, "TCP"));
+    ck_assert(harness_log_wait(q, want, AWAIT_MS));
+    int64_t deadline = harness_now_ms() + AWAIT_MS;
+    while (harness_running(q) && harness_now_ms() < deadline)
+        usleep(5000);
+    ck_assert_int_eq(harness_stop(q, SIGTERM), 1);
     stop_lookupd(p);
 }
 END_TEST
