@@ -886,8 +886,9 @@ static void body_mpub(struct client *c, struct nsq_command *cmd, struct evbuffer
     const uint8_t *msg;
     size_t len;
     uint64_t n = 0;
+    int64_t now = 0; /* one clock reading for the whole batch */
     while ((rc = nsq_mpub_next(&it, &msg, &len)) == 1) {
-        rc = topic_publish(t, msg, len, 0);
+        rc = topic_publish_at(t, msg, len, 0, &now);
         if (rc) {
             fatal(c, "E_MPUB_FAILED MPUB failed %s", rc == -ESHUTDOWN ? "exiting" : strerror(-rc));
             return;

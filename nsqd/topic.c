@@ -139,30 +139,32 @@ static int topic_put(struct topic *t, struct nsqd_message *m)
     return 0;
 }
 
-/* Assigns the next ID; returns the clock reading it was made from (the message timestamp). */
-static int64_t topic_next_id(struct topic *t, char id[NSQ_MSG_ID_LEN])
+/* Assigns the next ID made from the clock reading *now (read first when 0, and again after a
+   GUID error); *now keeps the reading used, which is also the message timestamp. */
+static void topic_next_id(struct topic *t, char id[NSQ_MSG_ID_LEN], int64_t *now)
 {
     uint64_t guid;
     unsigned failures = 0;
     int rc;
-    int64_t now;
-    while ((rc = nsq_guid_next(&t->guid, now = nsq_now_ns(), &guid)) != 0) {
+    if (!*now)
+        *now = nsq_now_ns();
+    while ((rc = nsq_guid_next(&t->guid, *now, &guid)) != 0) {
         if (failures++ % TOPIC_GUID_LOG_EVERY == 0)
             nsq_error("TOPIC(%s): failed to create guid - %s", t->name, nsq_guid_strerror(rc));
         struct timespec ts = {0, TOPIC_GUID_RETRY_NS};
         nanosleep(&ts, NULL);
+        *now = nsq_now_ns();
     }
     nsq_guid_to_hex(guid, id);
-    return now;
 }
 
-int topic_publish(struct topic *t, const void *body, size_t len, int64_t defer_ns)
+int topic_publish_at(struct topic *t, const void *body, size_t len, int64_t defer_ns, int64_t *now)
 {
     if (t->exiting)
         return -ESHUTDOWN;
     char id[NSQ_MSG_ID_LEN];
-    int64_t now = topic_next_id(t, id);
-    struct nsqd_message *m = nsqd_message_new(id, now, body, len);
+    topic_next_id(t, id, now);
+    struct nsqd_message *m = nsqd_message_new(id, *now, body, len);
     if (!m)
         return -ENOMEM;
     m->deferred = defer_ns > 0 ? defer_ns : 0;
@@ -174,10 +176,17 @@ int topic_publish(struct topic *t, const void *body, size_t len, int64_t defer_n
     return rc;
 }
 
+int topic_publish(struct topic *t, const void *body, size_t len, int64_t defer_ns)
+{
+    int64_t now = 0;
+    return topic_publish_at(t, body, len, defer_ns, &now);
+}
+
 int topic_publish_many(struct topic *t, const struct iovec *bodies, size_t n)
 {
+    int64_t now = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = topic_publish(t, bodies[i].iov_base, bodies[i].iov_len, 0);
+        int rc = topic_publish_at(t, bodies[i].iov_base, bodies[i].iov_len, 0, &now);
         if (rc)
             return rc;
     }

@@ -56,6 +56,9 @@ void topic_start(struct topic *t);
 /* Publishes a body: assigns a new ID and timestamp, then puts it. defer_ns > 0 = deferred.
    Returns 0, -ESHUTDOWN (exiting) or a diskqueue error (-errno, health updated). */
 int topic_publish(struct topic *t, const void *body, size_t len, int64_t defer_ns);
+/* topic_publish with a clock reading shared by a batch: *now = 0 reads the clock, and *now keeps
+   the reading used (pass it to the next message of the same MPUB: one clock read per batch). */
+int topic_publish_at(struct topic *t, const void *body, size_t len, int64_t defer_ns, int64_t *now);
 /* Publishes n bodies in order (MPUB); stops at the first failure. Counts only the successes. */
 int topic_publish_many(struct topic *t, const struct iovec *bodies, size_t n);
 
