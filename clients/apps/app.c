@@ -14,7 +14,7 @@
 #include "app.h"
 #include "nsq_version.h"
 
-static void vlog(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vlog(const char *fmt, va_list ap)
 {
     char ts[32];
     time_t now = time(NULL);
