@@ -380,6 +380,16 @@ START_TEST(test_nsq_to_file_discovery)
     ck_assert_int_eq(run(cmd, NULL, &out), 0);
     ck_assert_str_eq(out, "keep_a.log\na1\na2\n");
     free(out);
+    /* nsq_stat finds the producer through the same lookupd */
+    snprintf(cmd, sizeof(cmd),
+             RUN_LIMIT BIN("nsq_stat") " --topic=keep_a --channel=nsq_to_file "
+                                       "--lookupd-http-address=127.0.0.1:%d --interval=100ms "
+                                       "--count=1 | tail -n 1",
+             lport);
+    ck_assert_int_eq(run(cmd, NULL, &out), 0);
+    ck_assert_str_eq(out, "      0       0 |       0       0       0     0     0 |       0       "
+                          "0            2       0\n");
+    free(out);
     harness_rmdir(dir);
     free(dir);
     nsqd_stop(&d);
