@@ -327,6 +327,39 @@ START_TEST(test_nsq_to_file_rotation)
 }
 END_TEST
 
+/* SIGHUP closes the current files (moved to the output dir); later messages go to new ones. */
+START_TEST(test_nsq_to_file_sighup)
+{
+    struct nsqd d;
+    char cmd[2048], *out = NULL;
+    nsqd_start(&d);
+    char *dir = harness_tmpdir();
+    publish(d.tcp, "hup", (const char *const[]){"one", "two", NULL});
+    snprintf(cmd, sizeof(cmd),
+             "exec " BIN("nsq_to_file") " --topic=hup --nsqd-tcp-address=%s --output-dir=%s/out "
+                                        "--work-dir=%s/work --filename-format='<TOPIC><REV>.log' "
+                                        "2>/dev/null",
+             d.tcp, dir, dir);
+    pid_t pid = spawn(cmd);
+    snprintf(cmd, sizeof(cmd), "cat %s/work/* 2>/dev/null", dir);
+    ck_assert(wait_output(cmd, "one\ntwo\n"));
+    kill(pid, SIGHUP);
+    snprintf(cmd, sizeof(cmd), "ls %s/out 2>/dev/null", dir);
+    ck_assert(wait_output(cmd, "hup-000000.log\n"));
+    publish(d.tcp, "hup", (const char *const[]){"three", NULL});
+    snprintf(cmd, sizeof(cmd), "cat %s/work/* 2>/dev/null", dir);
+    ck_assert(wait_output(cmd, "three\n"));
+    ck_assert_int_eq(stop_proc(pid, SIGTERM), 0);
+    snprintf(cmd, sizeof(cmd), "cd %s/out && ls && cat hup-000001.log", dir);
+    ck_assert_int_eq(run(cmd, NULL, &out), 0);
+    ck_assert_str_eq(out, "hup-000000.log\nhup-000001.log\nthree\n");
+    free(out);
+    harness_rmdir(dir);
+    free(dir);
+    nsqd_stop(&d);
+}
+END_TEST
+
 static bool lookupd_lists_topics(void *arg)
 {
     struct harness_response r;
@@ -593,6 +626,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_nsq_to_file);
     tcase_add_test(tc, test_nsq_to_file_rotation);
     tcase_add_test(tc, test_nsq_to_file_discovery);
+    tcase_add_test(tc, test_nsq_to_file_sighup);
     tcase_add_test(tc, test_nsq_to_file_flag_errors);
     tcase_add_test(tc, test_nsq_to_http);
     tcase_add_test(tc, test_nsq_stat);
