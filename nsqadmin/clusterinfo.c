@@ -913,7 +913,8 @@ static void latency_add(struct ci_arena *a, struct ci_latency *e, const struct c
         }
         d->average += (v->average - d->average) * v->count / d->count;
     }
-    qsort(e->p, e->np, sizeof(*e->p), cmp_percentile_desc);
+    if (e->np > 1)
+        qsort(e->p, e->np, sizeof(*e->p), cmp_percentile_desc);
 }
 
 static int cmp_channel_host(const void *x, const void *y)

@@ -301,7 +301,10 @@ static const char *basic_auth_user(struct evhttp_request *req, char *buf, size_t
     if (colon == NULL)
         return NULL;
     *colon = '\0';
-    snprintf(buf, len, "%s", (char *)dec);
+    size_t user_len = (size_t)(colon - (char *)dec);
+    if (user_len >= len)
+        return NULL;
+    memcpy(buf, dec, user_len + 1);
     return buf;
 }
 
