@@ -538,6 +538,8 @@ static void channel_drain_memq(struct channel *c, bool to_disk)
         if (to_disk && c->dq)
             nsqd_message_write_disk(c->dq, m);
         nsqd_message_free(m);
+        if (to_disk)
+            nsqd_message_flushed();
     }
     msg_ring_release(&c->memq);
 }

@@ -3,6 +3,7 @@
  */
 #include "message.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -54,6 +55,19 @@ void nsqd_message_cache_release(void)
         }
     }
     cache_bytes = 0;
+}
+
+/* Writing a full memory queue to disk at shutdown frees messages while the diskqueue buffers the
+   same bytes: give the freed heap back every so often so the two do not add up. */
+#define MSG_FLUSH_TRIM_EVERY 65536
+
+void nsqd_message_flushed(void)
+{
+    static unsigned flushed;
+    if (++flushed % MSG_FLUSH_TRIM_EVERY == 0) {
+        nsqd_message_cache_release();
+        malloc_trim(0);
+    }
 }
 
 struct nsqd_message *nsqd_message_new(const char id[NSQ_MSG_ID_LEN], int64_t timestamp,

@@ -47,6 +47,9 @@ int nsqd_message_write_disk(struct diskqueue *dq, const struct nsqd_message *m);
 void nsqd_message_free(struct nsqd_message *m);
 /* Bytes currently held by message objects (header + body), for memory housekeeping. */
 size_t nsqd_message_live_bytes(void);
+/* Called after each message written to disk and freed during a shutdown flush; trims the heap
+   now and then. */
+void nsqd_message_flushed(void);
 /* Frees the blocks kept for reuse (before trimming the heap, and at exit). */
 void nsqd_message_cache_release(void);
 /* The high-water mark of nsqd_message_live_bytes since the previous call. */

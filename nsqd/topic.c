@@ -349,6 +349,7 @@ void topic_close(struct topic *t)
                           strerror(-rc));
         }
         nsqd_message_free(m);
+        nsqd_message_flushed();
     }
     msg_ring_release(&t->memq);
     if (t->dq) {
