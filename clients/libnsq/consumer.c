@@ -7,11 +7,13 @@
  * connections hold RDY 1 and every rdy_redistribute_interval the ones idle for
  * low_rdy_idle_timeout, or holding RDY for longer than low_rdy_timeout, give it up to random
  * others, so no connection starves. A connection's share of the budget counts as
- * max(RDY, messages held from it): a raise is sent only when the sum stays within M, so moving
- * budget from one connection to another waits for the first one's messages to be answered; the
- * raise is retried whenever a message is answered. (Messages already on the wire when a lowered
- * RDY reaches nsqd are the one unavoidable overshoot of any RDY-based client; they only occur
- * while budget moves between connections.)
+ * max(RDY, messages held from it + messages nsqd may still send it): after RDY is lowered, nsqd
+ * can deliver up to the old RDY until it reads the new value, so that difference stays reserved
+ * for a short grace (CONSUMER_PIPE_GRACE, at most half the redistribute interval) or until those
+ * messages arrive. A raise is sent only when the sum stays within M; otherwise it is retried when
+ * a message is answered or the reservation ends. The sum of RDY over connections therefore never
+ * exceeds M, and neither do the messages held by the handler as long as nsqd reads a lowered RDY
+ * within the grace.
  *
  * Backoff. A failed message (handler error or requeue with backoff) raises the backoff level and
  * sets RDY 0 everywhere for min(backoff_multiplier × 2^level, max_backoff_duration); then one
@@ -49,6 +51,8 @@
 #define CONSUMER_MAX_LOOKUPD 64
 #define CONSUMER_CLOSE_WAIT  "CLOSE_WAIT"
 #define CONSUMER_MIN_REQUERY (1 * NSQ_NS_PER_SEC)
+/* How long a lowered RDY keeps its old budget reserved (nsqd has read the new value by then). */
+#define CONSUMER_PIPE_GRACE (500 * NSQ_NS_PER_MS)
 
 struct cconn {
     TAILQ_ENTRY(cconn) link;
@@ -106,7 +110,8 @@ struct nsq_consumer {
     struct event *reconnect_ev; /* redial of direct addresses */
     struct event *redistribute_ev;
     struct event *backoff_ev;
-    struct event *stop_ev; /* stop grace timeout */
+    struct event *pending_ev; /* retries raises once reserved budget is released */
+    struct event *stop_ev;    /* stop grace timeout */
 
     int backoff_level;
     bool backoff_sleeping;
@@ -124,6 +129,7 @@ struct nsq_consumer {
 };
 
 static void rebalance(struct nsq_consumer *c);
+static void pending_cb(evutil_socket_t fd, short what, void *arg);
 static void start_lookups(struct nsq_consumer *c);
 static void check_stopped(struct nsq_consumer *c);
 static void stop_grace_cb(evutil_socket_t fd, short what, void *arg);
@@ -180,7 +186,8 @@ static void send_rdy(struct cconn *cc, int64_t count)
             int64_t bound = cc->rdy - cc->in_flight;
             if (bound > cc->pipe_bound)
                 cc->pipe_bound = bound;
-            cc->pipe_until_ns = now + cc->c->cfg.rdy_redistribute_interval / 2;
+            int64_t grace = cc->c->cfg.rdy_redistribute_interval / 2;
+            cc->pipe_until_ns = now + (grace < CONSUMER_PIPE_GRACE ? grace : CONSUMER_PIPE_GRACE);
         }
         cc->rdy = count;
         cc->last_rdy_ns = now;
@@ -389,9 +396,31 @@ static void rebalance(struct nsq_consumer *c)
         if (v > act[i]->rdy)
             send_rdy(act[i], v);
     }
+    if (c->rdy_pending) {
+        /* budget held back only by reserved (pipe) amounts frees itself at a known time */
+        int64_t first = 0;
+        struct cconn *o;
+        TAILQ_FOREACH(o, &c->conns, link)
+        {
+            if (o->pipe_bound > 0 && o->pipe_until_ns > now &&
+                (first == 0 || o->pipe_until_ns < first))
+                first = o->pipe_until_ns;
+        }
+        if (first > 0) {
+            struct timeval tv = ns_tv(first - now + NSQ_NS_PER_MS);
+            evtimer_add(c->pending_ev, &tv);
+        }
+    }
 out:
     free(target);
     free(act);
+}
+
+static void pending_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct nsq_consumer *c = arg;
+    if (c->rdy_pending)
+        rebalance(c);
 }
 
 static void redistribute_cb(evutil_socket_t fd, short what, void *arg)
@@ -420,7 +449,7 @@ static void redistribute_cb(evutil_socket_t fd, short what, void *arg)
             continue;
         bool idle = now - cc->last_msg_ns > c->cfg.low_rdy_idle_timeout;
         bool held_long = now - cc->last_rdy_ns > c->cfg.low_rdy_timeout;
-        if (probing || idle || held_long)
+        if (idle || held_long)
             send_rdy(cc, 0);
     }
     rebalance(c);
@@ -754,9 +783,10 @@ struct nsq_consumer *nsq_consumer_new(struct event_base *base, const char *topic
     c->reconnect_ev = evtimer_new(base, reconnect_cb, c);
     c->redistribute_ev = event_new(base, -1, EV_PERSIST, redistribute_cb, c);
     c->backoff_ev = evtimer_new(base, backoff_cb, c);
+    c->pending_ev = evtimer_new(base, pending_cb, c);
     c->stop_ev = evtimer_new(base, stop_grace_cb, c);
     if (!c->lookupd_ev || !c->reconnect_ev || !c->redistribute_ev || !c->backoff_ev ||
-        !c->stop_ev) {
+        !c->pending_ev || !c->stop_ev) {
         nsq_consumer_free(c);
         return NULL;
     }
@@ -853,6 +883,7 @@ void nsq_consumer_stop(struct nsq_consumer *c, void (*stopped)(void *arg), void 
     evtimer_del(c->reconnect_ev);
     evtimer_del(c->backoff_ev);
     event_del(c->redistribute_ev);
+    evtimer_del(c->pending_ev);
     for (size_t i = 0; i < c->n_lookupd; i++) {
         if (c->queries[i]) {
             nsq_lookupd_query_cancel(c->queries[i]);
@@ -912,6 +943,8 @@ void nsq_consumer_free(struct nsq_consumer *c)
         event_free(c->redistribute_ev);
     if (c->backoff_ev)
         event_free(c->backoff_ev);
+    if (c->pending_ev)
+        event_free(c->pending_ev);
     if (c->stop_ev)
         event_free(c->stop_ev);
     free(c);
