@@ -964,6 +964,59 @@ START_TEST(test_million_records)
 }
 END_TEST
 
+/* Random puts, pops, flushes and restarts against a model FIFO: order and depth always agree. */
+START_TEST(test_random_model)
+{
+    static const int64_t sizes[] = {64, 100, 1000, 100000};
+    unsigned seed = 12345u + (unsigned)_i;
+    enum { OPS = 1500, MAXQ = OPS };
+    uint32_t *model = malloc(MAXQ * sizeof(*model));
+    size_t *lens = malloc(MAXQ * sizeof(*lens));
+    ck_assert(model && lens);
+    size_t head = 0, tail = 0;
+    uint32_t next_seq = 0;
+    int64_t max_bytes = sizes[rand_r(&seed) % 4];
+    struct diskqueue *dq = open_q("rm", max_bytes);
+
+    for (int op = 0; op < OPS; op++) {
+        int r = rand_r(&seed) % 100;
+        if (r < 50) {
+            size_t len = 26 + (size_t)(rand_r(&seed) % 100);
+            put_seq(dq, next_seq, len);
+            model[tail] = next_seq++;
+            lens[tail++] = len;
+        } else if (r < 88) {
+            uint8_t *d;
+            size_t n;
+            if (diskqueue_pop(dq, &d, &n)) {
+                ck_assert_uint_lt(head, tail);
+                ck_assert_uint_eq(payload_seq(d), model[head]);
+                ck_assert_uint_eq(n, lens[head]);
+                head++;
+                free(d);
+            }
+        } else if (r < 93) {
+            ck_assert_int_eq(diskqueue_flush(dq), 0);
+        } else if (r < 97) {
+            ck_assert_int_eq(diskqueue_close(dq), 0);
+            dq = open_q("rm", max_bytes);
+        } else {
+            ck_assert_int_eq(diskqueue_depth(dq), (int64_t)(tail - head));
+        }
+    }
+    ck_assert_int_eq(diskqueue_depth(dq), (int64_t)(tail - head));
+    while (head < tail) {
+        expect_seq(dq, model[head], lens[head]);
+        head++;
+    }
+    expect_none(dq);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    free(model);
+    free(lens);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ hand-made vector */
 
 static const uint8_t vec_r1[] = {0x18, 0xea, 0x3e, 0x32, 0xd7, 0x91, 0x60, 0x39, 0x00,
@@ -1280,7 +1333,7 @@ static Suite *diskqueue_suite(void)
     Suite *s = suite_create("diskqueue");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 300); /* the million-record test under ThreadSanitizer */
     tcase_add_test(tc, test_meta_format_parse);
     tcase_add_test(tc, test_meta_store_atomic);
     tcase_add_test(tc, test_round_trip);
@@ -1307,6 +1360,7 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_write_error_mid_batch);
     tcase_add_test(tc, test_ready_and_sync_timeout);
     tcase_add_test(tc, test_million_records);
+    tcase_add_loop_test(tc, test_random_model, 0, 4);
     tcase_add_test(tc, test_vector_read);
     tcase_add_test(tc, test_vector_write);
     tcase_add_test(tc, test_upstream_datadir_read);
