@@ -10,6 +10,10 @@
 #   share/doc/nsq/            README.md and docs/*.md
 # nsqadmin's web UI is compiled into the binary: nothing else to install for it.
 
+# Installing (and cpack) packages what is built and never starts a build of the whole tree (test
+# suites included): build first (cmake --build), then install or package.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
+
 # ---- programs --------------------------------------------------------------------------------
 set(NSQ_INSTALLED_TOOLS to_nsq nsq_tail nsq_to_nsq nsq_stat nsq_to_file nsq_to_http nsq_bench)
 foreach(tool ${NSQ_INSTALLED_TOOLS})
@@ -62,6 +66,8 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://nsq.io")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Release binaries are built with -g; the package ships them stripped.
+set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "curl")
 # Maintainer scripts: postinst creates the nsq user and /var/lib/nsqd; prerm stops the services.

@@ -108,7 +108,8 @@ C
     flags=$(PKG_CONFIG_PATH="$stage/lib/pkgconfig" pkg-config --cflags --libs nsq) ||
         fail "pkg-config nsq"
     # shellcheck disable=SC2086
-    cc -o "$tmp/client" "$tmp/client.c" $flags 2>"$tmp/cc.log" || fail "client build: $(cat "$tmp/cc.log")"
+    ${CC:-cc} ${NSQ_CLIENT_CFLAGS:-} -o "$tmp/client" "$tmp/client.c" $flags 2>"$tmp/cc.log" ||
+        fail "client build: $(cat "$tmp/cc.log")"
     [ "$("$tmp/client")" = "1.3.0" ] || fail "client program output"
     echo "files: ok"
 }
