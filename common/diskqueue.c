@@ -192,7 +192,7 @@ static int dq_do_empty(struct diskqueue *dq)
 
 static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool timer_fired)
 {
-    struct diskqueue *dq = container_of(t, struct diskqueue, task);
+    struct diskqueue *dq = DQ_CONTAINER_OF(t, struct diskqueue, task);
 
     pthread_mutex_lock(&dq->mu);
     enum dq_request req = dq->req;
@@ -258,7 +258,7 @@ static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool
 
 static void dq_retired(struct dqs_task *t)
 {
-    struct diskqueue *dq = container_of(t, struct diskqueue, task);
+    struct diskqueue *dq = DQ_CONTAINER_OF(t, struct diskqueue, task);
     waiter_complete(dq->retire_waiter, dq->retire_rc);
 }
 

@@ -51,7 +51,7 @@
 /* Metadata numbers beyond this are treated as corrupt, so arithmetic on them cannot overflow. */
 #define DQ_META_LIMIT (INT64_MAX / 4)
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define DQ_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 enum dq_request { REQ_NONE, REQ_FLUSH, REQ_EMPTY, REQ_CLOSE, REQ_DELETE };
 
