@@ -2,6 +2,10 @@
  * nsq_command: the V2 command parser. Lines are searched for LF only in bytes not searched before
  * (scan offset kept across calls), so input that arrives byte by byte costs O(n) overall, and
  * never beyond the first NSQ_MAX_LINE bytes of the buffer.
+ *
+ * Memory: a parser lives as long as its connection, and nsqd may hold tens of thousands of them.
+ * Real command lines are short (FIN <id> is 21 bytes), so the line is kept in a small inline buffer;
+ * only a longer line borrows a heap buffer, which is given back as soon as a short line follows.
  */
 #include "nsq_command.h"
 
@@ -16,6 +20,7 @@
 
 #define MPUB_COUNT_LEN   4
 #define MPUB_MIN_MSG_LEN 5 /* 4 size bytes + at least one body byte */
+#define INLINE_LINE_LEN  256 /* covers every command line real clients send */
 
 enum parser_state { ST_LINE, ST_SIZE, ST_BODY, ST_TOO_LONG };
 
@@ -26,8 +31,10 @@ struct nsq_parser {
     uint8_t *body;    /* reused body buffer */
     size_t body_cap;
     bool release_body;      /* a large body was returned: free it on the next call */
-    struct nsq_command cur; /* line fields of the current command (point into line[]) */
-    char line[NSQ_MAX_LINE];
+    struct nsq_command cur; /* line fields of the current command (point into line) */
+    char *line;             /* inline_line, or long_line while a long line is current */
+    char *long_line;        /* heap buffer of a line longer than INLINE_LINE_LEN, or NULL */
+    char inline_line[INLINE_LINE_LEN];
 };
 
 struct nsq_parser *nsq_parser_new(void)
@@ -37,6 +44,7 @@ struct nsq_parser *nsq_parser_new(void)
     if (p == NULL)
         return NULL;
     p->state = ST_LINE;
+    p->line = p->inline_line;
     nsq_command_split(p->line, 0, &p->cur);
     return p;
 }
@@ -46,7 +54,23 @@ void nsq_parser_free(struct nsq_parser *p)
     if (p == NULL)
         return;
     free(p->body);
+    free(p->long_line);
     free(p);
+}
+
+/* Points p->line at a buffer of at least n bytes. The previous line is no longer referenced. */
+static int reserve_line(struct nsq_parser *p, size_t n)
+{
+    free(p->long_line);
+    p->long_line = NULL;
+    p->line = p->inline_line;
+    if (n <= sizeof(p->inline_line))
+        return 0;
+    p->long_line = malloc(n);
+    if (p->long_line == NULL)
+        return -ENOMEM;
+    p->line = p->long_line;
+    return 0;
 }
 
 void nsq_command_split(const char *line, size_t len, struct nsq_command *cmd)
@@ -99,6 +123,8 @@ static enum nsq_parse_status parse_line(struct nsq_parser *p, struct evbuffer *i
         return NSQ_PARSE_NEED_MORE;
     }
     len = (size_t)found.pos; /* < NSQ_MAX_LINE */
+    if (reserve_line(p, len + 1) != 0)
+        return NSQ_PARSE_NOMEM;
     evbuffer_remove(in, p->line, len + 1);
     p->scanned = 0;
     if (len > 0 && p->line[len - 1] == '\r')

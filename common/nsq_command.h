@@ -52,7 +52,7 @@ enum nsq_parse_status {
     NSQ_PARSE_BODY_SIZE,     /* *size holds the int32 read (any value, negative included) */
     NSQ_PARSE_BODY,          /* cmd->body / body_len hold the requested body */
     NSQ_PARSE_LINE_TOO_LONG, /* NSQ_MAX_LINE bytes buffered without LF: close the connection */
-    NSQ_PARSE_NOMEM,         /* the body buffer could not be allocated */
+    NSQ_PARSE_NOMEM,         /* a line or body buffer could not be allocated */
 };
 
 struct nsq_parser; /* opaque */
