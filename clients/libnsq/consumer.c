@@ -9,7 +9,7 @@
  * others, so no connection starves. A connection's share of the budget counts as
  * max(RDY, messages held from it + messages nsqd may still send it): after RDY is lowered, nsqd
  * can deliver up to the old RDY until it reads the new value, so that difference stays reserved
- * for a short grace (CONSUMER_PIPE_GRACE, at most half the redistribute interval) or until those
+ * for a short grace (CONSUMER_PIPE_GRACE) or until those
  * messages arrive. A raise is sent only when the sum stays within M; otherwise it is retried when
  * a message is answered or the reservation ends. The sum of RDY over connections therefore never
  * exceeds M, and neither do the messages held by the handler as long as nsqd reads a lowered RDY
@@ -74,6 +74,7 @@ struct cconn {
     int64_t pipe_bound;
     int64_t pipe_until_ns;
     bool in_list;
+    bool just_lowered; /* gave its RDY up in this redistribution round */
 };
 TAILQ_HEAD(cconn_list, cconn);
 
@@ -186,8 +187,7 @@ static void send_rdy(struct cconn *cc, int64_t count)
             int64_t bound = cc->rdy - cc->in_flight;
             if (bound > cc->pipe_bound)
                 cc->pipe_bound = bound;
-            int64_t grace = cc->c->cfg.rdy_redistribute_interval / 2;
-            cc->pipe_until_ns = now + (grace < CONSUMER_PIPE_GRACE ? grace : CONSUMER_PIPE_GRACE);
+            cc->pipe_until_ns = now + CONSUMER_PIPE_GRACE;
         }
         cc->rdy = count;
         cc->last_rdy_ns = now;
@@ -302,6 +302,13 @@ static int64_t usage(struct cconn *cc, int64_t now)
     return cc->rdy > held ? cc->rdy : held;
 }
 
+/* A connection that just gave its RDY up, or whose old RDY is still reserved, is granted again
+   only when no other connection waits: otherwise budget would bounce back to it. */
+static bool passed_over(const struct cconn *cc, int64_t now)
+{
+    return cc->just_lowered || (cc->pipe_bound > 0 && cc->pipe_until_ns > now);
+}
+
 /*
  * Computes a target RDY per connection, sends the decreases first and then the raises that fit in
  * the budget. Connections still negotiating count for the share (n) so that connections opened
@@ -346,8 +353,18 @@ static void rebalance(struct nsq_consumer *c)
             holder = (int)(rnd(c) % (uint64_t)na);
         target[holder] = 1;
     } else if (n <= m) {
+        /* the remainder goes to the connections holding the most already, so that a joining
+           connection does not force a needless decrease elsewhere */
+        int extra = (int)(m % n);
         for (i = 0; i < na; i++)
-            target[i] = m / n + (i < m % n ? 1 : 0);
+            target[i] = m / n;
+        for (int k = 0; k < extra && k < na; k++) {
+            int best = -1;
+            for (i = 0; i < na; i++)
+                if (target[i] == m / n && (best < 0 || act[i]->rdy > act[best]->rdy))
+                    best = i;
+            target[best]++;
+        }
     } else {
         /* more connections than budget: keep current holders, grant 1 to random others */
         int64_t held = 0;
@@ -357,17 +374,26 @@ static void rebalance(struct nsq_consumer *c)
                 held++;
             }
         }
-        int zeros = na - (int)held;
-        while (held < m && zeros > 0) {
-            int pick = (int)(rnd(c) % (uint64_t)zeros);
+        /* grant to random others; while any connection that did not just give its RDY up is
+           waiting, only those are candidates (budget must not bounce back) */
+        int fresh = 0;
+        for (i = 0; i < na; i++)
+            fresh += target[i] == 0 && !passed_over(act[i], now);
+        bool only_fresh = fresh > 0;
+        while (held < m) {
+            int cands = 0;
+            for (i = 0; i < na; i++)
+                cands += target[i] == 0 && (!only_fresh || !passed_over(act[i], now));
+            if (cands == 0)
+                break;
+            int pick = (int)(rnd(c) % (uint64_t)cands);
             for (i = 0; i < na; i++) {
-                if (target[i] == 0 && pick-- == 0) {
+                if (target[i] == 0 && (!only_fresh || !passed_over(act[i], now)) && pick-- == 0) {
                     target[i] = 1;
                     break;
                 }
             }
             held++;
-            zeros--;
         }
     }
     for (i = 0; i < na; i++) {
@@ -449,10 +475,16 @@ static void redistribute_cb(evutil_socket_t fd, short what, void *arg)
             continue;
         bool idle = now - cc->last_msg_ns > c->cfg.low_rdy_idle_timeout;
         bool held_long = now - cc->last_rdy_ns > c->cfg.low_rdy_timeout;
-        if (idle || held_long)
+        if (idle || held_long) {
             send_rdy(cc, 0);
+            cc->just_lowered = true;
+        }
     }
     rebalance(c);
+    TAILQ_FOREACH(cc, &c->conns, link)
+    {
+        cc->just_lowered = false;
+    }
 }
 
 /* ---- messages ---- */
