@@ -132,6 +132,8 @@ static int parse_args(struct cli_opts *o, int argc, char **argv, bool apply, cha
         const char *eq = strchr(name, '=');
         size_t nlen = eq != NULL ? (size_t)(eq - name) : strlen(name);
         const struct nsq_opt *opt = find_flag(o, name, nlen);
+        if (opt == NULL && !apply)
+            continue; /* only looking for a command word: reported when the command runs */
         if (opt == NULL) {
             snprintf(err, errlen, "flag provided but not defined: -%.*s", (int)nlen, name);
             return -EINVAL;
@@ -159,8 +161,8 @@ bool cli_wanted(int argc, char **argv)
         return false;
     cli_table(o);
     char err[256];
-    bool wanted = parse_args(o, argc, argv, false, err, sizeof(err)) == 0 && o->npos > 0 &&
-                  find_command(o->pos[0]) != NULL;
+    /* any positional argument means command-line mode (an unknown word is a usage error) */
+    bool wanted = parse_args(o, argc, argv, false, err, sizeof(err)) == 0 && o->npos > 0;
     free(o);
     return wanted;
 }
@@ -422,9 +424,13 @@ int cli_main(int argc, char **argv)
     nsq_log_init(o->admin.log_prefix, NSQ_LOG_FATAL);
     const struct cli_cmd *cmd = find_command(o->pos[0]);
     size_t nargs = o->npos - 1;
-    if (cmd == NULL || nargs < (size_t)cmd->min_args || nargs > (size_t)cmd->max_args) {
-        snprintf(err, sizeof(err), "usage: %s %s %s", PROGRAM, o->pos[0],
-                 cmd != NULL ? cmd->args_help : "");
+    if (cmd == NULL) {
+        snprintf(err, sizeof(err), "unknown command \"%s\"", o->pos[0]);
+        rc = usage_error(err);
+        goto out;
+    }
+    if (nargs < (size_t)cmd->min_args || nargs > (size_t)cmd->max_args) {
+        snprintf(err, sizeof(err), "usage: %s %s %s", PROGRAM, o->pos[0], cmd->args_help);
         rc = usage_error(err);
         goto out;
     }

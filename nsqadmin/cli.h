@@ -19,7 +19,7 @@
 #define CLI_EXIT_PARTIAL 2
 #define CLI_EXIT_USAGE   64
 
-/* True if the first non-flag argument is a command word. */
+/* True if there is a non-flag argument (a command word, or an unknown word to complain about). */
 bool cli_wanted(int argc, char **argv);
 /* True if -h/--help/-help is among the arguments. */
 bool cli_help_requested(int argc, char **argv);

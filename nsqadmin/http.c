@@ -55,6 +55,13 @@ struct admin_http {
     struct nsq_http_router *router;
 };
 
+/* evbuffer_free that accepts NULL (libevent's does not). */
+static void buf_free(struct evbuffer *b)
+{
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
 static struct nsqadmin *admin_of(struct nsq_http_call *call)
 {
     return call->ctx;
@@ -103,7 +110,7 @@ static struct evbuffer *compress_body(struct evbuffer *body, int enc)
     struct evbuffer_iovec v;
     if (out == NULL || evbuffer_reserve_space(out, (ev_ssize_t)bound, &v, 1) < 1) {
         deflateEnd(&zs);
-        evbuffer_free(out);
+        buf_free(out);
         return NULL;
     }
     zs.next_in = (Bytef *)(in != NULL ? in : (const unsigned char *)"");
@@ -114,7 +121,7 @@ static struct evbuffer *compress_body(struct evbuffer *body, int enc)
     v.iov_len = v.iov_len - zs.avail_out;
     deflateEnd(&zs);
     if (rc != Z_STREAM_END) {
-        evbuffer_free(out);
+        buf_free(out);
         return NULL;
     }
     evbuffer_commit_space(out, &v, 1);
@@ -152,7 +159,7 @@ static void reply(struct evhttp_request *req, int code, enum reply_kind kind, st
         evhttp_add_header(h, "Content-Encoding", enc == 1 ? "gzip" : "deflate");
         evhttp_add_header(h, "Vary", "Accept-Encoding");
         evhttp_send_reply(req, code, NULL, z);
-        evbuffer_free(z);
+        buf_free(z);
         if (body != NULL)
             evbuffer_drain(body, len);
         return;
@@ -171,7 +178,7 @@ static void reply_error(struct evhttp_request *req, int code, const char *messag
         nsq_json_object_end(&j);
     }
     reply(req, code, REPLY_V1_JSON, b, NULL);
-    evbuffer_free(b);
+    buf_free(b);
 }
 
 static void reply_text(struct evhttp_request *req, int code, enum reply_kind kind, const char *s,
@@ -181,7 +188,7 @@ static void reply_text(struct evhttp_request *req, int code, enum reply_kind kin
     if (b != NULL && len > 0)
         evbuffer_add(b, s, len);
     reply(req, code, kind, b, NULL);
-    evbuffer_free(b);
+    buf_free(b);
 }
 
 /* ---- request helpers ---- */
@@ -346,12 +353,12 @@ static void notify(struct nsqadmin *a, struct evhttp_request *req, const char *a
                             evhttp_request_get_uri(req));
         evbuffer_add(url, "", 1);
         nsq_json_kv_string(&j, "url", (const char *)evbuffer_pullup(url, -1));
-        evbuffer_free(url);
+        buf_free(url);
     }
     nsq_json_kv_string(&j, "via", a->hostname);
     nsq_json_object_end(&j);
     nsqadmin_notify(a, b);
-    evbuffer_free(b);
+    buf_free(b);
 }
 
 /* ---- API calls ---- */
@@ -368,7 +375,8 @@ static void on_api_done(struct api_call *call)
     if (call->status == 200) {
         for (size_t i = 0; i < 2; i++)
             if (op->notify_action[i] != NULL)
-                notify(op->admin, op->req, op->notify_action[i], call->topic, call->channel,
+                notify(op->admin, op->req, op->notify_action[i], call->topic,
+                       strstr(op->notify_action[i], "channel") != NULL ? call->channel : NULL,
                        call->node);
         reply(op->req, 200, REPLY_V1_JSON, call->body, NULL);
     } else {
@@ -530,7 +538,7 @@ static void do_index(struct nsq_http_call *c)
     }
     struct evbuffer *out = evbuffer_new();
     if (out == NULL) {
-        evbuffer_free(page);
+        buf_free(page);
         reply_error(c->req, 500, "INTERNAL_ERROR");
         return;
     }
@@ -548,8 +556,8 @@ static void do_index(struct nsq_http_call *c)
     }
     evbuffer_add_buffer(out, page);
     reply(c->req, 200, REPLY_RAW, out, CT_HTML);
-    evbuffer_free(out);
-    evbuffer_free(page);
+    buf_free(out);
+    buf_free(page);
 }
 
 static void serve_asset(struct nsq_http_call *c, const char *prefix)
@@ -565,7 +573,7 @@ static void serve_asset(struct nsq_http_call *c, const char *prefix)
         return;
     }
     reply(c->req, 200, REPLY_RAW, b, ctype);
-    evbuffer_free(b);
+    buf_free(b);
 }
 
 static void do_static(struct nsq_http_call *c)
@@ -632,7 +640,7 @@ static void do_rates(struct nsq_http_call *c)
     nsq_json_init(&j, b);
     rates_json(admin_of(c)->rates, topic, channel, &j);
     reply(c->req, 200, REPLY_V1_JSON, b, NULL);
-    evbuffer_free(b);
+    buf_free(b);
 }
 
 /* ---- handlers: admin actions ---- */
@@ -776,7 +784,7 @@ static void on_graphite(const struct nsq_http_response *resp, void *arg)
             if (b != NULL)
                 evbuffer_add(b, resp->body, resp->body_len);
             reply(g->req, (int)resp->status, REPLY_RAW, b, has_ct ? ctype : NULL);
-            evbuffer_free(b);
+            buf_free(b);
         }
         free(g);
         return;
@@ -807,7 +815,7 @@ static void on_graphite(const struct nsq_http_response *resp, void *arg)
             nsq_json_object_end(&j);
         }
         reply(g->req, 200, REPLY_V1_JSON, b, NULL);
-        evbuffer_free(b);
+        buf_free(b);
     }
     cJSON_Delete(doc);
     free(g);
@@ -980,12 +988,12 @@ static void do_config(struct nsq_http_call *c)
     const struct nsq_opt *o = nsq_options_find_cfg(a->table, a->n_table, opt);
     struct evbuffer *b = o != NULL ? evbuffer_new() : NULL;
     if (o == NULL || b == NULL || nsq_options_render(o, b) != 0) {
-        evbuffer_free(b);
+        buf_free(b);
         reply_error(c->req, 400, "INVALID_OPTION");
         return;
     }
     reply(c->req, 200, o->type == NSQ_OPT_STRING ? REPLY_V1_TEXT : REPLY_V1_JSON, b, NULL);
-    evbuffer_free(b);
+    buf_free(b);
 }
 
 /* ---- routes ---- */
