@@ -247,7 +247,10 @@ struct fanout {
     void *arg;
 };
 
+/* One request of a fan-out. malloc'd (not in the arena) so that a completion arriving after
+   shutdown, when the arena may be gone, can still be recognised and released. */
 struct fanout_req {
+    struct clusterinfo *ci;
     struct fanout *f;
     size_t i;
 };
@@ -280,12 +283,12 @@ static const char *method_word(const char *method)
 static void fanout_on_reply(const struct nsq_http_response *resp, void *arg)
 {
     struct fanout_req *r = arg;
-    struct fanout *f = r->f;
-    if (f->ci->closing) {
-        /* shutting down: the query's owner is gone; its arena is released with the process */
+    if (r->ci->closing) {
+        /* shutting down: the query's owner (and arena) may be gone */
         free(r);
         return;
     }
+    struct fanout *f = r->f;
     struct ci_reply *rep = &f->replies[r->i];
     rep->status = resp->status;
     rep->body = ci_alloc(f->arena, resp->body_len + 1);
@@ -336,6 +339,7 @@ int ci_fanout(struct clusterinfo *ci, struct ci_arena *a, const char *method, ch
         struct fanout_req *r = malloc(sizeof(*r));
         int rc = -ENOMEM;
         if (r != NULL) {
+            r->ci = ci;
             r->f = f;
             r->i = i;
             rc = nsq_http_client_request(ci->http, method, urls[i], body, body_len,

@@ -134,7 +134,8 @@ struct clusterinfo_sources {
 struct clusterinfo *clusterinfo_new(struct event_base *base, struct nsq_http_client *http,
                                     const struct clusterinfo_sources *src);
 /* Marks the service as shutting down: requests that complete (or are canceled) from now on no
-   longer call their owners back. Call before freeing the HTTP client. */
+   longer call their owners back nor touch their arenas, so the owners may free the arenas of
+   queries still in flight. Call before freeing those arenas and the HTTP client. */
 void clusterinfo_close(struct clusterinfo *ci);
 void clusterinfo_free(struct clusterinfo *ci);
 struct event_base *clusterinfo_base(struct clusterinfo *ci);

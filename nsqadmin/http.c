@@ -50,9 +50,12 @@
 #define NS_PER_SEC          1000000000LL
 #define CONFIG_PLACEHOLDER  "<!--NSQADMIN_CONFIG-->" /* where index.html takes its configuration */
 
+struct http_op;
+
 struct admin_http {
     struct evhttp *http;
     struct nsq_http_router *router;
+    struct http_op *ops; /* API calls in flight (released at shutdown) */
 };
 
 /* evbuffer_free that accepts NULL (libevent's does not). */
@@ -363,15 +366,30 @@ static void notify(struct nsqadmin *a, struct evhttp_request *req, const char *a
 
 /* ---- API calls ---- */
 
+/* An API call answering an HTTP request; lives in the call's arena, linked in admin_http.ops. */
 struct http_op {
     struct nsqadmin *admin;
     struct evhttp_request *req;
+    struct api_call *call;
+    struct http_op *prev, *next;
     const char *notify_action[2]; /* sent on success (NULL: none) */
 };
+
+static void op_unlink(struct http_op *op)
+{
+    struct admin_http *h = op->admin->http;
+    if (op->prev != NULL)
+        op->prev->next = op->next;
+    else
+        h->ops = op->next;
+    if (op->next != NULL)
+        op->next->prev = op->prev;
+}
 
 static void on_api_done(struct api_call *call)
 {
     struct http_op *op = call->arg;
+    op_unlink(op);
     if (call->status == 200) {
         for (size_t i = 0; i < 2; i++)
             if (op->notify_action[i] != NULL)
@@ -402,6 +420,7 @@ static void run_api(struct nsq_http_call *c, enum api_op op, const char *topic, 
     }
     hop->admin = a;
     hop->req = c->req;
+    hop->call = call;
     hop->notify_action[0] = notify1;
     hop->notify_action[1] = notify2;
     call->topic = topic != NULL ? ci_strdup(call->a, topic) : NULL;
@@ -412,7 +431,12 @@ static void run_api(struct nsq_http_call *c, enum api_op op, const char *topic, 
     if (api_call_start(call, on_api_done, hop) != 0) {
         api_call_free(call);
         reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
     }
+    hop->next = a->http->ops;
+    if (hop->next != NULL)
+        hop->next->prev = hop;
+    a->http->ops = hop;
 }
 
 /* ---- handlers: pages and assets ---- */
@@ -774,6 +798,10 @@ struct graphite_req {
 static void on_graphite(const struct nsq_http_response *resp, void *arg)
 {
     struct graphite_req *g = arg;
+    if (g->admin->closing) {
+        free(g);
+        return;
+    }
     if (g->proxy) {
         if (resp->error != NULL) {
             reply_text(g->req, 502, REPLY_PLAIN, resp->error, strlen(resp->error));
@@ -1059,6 +1087,12 @@ void admin_http_free(struct admin_http *h)
 {
     if (h == NULL)
         return;
+    /* the clusterinfo is closing: abandoned calls get no completion, release them here */
+    while (h->ops != NULL) {
+        struct http_op *op = h->ops;
+        h->ops = op->next;
+        api_call_free(op->call);
+    }
     if (h->http != NULL)
         evhttp_free(h->http);
     nsq_http_router_free(h->router);

@@ -15,6 +15,7 @@ struct admin_http;
 
 /* Serves on the listening socket fd (taken over; closed on failure). NULL when out of memory. */
 struct admin_http *admin_http_new(struct nsqadmin *a, evutil_socket_t fd);
+/* Releases the server and the API calls still in flight (call after clusterinfo_close). */
 void admin_http_free(struct admin_http *h);
 
 #endif

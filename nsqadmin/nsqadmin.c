@@ -263,7 +263,9 @@ static void normalise_base_path(const char *in, char *out, size_t len)
 
 static void on_notified(const struct nsq_http_response *resp, void *arg)
 {
-    (void)arg;
+    struct nsqadmin *a = arg;
+    if (a->closing)
+        return;
     if (resp->error != NULL)
         nsq_error("failed to send admin notification - %s", resp->error);
     else if (resp->status < 200 || resp->status >= 300)
@@ -278,7 +280,7 @@ void nsqadmin_notify(struct nsqadmin *a, struct evbuffer *body)
     size_t len = evbuffer_get_length(body);
     const char *data = (const char *)evbuffer_pullup(body, -1);
     if (nsq_http_client_request(a->http_client, "POST", ep, data != NULL ? data : "", len,
-                                "application/json", on_notified, NULL) != 0)
+                                "application/json", on_notified, a) != 0)
         nsq_error("failed to send admin notification - out of memory");
     evbuffer_drain(body, len);
 }
@@ -386,6 +388,9 @@ int nsqadmin_main(struct nsqadmin *a)
 {
     event_base_dispatch(a->base);
     nsq_info("HTTP: closing %s", a->http_addr);
+    /* queries still in flight are abandoned: their completions must not reach freed requests */
+    a->closing = true;
+    clusterinfo_close(a->ci);
     admin_http_free(a->http);
     a->http = NULL;
     return 0;
@@ -400,6 +405,8 @@ void nsqadmin_free(struct nsqadmin *a)
 {
     if (a == NULL)
         return;
+    a->closing = true;
+    clusterinfo_close(a->ci);
     rates_free(a->rates);
     admin_http_free(a->http);
     if (a->sigint != NULL)
@@ -407,7 +414,6 @@ void nsqadmin_free(struct nsqadmin *a)
     if (a->sigterm != NULL)
         event_free(a->sigterm);
     /* pending requests are canceled: a closing clusterinfo no longer calls their owners back */
-    clusterinfo_close(a->ci);
     nsq_http_client_free(a->http_client);
     clusterinfo_free(a->ci);
     if (a->base != NULL)

@@ -83,6 +83,7 @@ struct nsqadmin {
     int cidr_family;
     uint8_t cidr_addr[16];
     int cidr_bits;
+    bool closing; /* shutting down: outbound completions only release memory */
 };
 
 /* Validates the options and opens the listener. NULL with err set ("--nsqd-http-address or

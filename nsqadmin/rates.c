@@ -189,8 +189,8 @@ void rates_free(struct rates *r)
         r->series = s->next;
         series_free(s);
     }
-    /* a poll in flight keeps its arena until the process ends (its callbacks are not called
-       once the clusterinfo is closing) */
+    /* a poll in flight: the clusterinfo is closing (see rates.h), its callbacks will not come */
+    ci_arena_free(r->poll);
     free(r);
 }
 

@@ -20,6 +20,7 @@ struct rates;
 
 /* Starts sampling at once, then every interval_ns. NULL when out of memory. */
 struct rates *rates_new(struct clusterinfo *ci, int64_t interval_ns, size_t samples);
+/* Call after clusterinfo_close when a poll may be in flight. */
 void rates_free(struct rates *r);
 
 /* Writes {"topic":T,"channel":C,"interval":<ns>,"samples":[{"timestamp":<unix s>,
