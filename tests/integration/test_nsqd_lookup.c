@@ -8,6 +8,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <cjson/cJSON.h>
 #include <signal.h>
@@ -408,7 +409,7 @@ struct fake_lookupd {
     int lfd, port;
     int http_port; /* the silent listener */
     pthread_t thread;
-    volatile int commands;
+    atomic_int commands; /* written by the fake's thread, read by the test */
 };
 
 static int read_full(int fd, void *buf, size_t n)
@@ -464,7 +465,7 @@ static void *fake_lookupd_run(void *arg)
         } else {
             send_v1(fd, "OK");
         }
-        f->commands++;
+        atomic_fetch_add(&f->commands, 1);
     }
 out:
     close(fd);
@@ -474,7 +475,7 @@ out:
 static bool fake_identified(void *arg)
 {
     struct fake_lookupd *f = arg;
-    return f->commands > 0;
+    return atomic_load(&f->commands) > 0;
 }
 
 START_TEST(shutdown_with_pending_channel_query)
