@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "diskqueue.h"
+#include "journal.h"
 #include "message.h"
 #include "nsq_log.h"
 #include "nsq_names.h"
@@ -30,6 +31,10 @@
 
 static void channel_pump_cb(evutil_socket_t fd, short what, void *arg);
 static void channel_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void channel_arm_timer(struct channel *c, int64_t at);
+static void channel_journal_open(struct channel *c, const char *qname);
+static void channel_journal_appended(struct channel *c);
+static void channel_put_tracked(struct channel *c, struct nsqd_message *m);
 
 static void channel_dq_ready(void *arg)
 {
@@ -75,6 +80,8 @@ struct channel *channel_new(struct topic *t, const char *name)
                 .sync_timeout_ns = n->opts->sync_timeout,
         };
         c->dq = diskqueue_open(n->dqs, &o, channel_dq_ready, c);
+        if (c->dq && n->journal)
+            channel_journal_open(c, qname);
         free(qname);
         if (!c->dq)
             goto err;
@@ -177,10 +184,151 @@ static void channel_push_deferred(struct channel *c, struct nsqd_message *m, int
     m->client = NULL;
     if (pq_push(&c->deferred_pq, m) != 0) {
         /* Out of memory: deliver now rather than lose it. */
+        channel_put_tracked(c, m);
+        return;
+    }
+    if (c->journal) {
+        journal_defer(c->journal, m, due);
+        channel_journal_appended(c);
+    }
+    channel_arm_timer(c, due);
+}
+
+/* ---- journal (durable in-flight and deferred messages) ---- */
+
+/* Rewrites the journal with the live state: every in-flight and deferred message. */
+static void channel_journal_compact(struct channel *c)
+{
+    struct journal *j = c->journal;
+    journal_snapshot_begin(j);
+    for (size_t b = 0; b < c->in_flight.nbuckets; b++)
+        for (struct nsqd_message *m = c->in_flight.buckets[b]; m; m = m->hnext)
+            journal_snapshot_add(j, m, 0);
+    for (size_t i = 0; i < pq_len(&c->deferred_pq); i++)
+        journal_snapshot_add(j, c->deferred_pq.items[i].m, c->deferred_pq.items[i].pri);
+    journal_snapshot_commit(j);
+}
+
+static void channel_journal_appended(struct channel *c)
+{
+    if (journal_wants_compact(c->journal))
+        channel_journal_compact(c);
+}
+
+struct channel_replay {
+    struct channel *c;
+    size_t requeued, deferred;
+};
+
+static void channel_replay_cb(void *arg, struct nsqd_message *m, int64_t due_unix_ns)
+{
+    struct channel_replay *r = arg;
+    struct channel *c = r->c;
+    if (due_unix_ns > 0) {
+        int64_t left = due_unix_ns - nsq_now_ns();
+        m->pri = nsq_mono_ns() + (left > 0 ? left : 0);
+        m->client = NULL;
+        if (pq_push(&c->deferred_pq, m) == 0) {
+            channel_arm_timer(c, m->pri);
+            r->deferred++;
+            return;
+        }
+    }
+    /* Was in flight (or no memory to defer it): back to the queue with its attempts. */
+    if (nsqd_message_write_disk(c->dq, m) == 0)
+        r->requeued++;
+    else
+        nsq_error("CHANNEL(%s) ERROR: failed to requeue journaled message %.16s", c->name, m->id);
+    nsqd_message_free(m);
+}
+
+/* Opens and replays the journal of a durable channel (c->dq is open). */
+static void channel_journal_open(struct channel *c, const char *qname)
+{
+    struct nsqd *n = c->topic->n;
+    struct channel_replay r = {.c = c};
+    c->journal = journal_open(n->journal, n->data_path, qname, c->dq, channel_replay_cb, &r);
+    if (!c->journal) {
+        nsq_error("CHANNEL(%s) ERROR: failed to open the in-flight journal", c->name);
+        return;
+    }
+    if (r.requeued > 0) {
+        /* Requeued messages must be in the queue's files before the journal forgets them. */
+        int rc = diskqueue_flush(c->dq);
+        if (rc)
+            nsq_error("CHANNEL(%s) ERROR: failed to flush backend - %s", c->name, strerror(-rc));
+    }
+    if (r.requeued > 0 || r.deferred > 0) {
+        nsq_info("CHANNEL(%s): recovered %zu in-flight and %zu deferred messages from the journal",
+                 c->name, r.requeued, r.deferred);
+        channel_journal_compact(c); /* the file now holds the deferred messages only */
+    }
+}
+
+struct channel_held_frame {
+    struct channel *c;
+    struct client *cl;
+    char id[NSQ_MSG_ID_LEN];
+    uint16_t attempts;
+};
+
+/* The delivery record of a held frame is on disk: send it if that delivery still stands (not
+   timed out, not emptied). cl is only used when the message still names it as its owner, which
+   keeps it allocated. */
+static void channel_held_frame_send(void *arg)
+{
+    struct channel_held_frame *h = arg;
+    struct nsqd_message *m = msg_table_find(&h->c->in_flight, h->id);
+    if (m && m->client == h->cl && m->attempts == h->attempts)
+        client_send_message(h->cl, m);
+    free(h);
+}
+
+/* Sends m's frame to cl, or, with the journal on, records the delivery and sends the frame once
+   the record is on disk. */
+static void channel_send(struct channel *c, struct client *cl, struct nsqd_message *m)
+{
+    if (!c->journal) {
+        client_send_message(cl, m);
+        return;
+    }
+    uint64_t seq = journal_deliver(c->journal, m);
+    struct channel_held_frame *h = seq ? malloc(sizeof(*h)) : NULL;
+    if (h) {
+        h->c = c;
+        h->cl = cl;
+        memcpy(h->id, m->id, NSQ_MSG_ID_LEN);
+        h->attempts = m->attempts;
+        if (journal_when_done(c->topic->n->journal, seq, c->journal, channel_held_frame_send, h,
+                              free) != 0) {
+            free(h);
+            h = NULL;
+        }
+    }
+    if (!h) {
+        nsq_error("CHANNEL(%s): out of memory journaling a delivery", c->name);
+        client_send_message(cl, m);
+    }
+    channel_journal_appended(c);
+}
+
+/* Puts back a message that was in flight or deferred. With the journal on, a message that does
+   not go straight to a client (which records a new delivery) is recorded as handed to the
+   diskqueue. */
+static void channel_put_tracked(struct channel *c, struct nsqd_message *m)
+{
+    if (!c->journal) {
         channel_put(c, m);
         return;
     }
-    channel_arm_timer(c, due);
+    char id[NSQ_MSG_ID_LEN];
+    memcpy(id, m->id, NSQ_MSG_ID_LEN);
+    bool direct = c->ready_head && !c->paused && !c->exiting && channel_backlog_empty(c);
+    channel_put(c, m);
+    if (!direct && !c->exiting) {
+        journal_done(c->journal, id, true);
+        channel_journal_appended(c);
+    }
 }
 
 /* ---- delivery ---- */
@@ -188,6 +336,8 @@ static void channel_push_deferred(struct channel *c, struct nsqd_message *m, int
 static void channel_deliver(struct channel *c, struct client *cl, struct nsqd_message *m)
 {
     if (cl->sample_rate > 0 && rand() % 100 > cl->sample_rate) {
+        if (c->journal)
+            journal_done(c->journal, m->id, false);
         nsqd_message_free(m); /* sampled out: consumed, never delivered */
         return;
     }
@@ -210,7 +360,7 @@ static void channel_deliver(struct channel *c, struct client *cl, struct nsqd_me
     channel_arm_timer(c, m->pri);
     cl->in_flight++;
     cl->message_count++;
-    client_send_message(cl, m);
+    channel_send(c, cl, m);
     /* Round-robin: the client goes to the back of the ready list, or leaves it. */
     ready_remove(c, cl);
     if (client_is_ready(cl))
@@ -311,7 +461,7 @@ static void channel_timer_cb(evutil_socket_t fd, short what, void *arg)
         struct client *cl = m->client;
         m->client = NULL;
         nsq_debug("CHANNEL(%s): msg %.16s timed out", c->name, m->id);
-        channel_put(c, m);
+        channel_put_tracked(c, m);
         if (cl) {
             cl->in_flight--;
             client_in_flight_done(cl);
@@ -319,7 +469,7 @@ static void channel_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     while (budget > 0 && (m = pq_pop_if(&c->deferred_pq, now))) {
         budget--;
-        channel_put(c, m);
+        channel_put_tracked(c, m);
     }
     channel_rearm(c);
 }
@@ -420,6 +570,10 @@ int channel_finish(struct channel *c, struct client *cl, const char *id)
     if (!m)
         return err;
     channel_unflight(c, m);
+    if (c->journal) {
+        journal_done(c->journal, m->id, false);
+        channel_journal_appended(c);
+    }
 #ifdef CHANNEL_HAVE_E2E
     if (c->e2e) {
         int64_t now = nsq_now_ns();
@@ -449,7 +603,7 @@ int channel_requeue(struct channel *c, struct client *cl, const char *id, int64_
     if (timeout_ns > 0)
         channel_push_deferred(c, m, nsq_mono_ns() + timeout_ns);
     else
-        channel_put(c, m);
+        channel_put_tracked(c, m);
     client_in_flight_done(cl);
     return 0;
 }
@@ -471,7 +625,7 @@ int channel_touch(struct channel *c, struct client *cl, const char *id, int64_t 
         msg_table_remove(&c->in_flight, m);
         c->timeout_count++;
         m->client = NULL;
-        channel_put(c, m);
+        channel_put_tracked(c, m);
         cl->in_flight--;
         client_in_flight_done(cl);
         return 0;
@@ -550,7 +704,14 @@ int channel_empty(struct channel *c)
     channel_drain_tables(c, false);
     for (struct client *cl = c->clients; cl; cl = cl->ch_next)
         channel_client_ready_changed(c, cl);
-    return c->dq ? diskqueue_empty(c->dq) : 0;
+    if (c->journal)
+        journal_quiesce(c->journal); /* no writer flush of dq during the empty */
+    int rc = c->dq ? diskqueue_empty(c->dq) : 0;
+    if (c->journal) {
+        journal_snapshot_begin(c->journal);
+        journal_snapshot_commit(c->journal);
+    }
+    return rc;
 }
 
 int64_t channel_depth(const struct channel *c)
@@ -597,10 +758,14 @@ void channel_close(struct channel *c)
     channel_close_clients(c);
     channel_drain_memq(c, true);
     channel_drain_tables(c, true);
+    if (c->journal)
+        journal_quiesce(c->journal);
     if (c->dq) {
         int rc = diskqueue_close(c->dq);
         if (rc)
             nsq_error("CHANNEL(%s) ERROR: failed to close backend - %s", c->name, strerror(-rc));
+        /* Everything the journal held is in the closed (synced) queue now, unless it failed. */
+        journal_close(c->journal, rc == 0);
     }
     channel_release(c);
 }
@@ -612,7 +777,10 @@ void channel_delete(struct channel *c)
     channel_close_clients(c);
     channel_drain_memq(c, false);
     channel_drain_tables(c, false);
+    if (c->journal)
+        journal_quiesce(c->journal);
     if (c->dq)
         diskqueue_delete(c->dq);
+    journal_close(c->journal, true);
     channel_release(c);
 }

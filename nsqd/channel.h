@@ -9,6 +9,12 @@
  * One timer per channel is armed for the earliest in-flight deadline or deferred due time; it is
  * re-armed only when a new earliest appears or after it fired. The pump event pulls from the ring,
  * then the diskqueue, while a ready client exists (bounded batches).
+ *
+ * With the journal on (journal.h) every change of a message's in-flight/deferred state is
+ * recorded: delivered, deferred, done (FIN, or handed back to the diskqueue). A delivered message
+ * is in the in-flight table at once (FIN/timeouts work as usual), but its frame is sent only when
+ * its record is on disk. channel_new replays the journal: deferred messages keep what remains of
+ * their deferral, in-flight ones go back to the diskqueue with their attempts.
  */
 #ifndef NSQD_CHANNEL_H
 #define NSQD_CHANNEL_H
@@ -25,6 +31,7 @@
 struct topic;
 struct client;
 struct diskqueue;
+struct journal;
 struct event;
 struct nsqd_message;
 struct nsq_quantile;
@@ -37,7 +44,8 @@ struct channel {
     bool exiting;
     struct msg_ring memq;
     size_t mem_cap;
-    struct diskqueue *dq; /* NULL when ephemeral */
+    struct diskqueue *dq;    /* NULL when ephemeral */
+    struct journal *journal; /* durable in-flight/deferred record, NULL when off or ephemeral */
 
     struct msg_table in_flight;          /* id -> message */
     struct in_flight_index inflight;     /* by deadline */

@@ -96,6 +96,7 @@ struct client {
     char *auth_secret;
     size_t auth_secret_len;
     bool auth_wait;
+    bool journal_wait; /* a DPUB's OK waits for its journal record (journal.h): reading paused */
     int auth_stage;
     int auth_pending_cmd;
     struct nsq_command auth_cmd;

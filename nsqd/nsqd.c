@@ -32,6 +32,7 @@
 #include "client.h"
 #include "diskqueue.h"
 #include "http.h"
+#include "journal.h"
 #include "message.h"
 #include "name_map.h"
 #include "nsq_http_client.h"
@@ -597,6 +598,13 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
         goto fail;
     }
     diskqueue_service_set_log(n->dqs, nsqd_dq_log, n);
+    if (journal_enabled(opts)) {
+        n->journal = journal_writer_new(n->base);
+        if (!n->journal) {
+            snprintf(err, errlen, "failed to start the journal writer");
+            goto fail;
+        }
+    }
 
     if (opts->tls_cert && *opts->tls_cert && opts->tls_key && *opts->tls_key) {
         enum nsq_tls_client_auth policy = NSQ_TLS_NO_CLIENT_CERT;
@@ -778,6 +786,7 @@ void nsqd_free(struct nsqd *n)
         event_free(n->sigint_ev);
     if (n->sigterm_ev)
         event_free(n->sigterm_ev);
+    journal_writer_free(n->journal); /* after every channel closed its journal */
     diskqueue_service_free(n->dqs);
     nsqd_message_cache_release();
     if (n->base)

@@ -45,6 +45,10 @@
  *    are accepted and have no effect): timeouts fire on time instead of 0-100 ms late.
  *  - Freed message blocks are reused (a bounded per-size cache), so a steady publish/consume flow
  *    does no malloc/free per message.
+ *  - Durable in-flight and deferred messages (journal.h, docs/durability.md): with --sync-every=1
+ *    and --mem-queue-size=0 each channel journals deliveries, deferrals and their completion
+ *    through a background writer; a message frame (and a DPUB's OK) is held until its record is
+ *    on disk. The journal is replayed at startup and removed on a clean shutdown.
  *  - A client that disconnects with messages in flight stays allocated (closed, no socket) until
  *    the last of its messages is finished or timed out, so every in-flight message can point at
  *    its owner without lookups.
@@ -63,6 +67,7 @@ struct event;
 struct evconnlistener;
 struct evhttp;
 struct diskqueue_service;
+struct journal_writer;
 struct nsq_http_client;
 struct topic;
 struct client;
@@ -79,6 +84,7 @@ struct nsqd {
     struct nsqd_options *opts;           /* owned by main(); read-only except /config PUT */
     struct event_base *base;             /* the one loop */
     struct diskqueue_service *dqs;       /* I/O threads for every diskqueue */
+    struct journal_writer *journal;      /* in-flight/deferred journal writer, NULL when off */
     struct nsq_http_client *http_client; /* outbound HTTP (may be NULL) */
     struct name_map *topics;             /* name -> struct topic * */
 

@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "client.h"
+#include "journal.h"
 #include "nsq_codec.h"
 #include "nsq_command.h"
 #include "nsq_goquote.h"
@@ -233,13 +234,47 @@ static void auth_done(struct nsqd_auth_state *state, void *arg)
             c->pending_cmd = c->auth_pending_cmd;
             on_body(c, &c->auth_cmd, in);
         }
-        if (!c->closed && !c->close_after_flush && !c->auth_wait && c->bev) {
+        if (!c->closed && !c->close_after_flush && !c->auth_wait && !c->journal_wait && c->bev) {
             bufferevent_enable(c->bev, EV_READ);
             protocol_v2_read(c); /* what arrived meanwhile */
         }
     }
     c->busy--;
     client_maybe_free(c);
+}
+
+/* ---- durable DPUB: the OK waits until the deferred message's journal record is on disk ---- */
+
+static void dpub_durable_done(void *arg)
+{
+    struct client *c = arg;
+    c->journal_wait = false;
+    if (!c->closed && !c->close_after_flush && c->bev) {
+        client_send_response(c, ok_text, 2);
+        bufferevent_enable(c->bev, EV_READ);
+        protocol_v2_read(c); /* what arrived meanwhile */
+    }
+    c->busy--;
+    client_maybe_free(c);
+}
+
+static void dpub_durable_drop(void *arg)
+{
+    struct client *c = arg;
+    c->journal_wait = false;
+    c->busy--;
+    client_maybe_free(c);
+}
+
+/* Holds the OK until seq is durable. Returns false when it cannot (then reply at once). */
+static bool dpub_hold_ok(struct client *c, uint64_t seq)
+{
+    if (journal_when_done(c->n->journal, seq, NULL, dpub_durable_done, c, dpub_durable_drop) != 0)
+        return false;
+    c->journal_wait = true;
+    c->busy++; /* keeps c allocated until the callback */
+    bufferevent_disable(c->bev, EV_READ);
+    return true;
 }
 
 static bool tls_gate(struct client *c, struct nsq_slice name)
@@ -837,6 +872,7 @@ static void body_pub(struct client *c, struct nsq_command *cmd, bool deferred)
         defer_ns = ms * NSQ_NS_PER_MS;
     }
     struct topic *t = nsqd_get_topic(c->n, tname);
+    uint64_t seq0 = deferred && c->n->journal ? journal_last_seq(c->n->journal) : 0;
     int rc = t ? topic_publish(t, cmd->body, cmd->body_len, defer_ns) : -ESHUTDOWN;
     if (rc) {
         fatal(c, "E_%s_FAILED %s failed %s", name, name,
@@ -844,6 +880,9 @@ static void body_pub(struct client *c, struct nsq_command *cmd, bool deferred)
         return;
     }
     client_count_pub(c, tname, 1);
+    if (deferred && c->n->journal && journal_last_seq(c->n->journal) != seq0 &&
+        dpub_hold_ok(c, journal_last_seq(c->n->journal)))
+        return;
     client_send_response(c, ok_text, 2);
 }
 
@@ -968,7 +1007,7 @@ static void on_line(struct client *c, struct nsq_command *cmd)
 
 void protocol_v2_read(struct client *c)
 {
-    while (!c->closed && !c->close_after_flush && !c->auth_wait) {
+    while (!c->closed && !c->close_after_flush && !c->auth_wait && !c->journal_wait) {
         struct bufferevent *bev = c->bev;
         struct evbuffer *in = bufferevent_get_input(bev);
         if (!c->magic_ok) {

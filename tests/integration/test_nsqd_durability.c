@@ -1,0 +1,403 @@
+/*
+ * test_nsqd_durability: in-flight and deferred messages survive a SIGKILL of nsqd when it runs
+ * with --sync-every=1 --mem-queue-size=0 (the channel journal, docs/durability.md).
+ *
+ *  - inflight_and_deferred: 50 messages in flight (delivered, never FINed) and 50 deferred by 10
+ *    minutes; SIGKILL; after the restart the 50 in-flight ones are delivered again (attempts >= 2)
+ *    and the 50 deferred ones are still deferred (deferred_count 50); a clean stop then leaves no
+ *    journal file.
+ *  - deferred_delivered: 50 messages deferred by 2 s; SIGKILL at once; after the restart all 50
+ *    arrive once their deferral ends.
+ *  - fin_not_redelivered: FINed messages are not delivered again after a SIGKILL, the unfinished
+ *    ones are.
+ *  - clean_shutdown: SIGTERM with messages in flight and deferred loses nothing and leaves no
+ *    journal file.
+ *  - channel_delete: deleting the channel removes its journal.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "nsqd_itest.h"
+
+#define DUR_N        50
+#define DUR_TOPIC    "dur"
+#define DUR_CHANNEL  "c"
+#define DUR_LONG_MS  600000 /* 10 minutes: still deferred after the restart */
+#define DUR_SHORT_MS 2000
+#define DUR_WAIT_MS  10000
+#define DUR_QUIET_MS 1000 /* how long "nothing more arrives" is watched */
+#define DUR_BODY_MAX 64
+/* Journal record sizes (docs/durability.md): header 8, then type 1 + id 16 (+ due 8 + message). */
+#define DUR_REC_DONE   (8 + 1 + 16)
+#define DUR_REC_MSG(n) (8 + 1 + 16 + 8 + 26 + (n))
+#define DUR_MAGIC_LEN  8
+
+static const char *const durable_flags[] = {"--sync-every=1", "--mem-queue-size=0", NULL};
+
+static struct harness_proc *start(const char *dir)
+{
+    struct harness_proc *p = itest_nsqd_start(dir, durable_flags);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static void journal_path(const char *dir, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s:%s.inflight.dat", dir, DUR_TOPIC, DUR_CHANNEL);
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static int consumer(int port, int rdy)
+{
+    int fd = itest_v2_connect(port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(itest_sub(fd, DUR_TOPIC, DUR_CHANNEL), 0);
+    ck_assert_int_eq(itest_rdy(fd, rdy), 0);
+    return fd;
+}
+
+static void body_of(char *buf, const char *prefix, int i)
+{
+    snprintf(buf, DUR_BODY_MAX, "%s-%03d", prefix, i);
+}
+
+static void publish(int port, const char *prefix, int n)
+{
+    int fd = itest_v2_connect(port);
+    ck_assert_int_ge(fd, 0);
+    for (int i = 0; i < n; i++) {
+        char b[DUR_BODY_MAX];
+        body_of(b, prefix, i);
+        ck_assert_int_eq(itest_pub(fd, DUR_TOPIC, b, strlen(b)), 0);
+    }
+    close(fd);
+}
+
+/* DPUB n messages, waiting for each OK. */
+static void dpublish(int port, const char *prefix, int n, int defer_ms)
+{
+    int fd = itest_v2_connect(port);
+    ck_assert_int_ge(fd, 0);
+    char line[128];
+    snprintf(line, sizeof(line), "DPUB %s %d\n", DUR_TOPIC, defer_ms);
+    for (int i = 0; i < n; i++) {
+        char b[DUR_BODY_MAX];
+        body_of(b, prefix, i);
+        ck_assert_int_eq(harness_tcp_send_str(fd, line), 0);
+        ck_assert_int_eq(harness_tcp_send_sized(fd, b, strlen(b)), 0);
+        ck_assert_int_eq(itest_expect_response(fd, "OK"), 0);
+    }
+    close(fd);
+}
+
+/* Creates the topic and channel (nsqd.dat lists them) before anything is published. */
+static void create_channel(int http_port)
+{
+    ck_assert_int_eq(itest_http("POST", http_port, "/topic/create?topic=" DUR_TOPIC, NULL, NULL),
+                     200);
+    ck_assert_int_eq(itest_http("POST", http_port,
+                                "/channel/create?topic=" DUR_TOPIC "&channel=" DUR_CHANNEL, NULL,
+                                NULL),
+                     200);
+}
+
+/* Reads n messages whose bodies start with prefix; seen[i] counts body i. Returns how many were
+   read before the timeout. min_attempts is checked on each. */
+static int receive(int fd, const char *prefix, int n, int *seen, int min_attempts, int timeout_ms,
+                   bool fin)
+{
+    int got = 0;
+    while (got < n) {
+        struct itest_msg m;
+        if (itest_read_msg(fd, &m, timeout_ms) != 0)
+            break;
+        int idx = -1;
+        size_t pl = strlen(prefix);
+        if (m.len > pl + 1 && memcmp(m.body, prefix, pl) == 0 && m.body[pl] == '-')
+            idx = atoi(m.body + pl + 1);
+        ck_assert_msg(idx >= 0 && idx < DUR_N, "unexpected body %s", m.body);
+        ck_assert_msg(m.attempts >= min_attempts, "body %s attempts %d < %d", m.body, m.attempts,
+                      min_attempts);
+        seen[idx]++;
+        if (fin)
+            ck_assert_int_eq(itest_fin(fd, m.id), 0);
+        free(m.body);
+        got++;
+    }
+    return got;
+}
+
+static void assert_no_message(int fd)
+{
+    struct itest_msg m;
+    if (itest_read_msg(fd, &m, DUR_QUIET_MS) == 0) {
+        ck_abort_msg("unexpected delivery %s (attempts %d)", m.body, m.attempts);
+        free(m.body);
+    }
+}
+
+struct stat_cond {
+    int port;
+    const char *key;
+    int64_t want;
+};
+
+static bool stat_is(void *arg)
+{
+    struct stat_cond *c = arg;
+    return itest_stats_int(c->port, DUR_TOPIC, DUR_CHANNEL, c->key) == c->want;
+}
+
+static void await_stat(int port, const char *key, int64_t want)
+{
+    struct stat_cond c = {port, key, want};
+    ck_assert_msg(harness_wait_until(stat_is, &c, DUR_WAIT_MS), "%s != %lld (is %lld)", key,
+                  (long long)want, (long long)itest_stats_int(port, DUR_TOPIC, DUR_CHANNEL, key));
+}
+
+struct size_cond {
+    const char *path;
+    long want;
+};
+
+static bool size_is(void *arg)
+{
+    struct size_cond *c = arg;
+    return file_size(c->path) == c->want;
+}
+
+static void await_size(const char *path, long want)
+{
+    struct size_cond c = {path, want};
+    ck_assert_msg(harness_wait_until(size_is, &c, DUR_WAIT_MS), "%s: size %ld, want %ld", path,
+                  file_size(path), want);
+}
+
+START_TEST(inflight_and_deferred)
+{
+    char *dir = harness_tmpdir();
+    char jpath[4200];
+    journal_path(dir, jpath, sizeof(jpath));
+    struct harness_proc *p = start(dir);
+    int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
+    create_channel(http);
+    int c1 = consumer(tcp, DUR_N);
+    publish(tcp, "f", DUR_N);
+    int seen[DUR_N] = {0};
+    ck_assert_int_eq(receive(c1, "f", DUR_N, seen, 1, DUR_WAIT_MS, false), DUR_N);
+    dpublish(tcp, "d", DUR_N, DUR_LONG_MS);
+    await_stat(http, "in_flight_count", DUR_N);
+    await_stat(http, "deferred_count", DUR_N);
+    ck_assert_int_gt(file_size(jpath), DUR_MAGIC_LEN);
+    harness_kill(p);
+    close(c1);
+
+    p = start(dir);
+    tcp = harness_port(p, "TCP");
+    http = harness_port(p, "HTTP");
+    ck_assert_int_eq(itest_stats_int(http, DUR_TOPIC, DUR_CHANNEL, "deferred_count"), DUR_N);
+    ck_assert_int_eq(itest_stats_int(http, DUR_TOPIC, DUR_CHANNEL, "depth"), DUR_N);
+    int c2 = consumer(tcp, 2 * DUR_N);
+    memset(seen, 0, sizeof(seen));
+    ck_assert_int_eq(receive(c2, "f", DUR_N, seen, 2, DUR_WAIT_MS, true), DUR_N);
+    for (int i = 0; i < DUR_N; i++)
+        ck_assert_msg(seen[i] == 1, "in-flight message %d seen %d times", i, seen[i]);
+    assert_no_message(c2); /* the deferred ones are not due */
+    ck_assert_int_eq(itest_stats_int(http, DUR_TOPIC, DUR_CHANNEL, "deferred_count"), DUR_N);
+    close(c2);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    ck_assert_int_eq(file_size(jpath), -1);
+
+    /* The clean stop wrote the deferred messages to the queue (as upstream does). */
+    p = start(dir);
+    tcp = harness_port(p, "TCP");
+    int c3 = consumer(tcp, DUR_N);
+    memset(seen, 0, sizeof(seen));
+    ck_assert_int_eq(receive(c3, "d", DUR_N, seen, 0, DUR_WAIT_MS, true), DUR_N);
+    close(c3);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(deferred_delivered)
+{
+    char *dir = harness_tmpdir();
+    struct harness_proc *p = start(dir);
+    int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
+    create_channel(http);
+    dpublish(tcp, "s", DUR_N, DUR_SHORT_MS);
+    harness_kill(p);
+
+    p = start(dir);
+    tcp = harness_port(p, "TCP");
+    http = harness_port(p, "HTTP");
+    int64_t deferred = itest_stats_int(http, DUR_TOPIC, DUR_CHANNEL, "deferred_count");
+    int c = consumer(tcp, DUR_N);
+    int seen[DUR_N] = {0};
+    int got = receive(c, "s", DUR_N, seen, 0, DUR_WAIT_MS, true);
+    /* Before the deferral ended they were all deferred (or all delivered, if the restart took
+       longer than the deferral). */
+    ck_assert_msg(deferred == DUR_N || deferred == 0, "deferred_count %lld", (long long)deferred);
+    ck_assert_int_eq(got, DUR_N);
+    for (int i = 0; i < DUR_N; i++)
+        ck_assert_msg(seen[i] == 1, "deferred message %d seen %d times", i, seen[i]);
+    close(c);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(fin_not_redelivered)
+{
+    enum { FINNED = 30, OPEN = DUR_N - FINNED };
+    char *dir = harness_tmpdir();
+    char jpath[4200];
+    journal_path(dir, jpath, sizeof(jpath));
+    struct harness_proc *p = start(dir);
+    int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
+    create_channel(http);
+    int c1 = consumer(tcp, DUR_N);
+    publish(tcp, "f", DUR_N);
+    long want = DUR_MAGIC_LEN;
+    for (int i = 0; i < DUR_N; i++) {
+        struct itest_msg m;
+        ck_assert_int_eq(itest_read_msg(c1, &m, DUR_WAIT_MS), 0);
+        want += DUR_REC_MSG((long)m.len);
+        int idx = atoi(m.body + 2);
+        if (idx < FINNED) {
+            ck_assert_int_eq(itest_fin(c1, m.id), 0);
+            want += DUR_REC_DONE;
+        }
+        free(m.body);
+    }
+    await_stat(http, "in_flight_count", OPEN);
+    /* Every FIN is on disk once the file holds its record. */
+    await_size(jpath, want);
+    harness_kill(p);
+    close(c1);
+
+    p = start(dir);
+    tcp = harness_port(p, "TCP");
+    int c2 = consumer(tcp, DUR_N);
+    int seen[DUR_N] = {0};
+    ck_assert_int_eq(receive(c2, "f", OPEN, seen, 2, DUR_WAIT_MS, true), OPEN);
+    assert_no_message(c2);
+    for (int i = 0; i < DUR_N; i++)
+        ck_assert_msg(seen[i] == (i < FINNED ? 0 : 1), "message %d seen %d times", i, seen[i]);
+    close(c2);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(clean_shutdown)
+{
+    char *dir = harness_tmpdir();
+    char jpath[4200];
+    journal_path(dir, jpath, sizeof(jpath));
+    struct harness_proc *p = start(dir);
+    int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
+    create_channel(http);
+    int c1 = consumer(tcp, DUR_N);
+    publish(tcp, "f", DUR_N);
+    int seen[DUR_N] = {0};
+    ck_assert_int_eq(receive(c1, "f", DUR_N, seen, 1, DUR_WAIT_MS, false), DUR_N);
+    dpublish(tcp, "d", DUR_N, DUR_LONG_MS);
+    ck_assert_int_gt(file_size(jpath), DUR_MAGIC_LEN);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    close(c1);
+    ck_assert_int_eq(file_size(jpath), -1);
+
+    p = start(dir);
+    tcp = harness_port(p, "TCP");
+    http = harness_port(p, "HTTP");
+    ck_assert_int_eq(file_size(jpath), -1);
+    ck_assert_int_eq(itest_stats_int(http, DUR_TOPIC, DUR_CHANNEL, "depth"), 2 * DUR_N);
+    int c2 = consumer(tcp, 2 * DUR_N);
+    int fs[DUR_N] = {0}, ds[DUR_N] = {0};
+    int got = 0;
+    while (got < 2 * DUR_N) {
+        struct itest_msg m;
+        if (itest_read_msg(c2, &m, DUR_WAIT_MS) != 0)
+            break;
+        int idx = atoi(m.body + 2);
+        ck_assert(idx >= 0 && idx < DUR_N);
+        (m.body[0] == 'f' ? fs : ds)[idx]++;
+        ck_assert_int_eq(itest_fin(c2, m.id), 0);
+        free(m.body);
+        got++;
+    }
+    ck_assert_int_eq(got, 2 * DUR_N);
+    for (int i = 0; i < DUR_N; i++)
+        ck_assert(fs[i] == 1 && ds[i] == 1);
+    close(c2);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    ck_assert_int_eq(file_size(jpath), -1);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+static bool file_gone(void *arg)
+{
+    return file_size(arg) == -1;
+}
+
+START_TEST(channel_delete)
+{
+    char *dir = harness_tmpdir();
+    char jpath[4200];
+    journal_path(dir, jpath, sizeof(jpath));
+    struct harness_proc *p = start(dir);
+    int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
+    create_channel(http);
+    dpublish(tcp, "d", 5, DUR_LONG_MS);
+    ck_assert_int_gt(file_size(jpath), DUR_MAGIC_LEN);
+    ck_assert_int_eq(itest_http("POST", http,
+                                "/channel/delete?topic=" DUR_TOPIC "&channel=" DUR_CHANNEL, NULL,
+                                NULL),
+                     200);
+    ck_assert(harness_wait_until(file_gone, jpath, DUR_WAIT_MS));
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
+static Suite *durability_suite(void)
+{
+    Suite *s = suite_create("nsqd_durability");
+    TCase *tc = tcase_create("journal");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, inflight_and_deferred);
+    tcase_add_test(tc, deferred_delivered);
+    tcase_add_test(tc, fin_not_redelivered);
+    tcase_add_test(tc, clean_shutdown);
+    tcase_add_test(tc, channel_delete);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(durability_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
