@@ -814,6 +814,109 @@ START_TEST(rates_history)
 }
 END_TEST
 
+/* ---- graphite ---- */
+
+#define GRAPHITE_ANSWER "[{\"target\":\"x\",\"datapoints\":[[120.0,1700000000]]}]"
+
+/* The fake graphite runs in a child process (the test blocks in its HTTP calls); it writes each
+   request URI it serves to a pipe. */
+static void on_render(struct evhttp_request *req, void *arg)
+{
+    int fd = *(int *)arg;
+    char line[512];
+    int n = snprintf(line, sizeof(line), "%s\n", evhttp_request_get_uri(req));
+    if (write(fd, line, (size_t)n) < 0)
+        _exit(1);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "%s", GRAPHITE_ANSWER);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+/* Reads one line from fd into buf (NUL-terminated, without the newline). */
+static void read_line(int fd, char *buf, size_t len)
+{
+    size_t n = 0;
+    char c;
+    while (n + 1 < len && read(fd, &c, 1) == 1 && c != '\n')
+        buf[n++] = c;
+    buf[n] = '\0';
+}
+
+START_TEST(graphite)
+{
+    struct event_base *base = event_base_new();
+    struct evhttp *http = evhttp_new(base);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+    ck_assert_ptr_nonnull(bs);
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &sl);
+    int gport = ntohs(sin.sin_port);
+    int uris[2];
+    ck_assert_int_eq(pipe(uris), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        close(uris[0]);
+        event_reinit(base);
+        evhttp_set_gencb(http, on_render, &uris[1]);
+        event_base_dispatch(base);
+        _exit(0);
+    }
+    close(uris[1]);
+
+    char url[96], uri[512];
+    snprintf(url, sizeof(url), "--graphite-url=http://127.0.0.1:%d", gport);
+    const char *const args[] = {g_lookupd_flag, url, "--proxy-graphite", "--statsd-interval=60s",
+                                NULL};
+    struct harness_proc *a = start_admin(args);
+    ck_assert_ptr_nonnull(a);
+    int port = harness_port(a, "HTTP");
+    struct harness_response r;
+    ck_assert_int_eq(
+            harness_http("GET", port, "/api/graphite?metric=rate&target=sum(x)", NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "{\"rate\":\"2.00\"}");
+    harness_response_free(&r);
+    read_line(uris[0], uri, sizeof(uri));
+    ck_assert_str_eq(uri, "/render?format=json&from=-120sec&target=sum%28x%29&until=-60sec");
+    ck_assert_int_eq(harness_http("GET", port, "/render?target=y&format=json", NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, GRAPHITE_ANSWER);
+    harness_response_free(&r);
+    read_line(uris[0], uri, sizeof(uri));
+    ck_assert_str_eq(uri, "/render?target=y&format=json");
+    ck_assert_int_eq(harness_stop(a, SIGTERM), 0);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    close(uris[0]);
+    evhttp_free(http);
+    event_base_free(base);
+}
+END_TEST
+
+START_TEST(inactive_topics)
+{
+    /* a topic known to lookupd with no producer */
+    ck_assert_int_eq(post(g_lookupd_http, "/channel/create?topic=ghost&channel=c2", NULL), 200);
+    ck_assert_int_eq(post(g_lookupd_http, "/channel/create?topic=ghost&channel=c1", NULL), 200);
+    long st;
+    cJSON *j = admin_json(g_admin_port, "GET", "/api/topics?inactive=true", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "topics");
+    ck_assert(cJSON_IsObject(t));
+    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(t, "orders"));
+    const cJSON *ghost = cJSON_GetObjectItemCaseSensitive(t, "ghost");
+    ck_assert_int_eq(cJSON_GetArraySize(ghost), 2);
+    ck_assert_str_eq(cJSON_GetArrayItem(ghost, 0)->valuestring, "c1");
+    ck_assert_str_eq(cJSON_GetArrayItem(ghost, 1)->valuestring, "c2");
+    ck_assert_str_eq(jstr(j, "message"), "");
+    cJSON_Delete(j);
+    ck_assert_int_eq(post(g_lookupd_http, "/topic/delete?topic=ghost", NULL), 200);
+}
+END_TEST
+
 /* ---- processes: startup errors and the command line ---- */
 
 /* Runs nsqadmin with args (NULL-terminated); stdout and stderr into out/err. Returns the exit
@@ -992,6 +1095,8 @@ int main(void)
     tcase_add_test(tc, partial_failures);
     tcase_add_test(tc, config_endpoint);
     tcase_add_test(tc, compression_and_routes);
+    tcase_add_test(tc, graphite);
+    tcase_add_test(tc, inactive_topics);
     tcase_add_test(tc, startup_errors);
     tcase_add_test(tc, cli_commands);
     suite_add_tcase(s, tc);
