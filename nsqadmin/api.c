@@ -135,7 +135,7 @@ static void on_topics(struct ci_vec *names, struct ci_result *res, void *arg)
 static void on_inactive_channels(struct ci_reply *replies, size_t n, void *arg)
 {
     struct api_call *call = arg;
-    size_t nl = clusterinfo_lookupd_count(call->ci);
+    size_t nl = call->pending; /* lookupds asked per topic */
     struct nsq_json j;
     if (answer_begin(call, &j) == NULL)
         return;
@@ -180,7 +180,7 @@ static void on_inactive_channels(struct ci_reply *replies, size_t n, void *arg)
 static void on_inactive_lookups(struct ci_reply *replies, size_t n, void *arg)
 {
     struct api_call *call = arg;
-    size_t nl = clusterinfo_lookupd_count(call->ci);
+    size_t nl = call->pending;
     for (size_t t = 0; t < call->lookupd_topics.n; t++) {
         size_t producers = 0;
         for (size_t l = 0; l < nl && t * nl + l < n; l++) {
@@ -200,10 +200,10 @@ static void on_inactive_lookups(struct ci_reply *replies, size_t n, void *arg)
         finish_error(call, 500, "INTERNAL_ERROR");
         return;
     }
+    /* the same lookupds as the step before, even if the option changed meanwhile */
     for (size_t t = 0; t < call->inactive_topics.n; t++)
         for (size_t l = 0; l < nl; l++)
-            urls[t * nl + l] = ci_sprintf(call->a, "http://%s/channels?topic=%s",
-                                          clusterinfo_lookupd(call->ci, l),
+            urls[t * nl + l] = ci_sprintf(call->a, "http://%s/channels?topic=%s", call->lookupds[l],
                                           ci_query_escape(call->a, call->inactive_topics.v[t]));
     start_failed(call, ci_fanout(call->ci, call->a, "GET", urls, total, NULL, 0,
                                  on_inactive_channels, call));
@@ -218,7 +218,11 @@ static void on_inactive_topics(struct ci_vec *names, struct ci_result *res, void
     size_t nl = clusterinfo_lookupd_count(call->ci);
     size_t total = names->n * nl;
     char **urls = ci_alloc(call->a, (total + 1) * sizeof(*urls));
-    if (urls == NULL) {
+    call->lookupds = ci_alloc(call->a, (nl + 1) * sizeof(*call->lookupds));
+    call->pending = nl;
+    for (size_t l = 0; call->lookupds != NULL && l < nl; l++)
+        call->lookupds[l] = ci_strdup(call->a, clusterinfo_lookupd(call->ci, l));
+    if (urls == NULL || call->lookupds == NULL) {
         finish_error(call, 500, "INTERNAL_ERROR");
         return;
     }

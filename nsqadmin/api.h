@@ -58,7 +58,8 @@ struct api_call {
     struct ci_vec *producers;
     struct ci_vec lookupd_topics;
     struct ci_vec inactive_topics;
-    size_t pending;
+    char **lookupds; /* lookupds asked by a multi-step query (snapshot of the option) */
+    size_t pending;  /* their number */
 };
 
 struct api_call *api_call_new(struct clusterinfo *ci, enum api_op op);

@@ -459,7 +459,8 @@ struct producers_query {
     struct ci_vec producers;
     struct ci_result res;
     const char *topic;
-    size_t n_nodes; /* nsqd mode: nodes asked */
+    char **lookupds; /* the lookupds asked (a snapshot: the option may change meanwhile) */
+    size_t n_nodes;  /* nsqd mode: nodes asked */
     ci_producers_fn done;
     void *arg;
 };
@@ -563,7 +564,7 @@ static void on_lookupd_producers(struct ci_reply *replies, size_t n, void *arg)
             }
             if (q->topic == NULL) {
                 /* "<lookupd>/<remote_address>" */
-                const char *lookupd = clusterinfo_lookupd(q->ci, i);
+                const char *lookupd = q->lookupds[i];
                 ci_vec_push(q->a, &p->remote_addresses,
                             ci_sprintf(q->a, "%s/%s", lookupd, jstr(q->a, o, "remote_address")));
                 const cJSON *topics = cJSON_GetObjectItemCaseSensitive(o, "topics");
@@ -646,7 +647,11 @@ static int producers_start(struct clusterinfo *ci, struct ci_arena *a, const cha
         char **urls = ci_alloc(a, (nl + 1) * sizeof(*urls));
         if (urls == NULL)
             return -ENOMEM;
+        q->lookupds = ci_alloc(a, (nl + 1) * sizeof(*q->lookupds));
+        if (q->lookupds == NULL)
+            return -ENOMEM;
         for (size_t i = 0; i < nl; i++) {
+            q->lookupds[i] = ci_strdup(a, clusterinfo_lookupd(ci, i));
             urls[i] = topic != NULL ? ci_sprintf(a, "http://%s/lookup?topic=%s",
                                                  clusterinfo_lookupd(ci, i), etopic)
                                     : ci_sprintf(a, "http://%s/nodes", clusterinfo_lookupd(ci, i));
