@@ -10,7 +10,9 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -896,6 +898,34 @@ START_TEST(graphite)
 }
 END_TEST
 
+/* A node that accepts connections and never answers costs one request timeout, never a hang. */
+START_TEST(silent_node_times_out)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(ls, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(listen(ls, 16), 0);
+    socklen_t sl = sizeof(sin);
+    getsockname(ls, (struct sockaddr *)&sin, &sl);
+    char silent[96], n1[96];
+    snprintf(silent, sizeof(silent), "--nsqd-http-address=127.0.0.1:%d", ntohs(sin.sin_port));
+    snprintf(n1, sizeof(n1), "--nsqd-http-address=%s", g_node1);
+    const char *const args[] = {silent, n1, "--http-client-request-timeout=300ms", NULL};
+    struct harness_proc *a = start_admin(args);
+    ck_assert_ptr_nonnull(a);
+    int64_t t0 = harness_now_ms();
+    long st;
+    cJSON *j = admin_json(harness_port(a, "HTTP"), "GET", "/api/topics", NULL, &st);
+    ck_assert_int_lt(harness_now_ms() - t0, 3000);
+    ck_assert_int_eq(st, 200);
+    ck_assert(strncmp(jstr(j, "message"), "WARNING: ", 9) == 0);
+    ck_assert_int_ge(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "topics")), 2);
+    cJSON_Delete(j);
+    ck_assert_int_eq(harness_stop(a, SIGTERM), 0);
+    close(ls);
+}
+END_TEST
+
 START_TEST(inactive_topics)
 {
     /* a topic known to lookupd with no producer */
@@ -1097,6 +1127,7 @@ int main(void)
     tcase_add_test(tc, compression_and_routes);
     tcase_add_test(tc, graphite);
     tcase_add_test(tc, inactive_topics);
+    tcase_add_test(tc, silent_node_times_out);
     tcase_add_test(tc, startup_errors);
     tcase_add_test(tc, cli_commands);
     suite_add_tcase(s, tc);
