@@ -69,7 +69,7 @@ static void dq_unlink_range(struct diskqueue *dq, int64_t from, int64_t to, int 
         return;
     if (dq_range_wider_than(from, to, DQ_SCAN_GAP)) {
         int64_t low;
-        dq_scan_segments(dq, from, to, true, &low, first_err);
+        dq_scan_segments(dq, from, to, true, &low, NULL, first_err);
         return;
     }
     for (int64_t i = from;; i++) {
@@ -327,6 +327,79 @@ static bool meta_sane(const struct diskqueue_meta *m)
     return m->depth >= -DQ_META_LIMIT && m->depth <= DQ_META_LIMIT;
 }
 
+/* The segment after `file` that may hold records, up to `to` (to + 1 when none is left). */
+static int64_t dq_next_existing(struct diskqueue *dq, int64_t file, int64_t to)
+{
+    if (file >= to || !dq_range_wider_than(file + 1, to, DQ_SCAN_GAP))
+        return file + 1;
+    int64_t low;
+    return dq_scan_segments(dq, file + 1, to, false, &low, NULL, NULL) ? low : to + 1;
+}
+
+/*
+ * Sets the positions from the metadata `m` and recovers records written after the last sync
+ * (storage.md §3.1): while segment writeFileNum is longer than writePos, writing moves on to a new
+ * segment and the reader reads the old one to its real end. The records found that way are added
+ * to depth, so that depth counts every record the reader will hand out (an owner may rely on
+ * depth > 0 to start reading).
+ *
+ * Without a metadata file the queue is fresh, unless segments of it exist: a crash before the
+ * first sync, or after an Empty (which removes the metadata file) and new writes. Reading then
+ * starts at the lowest existing segment and writing goes after the highest, so that no record is
+ * skipped or overwritten, and every record found is counted.
+ */
+static void dq_recover(struct diskqueue *dq, struct diskqueue_meta *m, bool no_meta)
+{
+    int64_t low, high;
+    if (no_meta && dq_scan_segments(dq, 0, DQ_META_LIMIT, false, &low, &high, NULL)) {
+        m->read_file = low;
+        m->write_file = high;
+        DQ_LOG(dq, DQ_LOG_WARN,
+               "DISKQUEUE(%s) no metadata file, recovering segments %" PRId64 "-%" PRId64, dq->name,
+               low, high);
+    }
+    dq->depth = m->depth;
+    dq->cons_file = dq->rd_file = dq->del_file = m->read_file;
+    dq->cons_pos = dq->rd_pos = m->read_pos;
+    dq->wr_file = m->write_file;
+    dq->wr_pos = m->write_pos;
+
+    /* Repeated while the next segment already holds data (only possible when the metadata was
+       lost or damaged), so existing records are never overwritten. */
+    struct stat st;
+    for (;;) {
+        dq_seg_path(dq, dq->path_a, dq->wr_file, false);
+        if (stat(dq->path_a, &st) != 0 || st.st_size <= dq->wr_pos)
+            break;
+        DQ_LOG(dq, DQ_LOG_WARN,
+               "DISKQUEUE(%s) %s metadata writePos %" PRId64 " < file size of %" PRId64
+               ", skipping to new file",
+               dq->name, dq->path_a, dq->wr_pos, (int64_t)st.st_size);
+        dq->wr_file++;
+        dq->wr_pos = 0;
+    }
+
+    /* Records the metadata does not count: those of every segment without metadata, else those
+       after the old writePos. */
+    int64_t from = no_meta ? m->read_file : m->write_file;
+    int64_t found = 0;
+    for (int64_t f = from; f < dq->wr_file; f = dq_next_existing(dq, f, dq->wr_file - 1)) {
+        if (f < m->read_file)
+            continue;
+        int64_t start = f == m->write_file ? m->write_pos : 0;
+        if (f == m->read_file && m->read_pos > start)
+            start = m->read_pos;
+        found += dq_count_records(dq, f, start);
+    }
+    if (found > 0) {
+        DQ_LOG(dq, DQ_LOG_WARN,
+               "DISKQUEUE(%s) %" PRId64
+               " records after the metadata's write position, depth %" PRId64 " -> %" PRId64,
+               dq->name, found, dq->depth, dq->depth + found);
+        dq->depth += found;
+    }
+}
+
 struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskqueue_options *o,
                                  diskqueue_ready_fn ready, void *arg)
 {
@@ -374,28 +447,7 @@ struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskq
         DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) metadata out of range, starting from 0", dq->name);
         memset(&m, 0, sizeof(m));
     }
-    dq->depth = m.depth;
-    dq->cons_file = dq->rd_file = dq->del_file = m.read_file;
-    dq->cons_pos = dq->rd_pos = m.read_pos;
-    dq->wr_file = m.write_file;
-    dq->wr_pos = m.write_pos;
-
-    /* Data written after the last metadata sync (crash): keep it for the reader, write anew
-       (storage.md §3.1). Also done when the metadata was missing or unreadable, and repeated
-       while the next segment already holds data (only possible when the metadata was lost), so
-       existing records are never overwritten. */
-    struct stat st;
-    for (;;) {
-        dq_seg_path(dq, dq->path_a, dq->wr_file, false);
-        if (stat(dq->path_a, &st) != 0 || st.st_size <= dq->wr_pos)
-            break;
-        DQ_LOG(dq, DQ_LOG_WARN,
-               "DISKQUEUE(%s) %s metadata writePos %" PRId64 " < file size of %" PRId64
-               ", skipping to new file",
-               dq->name, dq->path_a, dq->wr_pos, (int64_t)st.st_size);
-        dq->wr_file++;
-        dq->wr_pos = 0;
-    }
+    dq_recover(dq, &m, rc == -ENOENT);
     dq->wr_file_pub = dq->wr_file;
     dq->wr_pos_pub = dq->wr_pos;
 

@@ -61,6 +61,10 @@ typedef void (*diskqueue_ready_fn)(void *arg);
  * Opens (or creates, lazily) the queue described by `o` (strings are copied). Reads the metadata
  * file; a missing or unparsable one is not an error (storage.md §3.1). Returns NULL on bad options
  * or out of memory. Release with diskqueue_close or diskqueue_delete.
+ *
+ * Crash recovery: records written after the last metadata sync (segment longer than writePos, or
+ * segments and no metadata file at all) are read like the others and counted in depth from the
+ * start; to count them, open reads their length fields (only after a crash).
  */
 struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskqueue_options *o,
                                  diskqueue_ready_fn ready, void *arg);

@@ -48,6 +48,8 @@
 /* Segment number ranges wider than this are handled by listing the directory instead of trying
    every number (a corrupt metadata file may name segment 10^15). */
 #define DQ_SCAN_GAP 64
+/* Read size used to count the records found after the metadata's write position at open. */
+#define DQ_COUNT_CHUNK (256 * 1024)
 /* Metadata numbers beyond this are treated as corrupt, so arithmetic on them cannot overflow. */
 #define DQ_META_LIMIT (INT64_MAX / 4)
 
@@ -168,10 +170,15 @@ int dq_write_pending(struct diskqueue *dq);
 /* --- diskqueue_read.c --- */
 /* Refills the read-ahead ring; *became_ready when it went non-empty. True if a sync is needed. */
 bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *became_ready);
-/* Existing segments numbered in [from, to], found by listing the directory: the lowest one
-   (*lowest, returns true if any); with `remove`, deletes them all. */
+/* Existing segments numbered in [from, to], found by listing the directory: the lowest and
+   highest one (*lowest, *highest if not NULL; returns true if any); with `remove`, deletes them
+   all. */
 bool dq_scan_segments(struct diskqueue *dq, int64_t from, int64_t to, bool remove, int64_t *lowest,
-                      int *first_err);
+                      int64_t *highest, int *first_err);
+/* Number of whole, valid records in segment `file` from byte `pos` to its end, stopping at the
+   first invalid length or truncated record (the reader sets the rest aside, storage.md §4.1).
+   Reads only the length fields. 0 if the segment is missing. */
+int64_t dq_count_records(struct diskqueue *dq, int64_t file, int64_t pos);
 /* True if to - from > gap (without overflow). */
 bool dq_range_wider_than(int64_t from, int64_t to, uint64_t gap);
 

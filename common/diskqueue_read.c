@@ -53,7 +53,7 @@ static bool dq_parse_segment_name(const struct diskqueue *dq, const char *fname,
 }
 
 bool dq_scan_segments(struct diskqueue *dq, int64_t from, int64_t to, bool remove, int64_t *lowest,
-                      int *first_err)
+                      int64_t *highest, int *first_err)
 {
     DIR *d = opendir(dq->dir);
     if (!d) {
@@ -69,6 +69,8 @@ bool dq_scan_segments(struct diskqueue *dq, int64_t from, int64_t to, bool remov
             continue;
         if (!found || n < *lowest)
             *lowest = n;
+        if (highest && (!found || n > *highest))
+            *highest = n;
         found = true;
         if (remove) {
             dq_seg_path(dq, dq->path_b, n, false);
@@ -78,6 +80,41 @@ bool dq_scan_segments(struct diskqueue *dq, int64_t from, int64_t to, bool remov
     }
     closedir(d);
     return found;
+}
+
+int64_t dq_count_records(struct diskqueue *dq, int64_t file, int64_t pos)
+{
+    dq_seg_path(dq, dq->path_b, file, false);
+    int fd = open(dq->path_b, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    uint8_t *buf = malloc(DQ_COUNT_CHUNK);
+    if (!buf || fstat(fd, &st) != 0) {
+        free(buf);
+        close(fd);
+        return 0;
+    }
+    int64_t size = st.st_size, n = 0;
+    int64_t cpos = 0, clen = 0; /* buf holds bytes [cpos, cpos + clen) of the file */
+    while (pos + DQ_LEN_BYTES <= size) {
+        if (pos < cpos || pos + DQ_LEN_BYTES > cpos + clen) {
+            int64_t want = size - pos < DQ_COUNT_CHUNK ? size - pos : DQ_COUNT_CHUNK;
+            ssize_t r = pread(fd, buf, (size_t)want, (off_t)pos);
+            if (r < DQ_LEN_BYTES)
+                break;
+            cpos = pos;
+            clen = r;
+        }
+        int32_t len = (int32_t)nsq_get_be32(buf + (pos - cpos));
+        if (len < dq->min_msg_size || len > dq->max_msg_size || pos + DQ_LEN_BYTES + len > size)
+            break;
+        pos += DQ_LEN_BYTES + len;
+        n++;
+    }
+    free(buf);
+    close(fd);
+    return n;
 }
 
 bool dq_range_wider_than(int64_t from, int64_t to, uint64_t gap)
@@ -105,7 +142,7 @@ static void dq_read_error(struct diskqueue *dq, const char *why, int64_t at, boo
     if (missing && dq_range_wider_than(next, dq->wr_file, DQ_SCAN_GAP)) {
         /* a long run of missing segments: go straight to the next one that exists */
         int64_t low;
-        next = dq_scan_segments(dq, next, dq->wr_file, false, &low, NULL) ? low : dq->wr_file;
+        next = dq_scan_segments(dq, next, dq->wr_file, false, &low, NULL, NULL) ? low : dq->wr_file;
     }
     dq_reader_jump(dq, next);
 }

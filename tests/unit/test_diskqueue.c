@@ -31,6 +31,7 @@
 
 static struct diskqueue_service *svc;
 static char tmpdir[256];
+static char crashdir[256]; /* copy of tmpdir made by crash_copy, removed by teardown */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -79,6 +80,9 @@ static void teardown(void)
     diskqueue_service_free(svc);
     svc = NULL;
     rm_rf(tmpdir);
+    if (crashdir[0])
+        rm_rf(crashdir);
+    crashdir[0] = 0;
 }
 
 static struct diskqueue_options opts(const char *name, int64_t max_bytes)
@@ -498,7 +502,7 @@ START_TEST(test_restart_after_crash)
     spit_str(qpath("c", ".meta.dat"), "5\n0,0\n0,220\n");
 
     dq = open_q("c", 10000);
-    ck_assert_int_eq(diskqueue_depth(dq), 5);
+    ck_assert_int_eq(diskqueue_depth(dq), 7); /* the two records found after writePos count */
     put_seq(dq, 7, 40);
     for (uint32_t i = 0; i <= 7; i++)
         expect_seq(dq, i, 40);
@@ -507,6 +511,155 @@ START_TEST(test_restart_after_crash)
     ck_assert(!exists(seg("c", 0)));
     ck_assert_int_eq(file_size(seg("c", 1)), 44);
     assert_file_text(qpath("c", ".meta.dat"), "0\n1,44\n1,44\n");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ crash recovery (§3.1) */
+
+/* A queue that never syncs by itself (sync-every and sync-timeout out of reach). */
+static struct diskqueue *open_nosync(const char *dir, const char *name, int64_t max_bytes)
+{
+    struct diskqueue_options o = opts(name, max_bytes);
+    o.data_path = dir;
+    o.sync_every = 1000000;
+    o.sync_timeout_ns = 3600LL * NSQ_NS_PER_SEC;
+    struct diskqueue *dq = diskqueue_open(svc, &o, NULL, NULL);
+    ck_assert_ptr_nonnull(dq);
+    return dq;
+}
+
+static bool wait_size(const char *p, long want)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (file_size(p) != want) {
+        if (now_ms() > deadline)
+            return false;
+        short_wait();
+    }
+    return true;
+}
+
+/* The state a SIGKILL leaves: the files of tmpdir as they are now (records written, metadata as
+   of the last sync) copied to a fresh directory, which the caller reopens. */
+static char *crash_copy(void)
+{
+    if (crashdir[0])
+        rm_rf(crashdir);
+    snprintf(crashdir, sizeof(crashdir), "/tmp/test_diskqueue_crash.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(crashdir));
+    copy_dir(tmpdir, crashdir);
+    return crashdir;
+}
+
+static char *path_in(const char *dir, const char *name, const char *suffix)
+{
+    static char p[1024];
+    snprintf(p, sizeof(p), "%s/%s.diskqueue%s", dir, name, suffix);
+    return p;
+}
+
+/* Killed before the first metadata sync: segment 0 holds two records, there is no metadata file.
+   Both records are counted and read; writing continues in a new segment. */
+START_TEST(test_crash_before_first_sync)
+{
+    struct diskqueue *dq = open_nosync(tmpdir, "k", 1000);
+    put_seq(dq, 0, 27);
+    put_seq(dq, 1, 27);
+    ck_assert(wait_size(seg("k", 0), 62));
+    char *dir = crash_copy();
+    ck_assert(!exists(path_in(dir, "k", ".meta.dat")));
+
+    struct diskqueue *r = open_nosync(dir, "k", 1000);
+    ck_assert_int_eq(diskqueue_depth(r), 2);
+    put_seq(r, 2, 27);
+    ck_assert_int_eq(diskqueue_depth(r), 3);
+    for (uint32_t i = 0; i <= 2; i++)
+        expect_seq(r, i, 27);
+    expect_none(r);
+    ck_assert(wait_depth(r, 0));
+    ck_assert_int_eq(diskqueue_close(r), 0);
+    assert_file_text(path_in(dir, "k", ".meta.dat"), "0\n1,31\n1,31\n");
+    ck_assert(!exists(path_in(dir, "k", ".000000.dat")));
+    ck_assert(!exists(path_in(dir, "k", ".000000.dat.bad")));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+/* Records appended after the last sync (stale metadata), across a roll: every record is read, in
+   order, and depth counts them all from the start. */
+START_TEST(test_crash_stale_meta)
+{
+    struct diskqueue *dq = open_nosync(tmpdir, "s", 200);
+    for (uint32_t i = 0; i < 3; i++)
+        put_seq(dq, i, 40);
+    ck_assert_int_eq(diskqueue_flush(dq), 0);
+    assert_file_text(qpath("s", ".meta.dat"), "3\n0,0\n0,132\n");
+    expect_seq(dq, 0, 40); /* consumed, but not synced */
+    put_seq(dq, 3, 40);
+    ck_assert(wait_size(seg("s", 0), 176));
+    char *dir = crash_copy();
+    assert_file_text(path_in(dir, "s", ".meta.dat"), "3\n0,0\n0,132\n");
+
+    struct diskqueue *r = open_nosync(dir, "s", 200);
+    ck_assert_int_eq(diskqueue_depth(r), 4);
+    put_seq(r, 4, 40);
+    for (uint32_t i = 0; i <= 4; i++) /* record 0 again: its pop was not synced */
+        expect_seq(r, i, 40);
+    expect_none(r);
+    ck_assert(wait_depth(r, 0));
+    ck_assert_int_eq(diskqueue_close(r), 0);
+    assert_file_text(path_in(dir, "s", ".meta.dat"), "0\n1,44\n1,44\n");
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+/* Empty removes the metadata file; records put afterwards go to the next segment number. A crash
+   before the next sync leaves that segment without metadata: it is found, counted and read. */
+START_TEST(test_crash_after_empty)
+{
+    struct diskqueue *dq = open_nosync(tmpdir, "y", 1000);
+    put_seq(dq, 0, 40);
+    ck_assert_int_eq(diskqueue_flush(dq), 0);
+    ck_assert_int_eq(diskqueue_empty(dq), 0);
+    ck_assert(!exists(qpath("y", ".meta.dat")));
+    put_seq(dq, 1, 40);
+    put_seq(dq, 2, 40);
+    ck_assert(wait_size(seg("y", 1), 88));
+    char *dir = crash_copy();
+    ck_assert(!exists(path_in(dir, "y", ".meta.dat")));
+
+    struct diskqueue *r = open_nosync(dir, "y", 1000);
+    ck_assert_int_eq(diskqueue_depth(r), 2);
+    put_seq(r, 3, 40);
+    for (uint32_t i = 1; i <= 3; i++)
+        expect_seq(r, i, 40);
+    expect_none(r);
+    ck_assert(wait_depth(r, 0));
+    ck_assert_int_eq(diskqueue_close(r), 0);
+    assert_file_text(path_in(dir, "y", ".meta.dat"), "0\n2,44\n2,44\n");
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+/* A record cut short by the crash ends the count; the records before it are read, the damaged
+   tail is set aside (§4.1). */
+START_TEST(test_crash_torn_record)
+{
+    struct diskqueue *dq = open_nosync(tmpdir, "t", 1000);
+    put_seq(dq, 0, 40);
+    put_seq(dq, 1, 40);
+    ck_assert(wait_size(seg("t", 0), 88));
+    char *dir = crash_copy();
+    ck_assert_int_eq(truncate(path_in(dir, "t", ".000000.dat"), 80), 0);
+
+    struct diskqueue *r = open_nosync(dir, "t", 1000);
+    ck_assert_int_eq(diskqueue_depth(r), 1);
+    expect_seq(r, 0, 40);
+    expect_none(r);
+    ck_assert(wait_depth(r, 0));
+    ck_assert_int_eq(diskqueue_close(r), 0);
+    ck_assert(exists(path_in(dir, "t", ".000000.dat.bad")));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
 }
 END_TEST
 
@@ -707,10 +860,10 @@ START_TEST(test_corrupt_meta_garbage)
 {
     make_two_segments("g");
     spit_str(qpath("g", ".meta.dat"), "garbage\n");
-    /* unparsable metadata: depth 0, positions 0; existing data is kept and read, new writes go
+    /* unparsable metadata: positions 0; existing data is kept, read and counted, new writes go
        to a fresh segment */
     struct diskqueue *dq = open_q("g", 220);
-    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    ck_assert_int_eq(diskqueue_depth(dq), 10);
     put_seq(dq, 100, 40);
     for (uint32_t i = 0; i < 10; i++)
         expect_seq(dq, i, 40);
@@ -1342,6 +1495,10 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_rolling_placement);
     tcase_add_test(tc, test_restart_mid_file);
     tcase_add_test(tc, test_restart_after_crash);
+    tcase_add_test(tc, test_crash_before_first_sync);
+    tcase_add_test(tc, test_crash_stale_meta);
+    tcase_add_test(tc, test_crash_after_empty);
+    tcase_add_test(tc, test_crash_torn_record);
     tcase_add_test(tc, test_caught_up_then_roll);
     tcase_add_test(tc, test_depth_after_restart);
     tcase_add_test(tc, test_corrupt_bad_length);
