@@ -2,7 +2,8 @@
  * cli: command-line subcommands over the API operations (see cli.h).
  *
  * Flags and positional arguments may be interleaved ("nsqadmin stats --json orders"). The flags
- * are nsqadmin's own (--lookupd-http-address, --nsqd-http-address, --http-client-*) plus --json
+ * are nsqadmin's own (--lookupd-http-address, --nsqd-http-address, --http-client-*, and --config
+ * for a config file read before the flags) plus --json
  * and --rate-interval (stats: time between the two samples the msgs/s column is computed from;
  * 0 disables it). The operation runs on a private event loop with the asynchronous clusterinfo,
  * so every node is asked in parallel and a dead node costs one request timeout.
@@ -88,6 +89,7 @@ struct cli_opts {
     size_t n;
     const char *pos[CLI_MAX_POSITIONAL];
     size_t npos;
+    const char *config; /* --config file, applied before the flags */
 };
 
 static void cli_table(struct cli_opts *o)
@@ -131,6 +133,14 @@ static int parse_args(struct cli_opts *o, int argc, char **argv, bool apply, cha
         const char *name = a + (a[1] == '-' ? 2 : 1);
         const char *eq = strchr(name, '=');
         size_t nlen = eq != NULL ? (size_t)(eq - name) : strlen(name);
+        if (nlen == strlen("config") && strncmp(name, "config", nlen) == 0) {
+            if (eq == NULL && i + 1 >= argc) {
+                snprintf(err, errlen, "flag needs an argument: -config");
+                return -EINVAL;
+            }
+            o->config = eq != NULL ? eq + 1 : argv[++i];
+            continue;
+        }
         const struct nsq_opt *opt = find_flag(o, name, nlen);
         if (opt == NULL && !apply)
             continue; /* only looking for a command word: reported when the command runs */
@@ -412,10 +422,18 @@ int cli_main(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     cli_table(o);
     char err[1024] = "";
-    char *no_args[] = {argv[0], NULL};
     int rc = CLI_EXIT_FAILURE;
-    /* defaults first, then the flags in any position */
-    if (nsq_options_parse(o->table, o->n, PROGRAM, 1, no_args, err, sizeof(err)) != 0 ||
+    /* defaults and the config file first, then the flags in any position */
+    if (parse_args(o, argc, argv, false, err, sizeof(err)) != 0) {
+        rc = usage_error(err);
+        goto out;
+    }
+    char config_flag[4096];
+    snprintf(config_flag, sizeof(config_flag), "--config=%s", o->config != NULL ? o->config : "");
+    char *base_args[] = {argv[0], config_flag, NULL};
+    o->npos = 0;
+    if (nsq_options_parse(o->table, o->n, PROGRAM, o->config != NULL ? 2 : 1, base_args, err,
+                          sizeof(err)) != 0 ||
         parse_args(o, argc, argv, true, err, sizeof(err)) != 0 ||
         nsqadmin_check_sources(&o->admin, err, sizeof(err)) != 0) {
         rc = usage_error(err);
