@@ -377,9 +377,10 @@ static uint64_t journal_submit(struct journal *j, struct journal_op *op)
 {
     struct journal_writer *w = j->w;
     op->j = j;
-    op->seq = ++w->next_seq;
-    j->last_seq = op->seq;
-    pthread_mutex_lock(&w->mu);
+    uint64_t seq = ++w->next_seq;
+    op->seq = seq;
+    j->last_seq = seq;
+    pthread_mutex_lock(&w->mu); /* from here on op belongs to the writer */
     if (w->tail)
         w->tail->next = op;
     else
@@ -387,7 +388,7 @@ static uint64_t journal_submit(struct journal *j, struct journal_op *op)
     w->tail = op;
     pthread_cond_signal(&w->work_cv);
     pthread_mutex_unlock(&w->mu);
-    return op->seq;
+    return seq;
 }
 
 static size_t record_len(const struct nsqd_message *m)
