@@ -628,7 +628,11 @@ START_TEST(partial_failures)
     ck_assert_int_eq(st, 200);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "nodes")), 2);
     cJSON_Delete(j);
-    /* nsqd mode: create with a channel needs lookupd */
+    /* nsqd mode: creating a topic alone asks nobody and succeeds; with a channel it needs lookupd */
+    j = admin_json(g_admin_nsqd_port, "POST", "/api/topics", "{\"topic\":\"t\"}", &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(jstr(j, "message"), "");
+    cJSON_Delete(j);
     j = admin_json(g_admin_nsqd_port, "POST", "/api/topics", "{\"topic\":\"t\",\"channel\":\"c\"}",
                    &st);
     ck_assert_int_eq(st, 502);
