@@ -37,6 +37,9 @@ struct nsq_conn *nsq_conn_new(struct event_base *base, const char *addr,
 int nsq_conn_connect(struct nsq_conn *c);
 /* Moves all of cmd to the connection's output as one write. -ENOTCONN if closed. */
 int nsq_conn_send(struct nsq_conn *c, struct evbuffer *cmd);
+/* Appends len bytes (one or more encoded commands) to the output. Commands sent from inside the
+   `frame` callback are held and written together after the frames of that read. 0 / -ENOTCONN. */
+int nsq_conn_write(struct nsq_conn *c, const void *data, size_t len);
 /* Stops I/O and schedules `closed` (once). */
 void nsq_conn_close(struct nsq_conn *c, int err, const char *why);
 void nsq_conn_free(struct nsq_conn *c);

@@ -53,6 +53,12 @@
 #define CONSUMER_MIN_REQUERY (1 * NSQ_NS_PER_SEC)
 /* How long a lowered RDY keeps its old budget reserved (nsqd has read the new value by then). */
 #define CONSUMER_PIPE_GRACE (500 * NSQ_NS_PER_MS)
+/* Answered messages are kept for reuse (no malloc per message) up to this many, with bodies up to
+   CONSUMER_POOL_MAX_BODY; each pooled message has room for at least CONSUMER_POOL_MIN_BODY. */
+#define CONSUMER_POOL_MAX      4096
+#define CONSUMER_POOL_MAX_BODY (64 * 1024)
+#define CONSUMER_POOL_MIN_BODY 256
+#define CONSUMER_FIN_LEN       (4 + NSQ_MSG_ID_LEN + 1) /* "FIN " id "\n" */
 
 struct cconn {
     TAILQ_ENTRY(cconn) link;
@@ -67,7 +73,8 @@ struct cconn {
     int64_t rdy;     /* last RDY sent */
     int64_t max_rdy;
     int64_t in_flight;
-    int64_t last_msg_ns;
+    int64_t last_msg_ns; /* refreshed from msg_seen at each redistribution tick */
+    bool msg_seen;       /* a message arrived since the last tick (no clock read per message) */
     int64_t last_rdy_ns;
     /* After RDY is lowered nsqd may still send up to (old RDY - held) messages until it reads the
        new value: they count against the budget until they arrive or pipe_until passes. */
@@ -82,6 +89,8 @@ struct msg_impl {
     struct nsq_message pub; /* first: the handler's pointer is this struct's */
     struct cconn *cc;
     bool auto_response;
+    size_t cap;            /* room for the body (plus a NUL) behind the struct */
+    struct msg_impl *next; /* in the consumer's pool */
 };
 
 struct nsq_consumer {
@@ -124,7 +133,9 @@ struct nsq_consumer {
 
     uint64_t received, finished, requeued;
     int in_flight;
-    int orphans;                 /* held messages whose connection is gone */
+    int orphans;           /* held messages whose connection is gone */
+    struct msg_impl *pool; /* answered messages kept for reuse */
+    int pool_len;
     struct msg_impl *in_handler; /* message being handled now */
     bool handler_answered;       /* ... and already answered by the handler */
 };
@@ -456,8 +467,13 @@ static void redistribute_cb(evutil_socket_t fd, short what, void *arg)
     int n = 0;
     if (c->stopping || c->backoff_sleeping)
         return;
+    int64_t now = nsq_mono_ns();
     TAILQ_FOREACH(cc, &c->conns, link)
     {
+        if (cc->msg_seen) {
+            cc->last_msg_ns = now;
+            cc->msg_seen = false;
+        }
         if (cconn_active(cc))
             n++;
     }
@@ -468,7 +484,6 @@ static void redistribute_cb(evutil_socket_t fd, short what, void *arg)
             rebalance(c);
         return;
     }
-    int64_t now = nsq_mono_ns();
     TAILQ_FOREACH(cc, &c->conns, link)
     {
         if (!cconn_active(cc) || cc->rdy == 0)
@@ -489,6 +504,33 @@ static void redistribute_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- messages ---- */
 
+/* A message with room for len body bytes: from the pool when one fits, else malloc'd. */
+static struct msg_impl *msg_get(struct nsq_consumer *c, size_t len)
+{
+    struct msg_impl *mi = c->pool;
+    if (mi && mi->cap >= len + 1) {
+        c->pool = mi->next;
+        c->pool_len--;
+        return mi;
+    }
+    size_t cap = len + 1 < CONSUMER_POOL_MIN_BODY ? CONSUMER_POOL_MIN_BODY : len + 1;
+    mi = malloc(sizeof(*mi) + cap);
+    if (mi)
+        mi->cap = cap;
+    return mi;
+}
+
+static void msg_release(struct nsq_consumer *c, struct msg_impl *mi)
+{
+    if (c->pool_len >= CONSUMER_POOL_MAX || mi->cap > CONSUMER_POOL_MAX_BODY) {
+        free(mi);
+        return;
+    }
+    mi->next = c->pool;
+    c->pool = mi;
+    c->pool_len++;
+}
+
 static void answer(struct msg_impl *mi, bool fin, int64_t delay_ms, bool backoff)
 {
     struct cconn *cc = mi->cc;
@@ -496,14 +538,20 @@ static void answer(struct msg_impl *mi, bool fin, int64_t delay_ms, bool backoff
     if (mi == c->in_handler)
         c->handler_answered = true;
     if (cc->conn && !nsq_conn_is_closed(cc->conn)) {
-        struct evbuffer *b = evbuffer_new();
-        int rc = !b    ? -ENOMEM
-                 : fin ? nsq_cmd_fin(b, mi->pub.id)
-                       : nsq_cmd_req(b, mi->pub.id, delay_ms);
-        if (rc == 0)
-            nsq_conn_send(cc->conn, b);
-        if (b)
-            evbuffer_free(b);
+        if (fin) {
+            /* the hot path: straight into the connection's output, no temporary buffer */
+            char line[CONSUMER_FIN_LEN];
+            memcpy(line, "FIN ", 4);
+            memcpy(line + 4, mi->pub.id, NSQ_MSG_ID_LEN);
+            line[CONSUMER_FIN_LEN - 1] = '\n';
+            nsq_conn_write(cc->conn, line, sizeof(line));
+        } else {
+            struct evbuffer *b = evbuffer_new();
+            if (b && nsq_cmd_req(b, mi->pub.id, delay_ms) == 0)
+                nsq_conn_send(cc->conn, b);
+            if (b)
+                evbuffer_free(b);
+        }
     }
     if (fin)
         c->finished++;
@@ -518,7 +566,7 @@ static void answer(struct msg_impl *mi, bool fin, int64_t delay_ms, bool backoff
     maybe_close_drained(cc);
     if (c->rdy_pending)
         rebalance(c);
-    free(mi);
+    msg_release(c, mi);
     cconn_unref(cc);
 }
 
@@ -562,7 +610,7 @@ static void on_message(struct cconn *cc, const uint8_t *data, size_t len)
         nsq_conn_close(cc->conn, -EPROTO, "invalid message frame");
         return;
     }
-    struct msg_impl *mi = malloc(sizeof(*mi) + v.body_len + 1);
+    struct msg_impl *mi = msg_get(c, v.body_len);
     if (!mi) {
         nsq_conn_close(cc->conn, -ENOMEM, NULL);
         return;
@@ -582,7 +630,7 @@ static void on_message(struct cconn *cc, const uint8_t *data, size_t len)
     if (cc->pipe_bound > 0)
         cc->pipe_bound--;
     cc->in_flight++;
-    cc->last_msg_ns = nsq_mono_ns();
+    cc->msg_seen = true;
     c->in_flight++;
     c->received++;
 
@@ -979,6 +1027,11 @@ void nsq_consumer_free(struct nsq_consumer *c)
         event_free(c->pending_ev);
     if (c->stop_ev)
         event_free(c->stop_ev);
+    while (c->pool) {
+        struct msg_impl *mi = c->pool;
+        c->pool = mi->next;
+        free(mi);
+    }
     free(c);
 }
 
