@@ -9,8 +9,10 @@
  * Each case expects the documented error (or a closed connection), and a normal PUB/SUB through
  * nsqd plus /ping on every daemon must keep working during and after.
  *
- * TLS is not configured here (test_nsqd_tls covers the handshake); a TLS ClientHello cut midway
- * is still sent to the plain TCP ports, as a client with the wrong settings would.
+ * TLS: a ClientHello cut midway is sent to the plain TCP port (a client with the wrong settings),
+ * and tls_handshake_cut_midway starts an nsqd with a self-signed certificate (made with the
+ * openssl command) where INPUT_TLS_CONNS connections stop halfway through the handshake, both
+ * after IDENTIFY tls_v1 on the TCP port and on the HTTPS port, while other clients are served.
  */
 #include <check.h>
 #include <errno.h>
@@ -37,6 +39,7 @@
 #define INPUT_NOFILE       4096
 #define INPUT_SEED         7u
 #define INPUT_BIG_LINE     (1024 * 1024)
+#define INPUT_TLS_CONNS    100
 
 enum port_kind { NSQD_TCP, NSQD_HTTP, LOOKUPD_TCP, LOOKUPD_HTTP, ADMIN_HTTP, N_PORTS };
 static const char *const port_names[N_PORTS] = {"nsqd TCP", "nsqd HTTP", "nsqlookupd TCP",
@@ -405,6 +408,82 @@ START_TEST(oversize_and_invalid_input)
 }
 END_TEST
 
+/* A ClientHello record header and the start of its body: the peer waits for the rest. */
+static const uint8_t partial_hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03,
+                                        0x03};
+
+START_TEST(tls_handshake_cut_midway)
+{
+    raise_nofile();
+    char *dir = harness_tmpdir();
+    char cmd[9000], cert[4200], key[4200], cert_flag[4300], key_flag[4300];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s -out %s -days 2 -subj /CN=127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    ck_assert_msg(system(cmd) == 0, "openssl could not make a certificate");
+    snprintf(cert_flag, sizeof(cert_flag), "--tls-cert=%s", cert);
+    snprintf(key_flag, sizeof(key_flag), "--tls-key=%s", key);
+    char dp[4300];
+    snprintf(dp, sizeof(dp), "--data-path=%s", dir);
+    const char *const args[] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
+                                "--https-address=127.0.0.1:0", dp, cert_flag, key_flag, NULL};
+    struct harness_proc *p = harness_start(NSQD_BIN, args, 3);
+    ck_assert_ptr_nonnull(p);
+    int tcp = harness_port(p, "TCP"), https = harness_port(p, "HTTPS");
+    ck_assert_int_gt(https, 0);
+    long base = vm_rss_kb(harness_pid(p));
+    static int fds[2 * INPUT_TLS_CONNS];
+    int n = 0;
+    for (int i = 0; i < INPUT_TLS_CONNS; i++) {
+        /* TCP: IDENTIFY asks for TLS, the reply says yes, then half a handshake */
+        int fd = itest_v2_connect(tcp);
+        ck_assert_int_ge(fd, 0);
+        static const char id[] = "{\"tls_v1\":true,\"feature_negotiation\":true}";
+        int32_t type;
+        char *data = NULL;
+        size_t len;
+        ck_assert_int_eq(harness_tcp_send_str(fd, "IDENTIFY\n"), 0);
+        ck_assert_int_eq(harness_tcp_send_sized(fd, id, sizeof(id) - 1), 0);
+        ck_assert_int_eq(itest_read_frame(fd, &type, &data, &len, ITEST_IO_MS), 0);
+        ck_assert_msg(strstr(data, "\"tls_v1\":true") != NULL, "IDENTIFY reply %s", data);
+        free(data);
+        ck_assert_int_eq(harness_tcp_send(fd, partial_hello, sizeof(partial_hello)), 0);
+        fds[n++] = fd;
+        /* HTTPS: half a handshake */
+        fd = harness_connect(https);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(harness_tcp_send(fd, partial_hello, sizeof(partial_hello)), 0);
+        fds[n++] = fd;
+    }
+    /* the plain side keeps serving while the handshakes hang */
+    int sub = itest_v2_connect(tcp);
+    ck_assert_int_eq(itest_sub(sub, "tls", "c"), 0);
+    ck_assert_int_eq(itest_rdy(sub, 1), 0);
+    int pub = itest_v2_connect(tcp);
+    ck_assert_int_eq(itest_pub(pub, "tls", "ok", 2), 0);
+    struct itest_msg m;
+    ck_assert_int_eq(itest_read_msg(sub, &m, ITEST_IO_MS), 0);
+    free(m.body);
+    close(pub);
+    close(sub);
+    ck_assert_int_eq(itest_http("GET", harness_port(p, "HTTP"), "/ping", NULL, NULL), 200);
+    long rss = vm_rss_kb(harness_pid(p));
+    fprintf(stderr, "TLS cut midway: %d connections stalled in the handshake (TCP and HTTPS); "
+                    "nsqd VmRSS %ld kB -> %ld kB; PUB/SUB and /ping served\n",
+            n, base, rss);
+    ck_assert_msg(rss - base < INPUT_RSS_BOUND_KB, "nsqd grew by %ld kB", rss - base);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    ck_assert(harness_running(p));
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("reliability_input");
@@ -414,6 +493,7 @@ static Suite *suite(void)
     tcase_add_test(tc, thousand_garbage_connections_bounded_memory);
     tcase_add_test(tc, slow_loris_every_port);
     tcase_add_test(tc, oversize_and_invalid_input);
+    tcase_add_test(tc, tls_handshake_cut_midway);
     suite_add_tcase(s, tc);
     return s;
 }
