@@ -3,8 +3,9 @@
  *
  * --post URL sends the body as the request body; --get URL replaces the one "%s" in the URL by
  * the query-escaped body. With --mode round-robin, hostpool or epsilon-greedy each message goes to
- * one endpoint in turn (endpoints whose last request failed are skipped while another is
- * healthy); any other mode sends it to every endpoint. A message is finished once its request(s)
+ * one endpoint chosen by hostpool.h's rules (in turn; in turn skipping endpoints marked dead by a
+ * failure until their retry time; mostly the fastest recently); any other mode sends it to every
+ * endpoint. A message is finished once its request(s)
  * succeeded (2xx for POST, 200 for GET) and requeued with backoff otherwise. At most -n requests
  * run at once; --sample sends only that fraction of the messages (the others are finished).
  *
@@ -25,6 +26,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "app.h"
+#include "hostpool.h"
 #include "nsq.h"
 #include "nsq_time.h"
 #include "nsq_version.h"
@@ -36,7 +38,7 @@
 struct endpoint {
     char *url;
     struct evhttp_uri *uri;
-    bool healthy;
+    size_t index; /* in the host pool */
 };
 
 struct job {
@@ -53,7 +55,7 @@ struct app {
     struct endpoint *eps;
     size_t neps;
     bool post, fanout;
-    size_t next;
+    struct hostpool *pool; /* NULL when fanning out */
     const char *content_type;
     struct nsq_strlist *headers;
     int64_t request_timeout;
@@ -96,14 +98,16 @@ static void request_done(struct evhttp_request *req, void *arg)
     struct app *a = r->a;
     int code = req ? evhttp_request_get_response_code(req) : 0;
     bool ok = a->post ? (code >= 200 && code < 300) : code == 200;
-    r->ep->healthy = ok;
+    int64_t now = nsq_mono_ns();
+    if (a->pool)
+        hostpool_mark(a->pool, r->ep->index, ok, now - r->start_ns, now);
     if (!ok) {
         app_log("ERROR: %s %s - status code %d", a->post ? "POST" : "GET", r->ep->url, code);
         r->job->failed = true;
     }
     a->done++;
     a->ok += ok;
-    a->total_ns += nsq_mono_ns() - r->start_ns;
+    a->total_ns += now - r->start_ns;
     if (a->status_every > 0 && a->done % (uint64_t)a->status_every == 0)
         app_log("%llu requests, %llu ok, avg %.3fms", (unsigned long long)a->done,
                 (unsigned long long)a->ok, (double)a->total_ns / 1e6 / (double)a->done);
@@ -194,12 +198,7 @@ static int send_request(struct app *a, struct job *j, struct endpoint *ep)
 
 static struct endpoint *pick(struct app *a)
 {
-    for (size_t tries = 0; tries < a->neps; tries++) {
-        struct endpoint *ep = &a->eps[a->next++ % a->neps];
-        if (ep->healthy)
-            return ep;
-    }
-    return &a->eps[a->next++ % a->neps];
+    return &a->eps[hostpool_pick(a->pool, nsq_mono_ns())];
 }
 
 static void start_jobs(struct app *a)
@@ -325,13 +324,17 @@ int main(int argc, char **argv)
                     .sample = sample,
                     .status_every = status_every};
     struct nsq_strlist *urls = a.post ? &posts : &gets;
-    a.fanout = strcmp(mode, "round-robin") && strcmp(mode, "hostpool") &&
-               strcmp(mode, "epsilon-greedy");
+    enum hostpool_mode pool_mode;
+    a.fanout = hostpool_parse_mode(mode, &pool_mode) < 0;
     a.neps = urls->len;
     a.eps = calloc(a.neps, sizeof(*a.eps));
+    if (!a.fanout)
+        a.pool = hostpool_new(pool_mode, a.neps, (uint64_t)nsq_now_ns() ^ (uint64_t)getpid());
+    if (!a.eps || (!a.fanout && !a.pool))
+        app_fatal("out of memory");
     for (size_t i = 0; i < a.neps; i++) {
         a.eps[i].url = urls->items[i];
-        a.eps[i].healthy = true;
+        a.eps[i].index = i;
         if (!a.post) {
             const char *first = strstr(urls->items[i], "%s");
             if (!first || strstr(first + 2, "%s"))
@@ -372,6 +375,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < a.neps; i++)
         evhttp_uri_free(a.eps[i].uri);
     free(a.eps);
+    hostpool_free(a.pool);
     nsq_config_free(cfg);
     event_base_free(a.base);
     nsq_options_free(table, ntable);

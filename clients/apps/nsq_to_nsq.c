@@ -2,9 +2,10 @@
  * nsq_to_nsq: relays topics to other nsqds.
  *
  * One consumer per source topic; every message is published asynchronously to one destination
- * nsqd (round-robin; the "hostpool" and "epsilon-greedy" modes also rotate, skipping a destination
- * whose last publish failed while another one is healthy) and finished when the publish succeeds,
- * requeued (with backoff) when it fails. Optional JSON filters: --require-json-field
+ * nsqd chosen by --mode with hostpool.h's rules (round-robin; hostpool: in turn, skipping
+ * destinations marked dead by a failed publish until their retry time; epsilon-greedy: mostly the
+ * one answering fastest recently; another name acts as hostpool) and finished when the publish
+ * succeeds, requeued (with backoff) when it fails. Optional JSON filters: --require-json-field
  * [--require-json-value] and --whitelist-json-field (the relayed message keeps only those fields,
  * re-encoded with sorted keys). Non-JSON messages are dropped when a JSON option is used.
  */
@@ -12,19 +13,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
 #include "app.h"
+#include "hostpool.h"
 #include "nsq.h"
+#include "nsq_time.h"
 
 struct relay {
     struct event_base *base;
     struct nsq_producer **producers;
-    bool *healthy;
+    struct hostpool *pool;
     size_t nproducers;
-    size_t next;
     const char *dest_topic;
     const char *require_field;
     const char *require_value;
@@ -46,6 +49,7 @@ struct pending {
     struct relay *r;
     struct nsq_message *msg;
     size_t producer;
+    int64_t start_ns;
 };
 
 static void on_stopped(void *arg)
@@ -65,21 +69,12 @@ static void stop_all(void *arg)
         nsq_consumer_stop(r->consumers[i], on_stopped, r);
 }
 
-static size_t pick_producer(struct relay *r)
-{
-    for (size_t tries = 0; tries < r->nproducers; tries++) {
-        size_t i = r->next++ % r->nproducers;
-        if (r->healthy[i])
-            return i;
-    }
-    return r->next++ % r->nproducers;
-}
-
 static void published(int err, const char *text, void *arg)
 {
     struct pending *p = arg;
     struct relay *r = p->r;
-    r->healthy[p->producer] = err == 0;
+    int64_t now = nsq_mono_ns();
+    hostpool_mark(r->pool, p->producer, err == 0, now - p->start_ns, now);
     if (err == 0) {
         nsq_message_finish(p->msg);
         if (r->status_every > 0 && ++r->relayed % (uint64_t)r->status_every == 0)
@@ -165,14 +160,15 @@ static int handle(struct nsq_message *msg, void *arg)
     }
     p->r = r;
     p->msg = msg;
-    p->producer = pick_producer(r);
+    p->start_ns = nsq_mono_ns();
+    p->producer = hostpool_pick(r->pool, p->start_ns);
     const char *topic = r->dest_topic[0] ? r->dest_topic : s->topic;
     int rc = nsq_producer_publish_async(r->producers[p->producer], topic,
                                         body ? (const void *)body : msg->body,
                                         body ? strlen(body) : msg->body_len, published, p);
     cJSON_free(body);
     if (rc < 0) {
-        r->healthy[p->producer] = false;
+        hostpool_mark(r->pool, p->producer, false, 0, nsq_mono_ns());
         free(p);
         return -1;
     }
@@ -246,10 +242,13 @@ int main(int argc, char **argv)
                       .status_every = status_every};
     r.nproducers = dests.len;
     r.producers = calloc(dests.len, sizeof(*r.producers));
-    r.healthy = calloc(dests.len, sizeof(*r.healthy));
+    enum hostpool_mode pool_mode = HOSTPOOL_STANDARD;
+    hostpool_parse_mode(mode, &pool_mode);
+    r.pool = hostpool_new(pool_mode, dests.len, (uint64_t)nsq_now_ns() ^ (uint64_t)getpid());
+    if (!r.producers || !r.pool)
+        app_fatal("out of memory");
     for (size_t i = 0; i < dests.len; i++) {
         r.producers[i] = nsq_producer_new(r.base, dests.items[i], pcfg);
-        r.healthy[i] = true;
         if (!r.producers[i])
             app_fatal("failed creating producer %s - invalid address", dests.items[i]);
     }
@@ -273,7 +272,7 @@ int main(int argc, char **argv)
         nsq_producer_free(r.producers[i]);
     free(r.consumers);
     free(r.producers);
-    free(r.healthy);
+    hostpool_free(r.pool);
     free(sources);
     event_base_free(r.base);
     nsq_config_free(ccfg);

@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 
 #include "command.h"
+#include "hostpool.h"
 #include "lookupd.h"
 #include "nsq.h"
 
@@ -149,6 +150,111 @@ START_TEST(test_config_table)
 }
 END_TEST
 
+#define SEC 1000000000LL
+#define MS  1000000LL
+
+START_TEST(test_hostpool_modes)
+{
+    enum hostpool_mode m;
+    ck_assert_int_eq(hostpool_parse_mode("round-robin", &m), 0);
+    ck_assert_int_eq(m, HOSTPOOL_ROUND_ROBIN);
+    ck_assert_int_eq(hostpool_parse_mode("hostpool", &m), 0);
+    ck_assert_int_eq(m, HOSTPOOL_STANDARD);
+    ck_assert_int_eq(hostpool_parse_mode("epsilon-greedy", &m), 0);
+    ck_assert_int_eq(m, HOSTPOOL_EPSILON_GREEDY);
+    ck_assert_int_eq(hostpool_parse_mode("all", &m), -EINVAL);
+    ck_assert_ptr_null(hostpool_new(HOSTPOOL_STANDARD, 0, 1));
+
+    /* round-robin ignores failures */
+    struct hostpool *p = hostpool_new(HOSTPOOL_ROUND_ROBIN, 3, 1);
+    hostpool_mark(p, 1, false, 0, SEC);
+    for (size_t i = 0; i < 6; i++)
+        ck_assert_uint_eq(hostpool_pick(p, SEC), i % 3);
+    hostpool_free(p);
+}
+END_TEST
+
+START_TEST(test_hostpool_dead_hosts)
+{
+    struct hostpool *p = hostpool_new(HOSTPOOL_STANDARD, 3, 1);
+    int64_t t = SEC;
+    ck_assert_uint_eq(hostpool_pick(p, t), 0);
+    ck_assert_uint_eq(hostpool_pick(p, t), 1);
+    hostpool_mark(p, 1, false, 0, t);
+    ck_assert(hostpool_dead(p, 1));
+    /* host 1 is skipped until its retry time */
+    for (int i = 0; i < 10; i++)
+        ck_assert_uint_ne(hostpool_pick(p, t + i * MS), 1);
+    /* after HOSTPOOL_RETRY_INITIAL it gets one request... */
+    t += HOSTPOOL_RETRY_INITIAL;
+    bool offered = false;
+    for (int i = 0; i < 3; i++)
+        offered = offered || hostpool_pick(p, t) == 1;
+    ck_assert(offered);
+    /* ...and not another one before twice the delay */
+    for (int i = 0; i < 10; i++)
+        ck_assert_uint_ne(hostpool_pick(p, t + HOSTPOOL_RETRY_INITIAL), 1);
+    /* a success revives it */
+    hostpool_mark(p, 1, true, MS, t);
+    ck_assert(!hostpool_dead(p, 1));
+    offered = false;
+    for (int i = 0; i < 3; i++)
+        offered = offered || hostpool_pick(p, t) == 1;
+    ck_assert(offered);
+    /* all dead and none due: everyone is revived */
+    for (size_t i = 0; i < 3; i++)
+        hostpool_mark(p, i, false, 0, t);
+    hostpool_pick(p, t + MS);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert(!hostpool_dead(p, i));
+    hostpool_free(p);
+}
+END_TEST
+
+START_TEST(test_hostpool_epsilon_greedy)
+{
+    struct hostpool *p = hostpool_new(HOSTPOOL_EPSILON_GREEDY, 3, 12345);
+    int64_t t = SEC;
+    int counts[3] = {0};
+    ck_assert(hostpool_epsilon(p) > 0.29 && hostpool_epsilon(p) < 0.31);
+    /* host 2 answers in 1 ms, the others in 50 ms */
+    for (int i = 0; i < 2000; i++) {
+        size_t h = hostpool_pick(p, t);
+        counts[h]++;
+        hostpool_mark(p, h, true, h == 2 ? MS : 50 * MS, t);
+        t += 10 * MS;
+    }
+    ck_assert_int_gt(counts[2], 1800);
+    ck_assert_int_gt(counts[0] + counts[1], 0); /* still explored */
+    /* epsilon decayed, but not below its floor */
+    ck_assert(hostpool_epsilon(p) < 0.1);
+    ck_assert(hostpool_epsilon(p) >= HOSTPOOL_EPSILON_MIN);
+    /* host 2 fails: it is dead and avoided, then host 0 becomes fast */
+    hostpool_mark(p, 2, false, 0, t);
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 1000; i++) {
+        size_t h = hostpool_pick(p, t);
+        counts[h]++;
+        if (h != 2)
+            hostpool_mark(p, h, true, h == 0 ? MS : 50 * MS, t);
+        t += 10 * MS;
+    }
+    ck_assert_int_eq(counts[2], 0);
+    ck_assert_int_gt(counts[0], 700);
+    /* old measurements fade: after the decay window only new ones count */
+    t += HOSTPOOL_DECAY_WINDOW + SEC;
+    memset(counts, 0, sizeof(counts));
+    for (int i = 0; i < 1000; i++) {
+        size_t h = hostpool_pick(p, t);
+        counts[h]++;
+        hostpool_mark(p, h, true, h == 1 ? MS : 50 * MS, t);
+        t += 10 * MS;
+    }
+    ck_assert_int_gt(counts[1], 700);
+    hostpool_free(p);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("clients_wire");
@@ -157,6 +263,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_body_commands);
     tcase_add_test(tc, test_lookup_replies);
     tcase_add_test(tc, test_config_table);
+    tcase_add_test(tc, test_hostpool_modes);
+    tcase_add_test(tc, test_hostpool_dead_hosts);
+    tcase_add_test(tc, test_hostpool_epsilon_greedy);
     suite_add_tcase(s, tc);
     return s;
 }
