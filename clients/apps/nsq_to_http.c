@@ -9,8 +9,9 @@
  * succeeded (2xx for POST, 200 for GET) and requeued with backoff otherwise. At most -n requests
  * run at once; --sample sends only that fraction of the messages (the others are finished).
  *
- * Requests use libevent's HTTP client, one connection per request, so plain http:// endpoints
- * only.
+ * Requests use libevent's HTTP client, one connection per request. https:// endpoints go through
+ * bufferevent_openssl; the server certificate is verified against the system's roots (OpenSSL's
+ * default paths, so SSL_CERT_FILE / SSL_CERT_DIR apply) and the URL's host.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -29,9 +32,12 @@
 #include "hostpool.h"
 #include "nsq.h"
 #include "nsq_time.h"
+#include "nsq_tls.h"
 #include "nsq_version.h"
 
 #define DEFAULT_CONTENT_TYPE "application/octet-stream"
+#define HTTP_PORT            80
+#define HTTPS_PORT           443
 /* stands for "%s" while a GET URL is parsed (a bare "%s" is not a valid URI) */
 #define BODY_TOKEN "__NSQ_TO_HTTP_BODY__"
 
@@ -39,6 +45,7 @@ struct endpoint {
     char *url;
     struct evhttp_uri *uri;
     size_t index; /* in the host pool */
+    bool tls;
 };
 
 struct job {
@@ -56,6 +63,7 @@ struct app {
     size_t neps;
     bool post, fanout;
     struct hostpool *pool; /* NULL when fanning out */
+    SSL_CTX *ssl_ctx;      /* for https:// endpoints */
     const char *content_type;
     struct nsq_strlist *headers;
     int64_t request_timeout;
@@ -132,12 +140,30 @@ static int send_request(struct app *a, struct job *j, struct endpoint *ep)
     r->job = j;
     r->ep = ep;
     r->start_ns = nsq_mono_ns();
-    r->conn =
-            evhttp_connection_base_new(a->base, NULL, host, (unsigned short)(port > 0 ? port : 80));
+    unsigned short dport = (unsigned short)(port > 0 ? port : ep->tls ? HTTPS_PORT : HTTP_PORT);
+    if (ep->tls) {
+        SSL *ssl = SSL_new(a->ssl_ctx);
+        struct bufferevent *bev = NULL;
+        if (ssl && nsq_tls_client_set_host(ssl, host) == 0)
+            bev = bufferevent_openssl_socket_new(a->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        else if (ssl)
+            SSL_free(ssl);
+        if (bev) {
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+            r->conn = evhttp_connection_base_bufferevent_new(a->base, NULL, bev, host, dport);
+            if (!r->conn)
+                bufferevent_free(bev);
+        }
+    } else {
+        r->conn = evhttp_connection_base_new(a->base, NULL, host, dport);
+    }
     struct evhttp_request *req = evhttp_request_new(request_done, r);
     if (!r->conn || !req) {
         if (r->conn)
             evhttp_connection_free(r->conn);
+        if (req)
+            evhttp_request_free(req);
         free(r);
         return -ENOMEM;
     }
@@ -351,8 +377,15 @@ int main(int argc, char **argv)
         a.eps[i].uri = evhttp_uri_parse(parsed);
         const char *scheme = a.eps[i].uri ? evhttp_uri_get_scheme(a.eps[i].uri) : NULL;
         if (!a.eps[i].uri || !evhttp_uri_get_host(a.eps[i].uri) || !scheme ||
-            strcmp(scheme, "http") != 0)
+            (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
             app_fatal("invalid address %s", urls->items[i]);
+        a.eps[i].tls = !strcmp(scheme, "https");
+        if (a.eps[i].tls && !a.ssl_ctx) {
+            char err[256] = "";
+            a.ssl_ctx = nsq_tls_client_ctx(NULL, NULL, NULL, false, 0, err, sizeof(err));
+            if (!a.ssl_ctx)
+                app_fatal("cannot set up TLS: %s", err);
+        }
     }
     TAILQ_INIT(&a.queue);
     srandom((unsigned)(nsq_now_ns() ^ getpid()));
@@ -376,6 +409,8 @@ int main(int argc, char **argv)
         evhttp_uri_free(a.eps[i].uri);
     free(a.eps);
     hostpool_free(a.pool);
+    if (a.ssl_ctx)
+        SSL_CTX_free(a.ssl_ctx);
     nsq_config_free(cfg);
     event_base_free(a.base);
     nsq_options_free(table, ntable);

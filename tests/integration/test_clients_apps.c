@@ -581,6 +581,157 @@ START_TEST(test_nsq_to_http)
 }
 END_TEST
 
+struct topic_count {
+    int http_port;
+    const char *topic;
+    int want;
+};
+
+/* Whether nsqd's topic holds `want` messages. */
+static bool topic_has(void *arg)
+{
+    struct topic_count *t = arg;
+    struct harness_response r;
+    char path[256], want[64];
+    snprintf(path, sizeof(path), "/stats?format=json&topic=%s", t->topic);
+    snprintf(want, sizeof(want), "\"message_count\":%d,", t->want);
+    if (harness_http("GET", t->http_port, path, NULL, 0, &r) < 0)
+        return false;
+    bool ok = r.status == 200 && strstr(r.body, want) != NULL;
+    harness_response_free(&r);
+    return ok;
+}
+
+static int count_lines_with(const char *file, const char *needle)
+{
+    char line[1024];
+    int n = 0;
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+struct log_wait {
+    const char *file;
+    const char *needle;
+};
+
+static bool log_has(void *arg)
+{
+    struct log_wait *w = arg;
+    return count_lines_with(w->file, w->needle) > 0;
+}
+
+/* hostpool and epsilon-greedy: an endpoint that refuses connections fails one request, is marked
+   dead and gets no more while the other one works; every message arrives. */
+START_TEST(test_nsq_to_http_modes)
+{
+    static const char *const modes[] = {"hostpool", "epsilon-greedy", "round-robin"};
+    struct nsqd d;
+    char cmd[2048], log[700], dest[64];
+    nsqd_start(&d);
+    int http_port = harness_port(d.p, "HTTP");
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+        const char *bodies[21];
+        char store[20][16];
+        char src[64];
+        snprintf(src, sizeof(src), "src%zu", m);
+        for (int i = 0; i < 20; i++) {
+            snprintf(store[i], sizeof(store[i]), "m%d", i);
+            bodies[i] = store[i];
+        }
+        bodies[20] = NULL;
+        publish(d.tcp, src, bodies);
+        snprintf(dest, sizeof(dest), "dest%zu", m);
+        snprintf(log, sizeof(log), "%s/to_http_%zu.log", d.dir, m);
+        snprintf(cmd, sizeof(cmd),
+                 "exec " BIN("nsq_to_http") " --topic=%s --nsqd-tcp-address=%s --mode=%s -n 1 "
+                                            "--post='http://127.0.0.1:1/pub?topic=%s' "
+                                            "--post='http://127.0.0.1:%d/pub?topic=%s' "
+                                            "--status-every=0 "
+                                            "--consumer-opt=default_requeue_delay,0s "
+                                            "--consumer-opt=backoff_multiplier,10ms "
+                                            "--consumer-opt=max_attempts,0 2>%s",
+                 src, d.tcp, modes[m], dest, http_port, dest, log);
+        pid_t pid = spawn(cmd);
+        struct topic_count tc = {http_port, dest, 20};
+        ck_assert(harness_wait_until(topic_has, &tc, 30000));
+        ck_assert_int_eq(stop_proc(pid, SIGINT), 0);
+        int errors = count_lines_with(log, "ERROR");
+        if (m < 2)
+            ck_assert_int_eq(errors, 1);
+        else
+            ck_assert_int_ge(errors, 5); /* round-robin keeps trying the dead endpoint */
+    }
+    nsqd_stop(&d);
+}
+END_TEST
+
+/* https:// endpoints: nsqd's HTTPS /pub, its certificate trusted through SSL_CERT_FILE. */
+START_TEST(test_nsq_to_http_https)
+{
+    char *dir = harness_tmpdir();
+    char cmd[3000], cert[600], key[600], certf[700], keyf[700], data[700];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
+             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+             key, cert);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(certf, sizeof(certf), "--tls-cert=%s", cert);
+    snprintf(keyf, sizeof(keyf), "--tls-key=%s", key);
+    snprintf(data, sizeof(data), "--data-path=%s", dir);
+    const char *args[] = {"--tcp-address=127.0.0.1:0",
+                          "--http-address=127.0.0.1:0",
+                          "--https-address=127.0.0.1:0",
+                          data,
+                          certf,
+                          keyf,
+                          NULL};
+    struct harness_proc *p = harness_start(NSQD_BIN, args, 3);
+    ck_assert_ptr_nonnull(p);
+    char tcp[64];
+    snprintf(tcp, sizeof(tcp), "127.0.0.1:%d", harness_port(p, "TCP"));
+    int http_port = harness_port(p, "HTTP"), https_port = harness_port(p, "HTTPS");
+    publish(tcp, "plain", (const char *const[]){"s1", "s2", "s3", NULL});
+    snprintf(cmd, sizeof(cmd),
+             "SSL_CERT_FILE=%s exec " BIN("nsq_to_http") " --topic=plain --nsqd-tcp-address=%s "
+                                                         "--post='https://127.0.0.1:%d/"
+                                                         "pub?topic=secure' 2>/dev/null",
+             cert, tcp, https_port);
+    pid_t pid = spawn(cmd);
+    struct topic_count tc = {http_port, "secure", 3};
+    ck_assert(harness_wait_until(topic_has, &tc, 30000));
+    ck_assert_int_eq(stop_proc(pid, SIGINT), 0);
+
+    /* without the trusted root the certificate is refused: nothing arrives */
+    publish(tcp, "plain2", (const char *const[]){"x", NULL});
+    snprintf(cmd, sizeof(cmd),
+             "SSL_CERT_FILE=/nonexistent exec " BIN(
+                     "nsq_to_http") " --topic=plain2 --nsqd-tcp-address=%s "
+                                    "--post='https://127.0.0.1:%d/pub?topic=refused' "
+                                    "--status-every=0 2>%s/refused.log",
+             tcp, https_port, dir);
+    pid = spawn(cmd);
+    char logf[700];
+    snprintf(logf, sizeof(logf), "%s/refused.log", dir);
+    struct log_wait lw = {logf, "ERROR"};
+    ck_assert(harness_wait_until(log_has, &lw, 30000));
+    ck_assert_int_eq(stop_proc(pid, SIGINT), 0);
+    tc.topic = "refused";
+    tc.want = 1;
+    ck_assert(!topic_has(&tc));
+    ck_assert_int_eq(harness_stop(p, 0), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_nsq_stat)
 {
     struct nsqd d;
@@ -629,6 +780,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_nsq_to_file_sighup);
     tcase_add_test(tc, test_nsq_to_file_flag_errors);
     tcase_add_test(tc, test_nsq_to_http);
+    tcase_add_test(tc, test_nsq_to_http_modes);
+    tcase_add_test(tc, test_nsq_to_http_https);
     tcase_add_test(tc, test_nsq_stat);
     suite_add_tcase(s, tc);
     return s;
