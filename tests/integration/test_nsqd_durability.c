@@ -13,6 +13,9 @@
  *  - clean_shutdown: SIGTERM with messages in flight and deferred loses nothing and leaves no
  *    journal file.
  *  - channel_delete: deleting the channel removes its journal.
+ *  - compaction: after more than JOURNAL_COMPACT_MIN_BYTES of records the file is rewritten with
+ *    its live content only, and a SIGKILL after that still redelivers exactly the unfinished
+ *    messages.
  */
 #include <check.h>
 #include <signal.h>
@@ -379,6 +382,65 @@ START_TEST(channel_delete)
 }
 END_TEST
 
+#define DUR_BIG_BODY  4096
+#define DUR_BIG_N     1200 /* > 4 MiB of delivery records (docs/durability.md) */
+#define DUR_BIG_OPEN  10   /* the last ones stay unfinished */
+#define DUR_COMPACT_B (4L * 1024 * 1024)
+
+START_TEST(compaction)
+{
+    char *dir = harness_tmpdir();
+    char jpath[4200];
+    journal_path(dir, jpath, sizeof(jpath));
+    struct harness_proc *p = start(dir);
+    int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
+    create_channel(http);
+    int c1 = consumer(tcp, 2 * DUR_BIG_OPEN);
+    int pub = itest_v2_connect(tcp);
+    ck_assert_int_ge(pub, 0);
+    static char body[DUR_BIG_BODY];
+    for (int i = 0; i < DUR_BIG_N; i++) {
+        memset(body, 'x', sizeof(body));
+        int n = snprintf(body, sizeof(body), "b-%04d-", i);
+        body[n] = 'x';
+        ck_assert_int_eq(itest_pub(pub, DUR_TOPIC, body, sizeof(body)), 0);
+        struct itest_msg m;
+        ck_assert_int_eq(itest_read_msg(c1, &m, DUR_WAIT_MS), 0);
+        if (atoi(m.body + 2) < DUR_BIG_N - DUR_BIG_OPEN)
+            ck_assert_int_eq(itest_fin(c1, m.id), 0);
+        free(m.body);
+    }
+    close(pub);
+    await_stat(http, "in_flight_count", DUR_BIG_OPEN);
+    long size = file_size(jpath);
+    ck_assert_msg(size > 0 && size < DUR_COMPACT_B, "journal not compacted: %ld bytes", size);
+    harness_kill(p);
+    close(c1);
+
+    p = start(dir);
+    tcp = harness_port(p, "TCP");
+    int c2 = consumer(tcp, 2 * DUR_BIG_OPEN);
+    int seen[DUR_BIG_OPEN] = {0};
+    for (int k = 0; k < DUR_BIG_OPEN; k++) {
+        struct itest_msg m;
+        ck_assert_int_eq(itest_read_msg(c2, &m, DUR_WAIT_MS), 0);
+        int i = atoi(m.body + 2) - (DUR_BIG_N - DUR_BIG_OPEN);
+        ck_assert_msg(i >= 0 && i < DUR_BIG_OPEN, "finished message %s redelivered", m.body);
+        ck_assert_int_ge(m.attempts, 2);
+        seen[i]++;
+        ck_assert_int_eq(itest_fin(c2, m.id), 0);
+        free(m.body);
+    }
+    for (int i = 0; i < DUR_BIG_OPEN; i++)
+        ck_assert_int_eq(seen[i], 1);
+    assert_no_message(c2);
+    close(c2);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *durability_suite(void)
 {
     Suite *s = suite_create("nsqd_durability");
@@ -389,6 +451,7 @@ static Suite *durability_suite(void)
     tcase_add_test(tc, fin_not_redelivered);
     tcase_add_test(tc, clean_shutdown);
     tcase_add_test(tc, channel_delete);
+    tcase_add_test(tc, compaction);
     suite_add_tcase(s, tc);
     return s;
 }
