@@ -34,7 +34,7 @@
 #define LOAD_CONNS          10000
 #define LOAD_NOFILE         (LOAD_CONNS + 1024)
 #define LOAD_CONNECT_MS     30000
-#define LOAD_WAVE           500
+#define LOAD_WAVE           100 /* below nsqd's effective listen backlog (128) */
 #define LOAD_SLOW_BYTES     (200LL * 1024 * 1024)
 #define LOAD_SLOW_MSG       1024
 #define LOAD_SLOW_BATCH     200 /* messages per MPUB */
