@@ -163,9 +163,20 @@ static void sync_dir(const char *dir)
     }
 }
 
-/* Writes data as the whole new content of j's file: temporary file, fsync, rename. */
+/* Writes data as the whole new content of j's file: temporary file, fsync, rename. Nothing live
+   (len 0): the file is removed (the next append creates it again). */
 static int replace_file(struct journal *j, const uint8_t *data, size_t len)
 {
+    if (len == 0) {
+        if (j->fd >= 0)
+            close(j->fd);
+        j->fd = -1;
+        j->dirty = false;
+        if (unlink(j->path) != 0 && errno != ENOENT)
+            return -errno;
+        sync_dir(j->dir);
+        return 0;
+    }
     int fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;

@@ -12,7 +12,7 @@
  *    ones are.
  *  - clean_shutdown: SIGTERM with messages in flight and deferred loses nothing and leaves no
  *    journal file.
- *  - channel_delete: deleting the channel removes its journal.
+ *  - channel_empty_delete: emptying or deleting the channel removes its journal.
  *  - compaction: after more than JOURNAL_COMPACT_MIN_BYTES of records the file is rewritten with
  *    its live content only, and a SIGKILL after that still redelivers exactly the unfinished
  *    messages.
@@ -361,7 +361,7 @@ static bool file_gone(void *arg)
     return file_size(arg) == -1;
 }
 
-START_TEST(channel_delete)
+START_TEST(channel_empty_delete)
 {
     char *dir = harness_tmpdir();
     char jpath[4200];
@@ -369,6 +369,14 @@ START_TEST(channel_delete)
     struct harness_proc *p = start(dir);
     int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
     create_channel(http);
+    dpublish(tcp, "d", 5, DUR_LONG_MS);
+    ck_assert_int_gt(file_size(jpath), DUR_MAGIC_LEN);
+    ck_assert_int_eq(itest_http("POST", http,
+                                "/channel/empty?topic=" DUR_TOPIC "&channel=" DUR_CHANNEL, NULL,
+                                NULL),
+                     200);
+    ck_assert(harness_wait_until(file_gone, jpath, DUR_WAIT_MS));
+    ck_assert_int_eq(itest_stats_int(http, DUR_TOPIC, DUR_CHANNEL, "deferred_count"), 0);
     dpublish(tcp, "d", 5, DUR_LONG_MS);
     ck_assert_int_gt(file_size(jpath), DUR_MAGIC_LEN);
     ck_assert_int_eq(itest_http("POST", http,
@@ -450,7 +458,7 @@ static Suite *durability_suite(void)
     tcase_add_test(tc, deferred_delivered);
     tcase_add_test(tc, fin_not_redelivered);
     tcase_add_test(tc, clean_shutdown);
-    tcase_add_test(tc, channel_delete);
+    tcase_add_test(tc, channel_empty_delete);
     tcase_add_test(tc, compaction);
     suite_add_tcase(s, tc);
     return s;
