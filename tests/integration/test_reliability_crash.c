@@ -29,8 +29,8 @@
 #define CRASH_ROUNDS         20
 #define CRASH_DEFAULT_ROUNDS 4
 #define CRASH_SEED           20261122u
-#define CRASH_MIN_MS         50   /* earliest kill after publishing starts */
-#define CRASH_SPAN_MS        250  /* kill within [MIN, MIN+SPAN) ms */
+#define CRASH_MIN_MS         50  /* earliest kill after publishing starts */
+#define CRASH_SPAN_MS        250 /* kill within [MIN, MIN+SPAN) ms */
 #define CRASH_MAX_MSGS       (1 << 21)
 #define CRASH_RDY            2500
 #define CRASH_DRAIN_MS       1500 /* wait for a missing message before calling it lost */
@@ -39,12 +39,12 @@
 #define CRASH_CHANNEL        "c"
 
 struct crash_state {
-    uint8_t *acked;     /* acked[seq] = 1 once the OK arrived */
-    uint16_t *seen;     /* deliveries per seq */
-    uint32_t next_seq;  /* next sequence number to publish */
-    uint64_t n_acked;   /* acknowledged messages */
-    uint64_t n_missing; /* acked, not delivered in the round after the crash */
-    uint64_t n_dups;    /* deliveries beyond the first */
+    uint8_t *acked;               /* acked[seq] = 1 once the OK arrived */
+    uint16_t *seen;               /* deliveries per seq */
+    uint32_t next_seq;            /* next sequence number to publish */
+    uint64_t n_acked;             /* acknowledged messages */
+    uint64_t n_missing;           /* acked, not delivered in the round after the crash */
+    uint64_t n_dups;              /* deliveries beyond the first */
     uint64_t n_unacked_delivered; /* published, OK lost with the crash, delivered anyway */
 };
 
@@ -148,7 +148,8 @@ static uint64_t drain(struct crash_state *st, int port)
             size_t len;
             if (itest_read_frame(fd, &type, &data, &len, ITEST_IO_MS) != 0)
                 break;
-            bool done = type == ITEST_FRAME_RESP && len == 10 && memcmp(data, "CLOSE_WAIT", 10) == 0;
+            bool done =
+                    type == ITEST_FRAME_RESP && len == 10 && memcmp(data, "CLOSE_WAIT", 10) == 0;
             if (type == ITEST_FRAME_MSG && len > ITEST_MSG_HDR) {
                 /* in the pipe before CLS: counts as a delivery, FIN it */
                 unsigned long seq = strtoul(data + ITEST_MSG_HDR + 1, NULL, 10);

@@ -39,7 +39,7 @@
 #define DISK_EXIT_MS       10000
 #define DISK_MAX_STACKED   8
 #define DISK_N_MSGS        10
-#define DISK_DAMAGED_AT    5     /* index of the first damaged record */
+#define DISK_DAMAGED_AT    5 /* index of the first damaged record */
 #define DISK_RECORD_LEN(b) (4 + ITEST_MSG_HDR + (b))
 
 extern char **environ;
@@ -90,8 +90,8 @@ static char *mount_tmpfs(const char *opts)
 {
     char *dir = strdup(mount_point);
     require_root();
-    ck_assert_msg(mount("tmpfs", dir, "tmpfs", 0, opts) == 0, "mount -t tmpfs -o %s %s: %s",
-                  opts, dir, strerror(errno));
+    ck_assert_msg(mount("tmpfs", dir, "tmpfs", 0, opts) == 0, "mount -t tmpfs -o %s %s: %s", opts,
+                  dir, strerror(errno));
     snprintf(mounted, sizeof(mounted), "%s", dir);
     atexit(unmount_all);
     signal(SIGABRT, on_signal);
@@ -196,8 +196,8 @@ START_TEST(disk_full_recovers)
     ck_assert_msg(strncmp(derr, "E_PUB_FAILED", 12) == 0, "publish error \"%s\"", derr);
 
     struct ping_ctx pc = {http, NULL, 0};
-    ck_assert_msg(harness_wait_until(ping_is_500, &pc, ITEST_IO_MS), "/ping %ld \"%s\"",
-                  pc.status, pc.body ? pc.body : "");
+    ck_assert_msg(harness_wait_until(ping_is_500, &pc, ITEST_IO_MS), "/ping %ld \"%s\"", pc.status,
+                  pc.body ? pc.body : "");
     ck_assert_msg(strncmp(pc.body, "NOK - ", 6) == 0, "/ping body \"%s\"", pc.body);
     fprintf(stderr, "disk full: /ping %ld \"%s\"\n", pc.status, pc.body);
     ck_assert(harness_running(p));
@@ -358,8 +358,8 @@ static int run_nsqd_to_exit(const char *data_path, const char *log_path)
 {
     char dp[4200];
     snprintf(dp, sizeof(dp), "--data-path=%s", data_path);
-    char *argv[] = {(char *)NSQD_BIN, "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
-                    dp, NULL};
+    char *argv[] = {(char *)NSQD_BIN, "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", dp,
+                    NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 2, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);

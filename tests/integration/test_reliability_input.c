@@ -33,7 +33,7 @@
 #define INPUT_GARBAGE_MAX  4096
 #define INPUT_RANDOM_CONNS 200
 #define INPUT_SLOW_CONNS   20
-#define INPUT_SLOW_BYTES   20  /* one byte every INPUT_SLOW_MS: 2 s per slow writer */
+#define INPUT_SLOW_BYTES   20 /* one byte every INPUT_SLOW_MS: 2 s per slow writer */
 #define INPUT_SLOW_MS      100
 #define INPUT_RSS_BOUND_KB (64 * 1024)
 #define INPUT_NOFILE       4096
@@ -63,8 +63,8 @@ static void raise_nofile(void)
 
 static void start_all(void)
 {
-    static const char *const lk_args[] = {"--tcp-address=127.0.0.1:0",
-                                          "--http-address=127.0.0.1:0", NULL};
+    static const char *const lk_args[] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
+                                          NULL};
     char lk_flag[128], nsqd_flag[128];
     raise_nofile();
     g_lookupd = harness_start(NSQLOOKUPD_BIN, lk_args, 2);
@@ -292,8 +292,8 @@ static char *first_reply(int port, const void *data, size_t len, bool v1)
 static void expect_prefix(const char *what, char *got, const char *want)
 {
     fprintf(stderr, "%s: \"%.120s\"\n", what, got);
-    ck_assert_msg(strncmp(got, want, strlen(want)) == 0, "%s: got \"%.200s\", want \"%s...\"",
-                  what, got, want);
+    ck_assert_msg(strncmp(got, want, strlen(want)) == 0, "%s: got \"%.200s\", want \"%s...\"", what,
+                  got, want);
     free(got);
 }
 
@@ -313,8 +313,8 @@ START_TEST(oversize_and_invalid_input)
                   first_reply(tcp, "  V2PUB t\n\xff\xff\xff\xfe", 14, false), "E_BAD_MESSAGE");
     expect_prefix("nsqd invalid UTF-8 topic",
                   first_reply(tcp, "  V2PUB \xff\xfe\n\0\0\0\x01x", 16, false), "E_BAD_TOPIC");
-    expect_prefix("nsqd SUB invalid channel",
-                  first_reply(tcp, "  V2SUB t c/d\n", 14, false), "E_BAD_CHANNEL");
+    expect_prefix("nsqd SUB invalid channel", first_reply(tcp, "  V2SUB t c/d\n", 14, false),
+                  "E_BAD_CHANNEL");
     {
         char *line = malloc(INPUT_BIG_LINE);
         memcpy(line, "  V2", 4);
@@ -341,7 +341,8 @@ START_TEST(oversize_and_invalid_input)
         msg[15] = (uint8_t)(jl >> 8);
         msg[16] = (uint8_t)jl;
         memcpy(msg + 17, json, jl);
-        expect_prefix("nsqd IDENTIFY huge values", first_reply(tcp, msg, total, false), "E_BAD_BODY");
+        expect_prefix("nsqd IDENTIFY huge values", first_reply(tcp, msg, total, false),
+                      "E_BAD_BODY");
         free(msg);
         free(json);
     }
@@ -355,8 +356,7 @@ START_TEST(oversize_and_invalid_input)
                   first_reply(ltcp, "  V1IDENTIFY\n\x7f\xff\xff\xff", 17, true), "E_BAD_BODY");
     expect_prefix("lookupd REGISTER invalid UTF-8 topic",
                   first_reply(ltcp, "  V1REGISTER \xff\xfe\n", 16, true), "E_INVALID");
-    expect_prefix("lookupd bad magic", first_reply(ltcp, "  V9PING\n", 9, true),
-                  "E_BAD_PROTOCOL");
+    expect_prefix("lookupd bad magic", first_reply(ltcp, "  V9PING\n", 9, true), "E_BAD_PROTOCOL");
     {
         char *line = malloc(INPUT_BIG_LINE);
         memcpy(line, "  V1", 4);
@@ -374,7 +374,8 @@ START_TEST(oversize_and_invalid_input)
         memset(body, 'b', big);
         struct harness_response r;
         memset(&r, 0, sizeof(r));
-        ck_assert_int_eq(harness_http("POST", g_port[NSQD_HTTP], "/mpub?topic=t", body, big, &r), 0);
+        ck_assert_int_eq(harness_http("POST", g_port[NSQD_HTTP], "/mpub?topic=t", body, big, &r),
+                         0);
         fprintf(stderr, "nsqd HTTP /mpub 6 MiB: %ld %s\n", r.status, r.body);
         ck_assert_int_eq(r.status, 413);
         harness_response_free(&r);
@@ -409,8 +410,8 @@ START_TEST(oversize_and_invalid_input)
 END_TEST
 
 /* A ClientHello record header and the start of its body: the peer waits for the rest. */
-static const uint8_t partial_hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03,
-                                        0x03};
+static const uint8_t partial_hello[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01,
+                                        0x00, 0x01, 0xfc, 0x03, 0x03};
 
 START_TEST(tls_handshake_cut_midway)
 {
@@ -428,8 +429,13 @@ START_TEST(tls_handshake_cut_midway)
     snprintf(key_flag, sizeof(key_flag), "--tls-key=%s", key);
     char dp[4300];
     snprintf(dp, sizeof(dp), "--data-path=%s", dir);
-    const char *const args[] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
-                                "--https-address=127.0.0.1:0", dp, cert_flag, key_flag, NULL};
+    const char *const args[] = {"--tcp-address=127.0.0.1:0",
+                                "--http-address=127.0.0.1:0",
+                                "--https-address=127.0.0.1:0",
+                                dp,
+                                cert_flag,
+                                key_flag,
+                                NULL};
     struct harness_proc *p = harness_start(NSQD_BIN, args, 3);
     ck_assert_ptr_nonnull(p);
     int tcp = harness_port(p, "TCP"), https = harness_port(p, "HTTPS");
@@ -471,8 +477,9 @@ START_TEST(tls_handshake_cut_midway)
     close(sub);
     ck_assert_int_eq(itest_http("GET", harness_port(p, "HTTP"), "/ping", NULL, NULL), 200);
     long rss = vm_rss_kb(harness_pid(p));
-    fprintf(stderr, "TLS cut midway: %d connections stalled in the handshake (TCP and HTTPS); "
-                    "nsqd VmRSS %ld kB -> %ld kB; PUB/SUB and /ping served\n",
+    fprintf(stderr,
+            "TLS cut midway: %d connections stalled in the handshake (TCP and HTTPS); "
+            "nsqd VmRSS %ld kB -> %ld kB; PUB/SUB and /ping served\n",
             n, base, rss);
     ck_assert_msg(rss - base < INPUT_RSS_BOUND_KB, "nsqd grew by %ld kB", rss - base);
     for (int i = 0; i < n; i++)

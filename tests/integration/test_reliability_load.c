@@ -176,8 +176,7 @@ START_TEST(ten_thousand_connections)
     fprintf(stderr,
             "10k connections: %d connected and IDENTIFY answered in %lld ms; nsqd VmRSS %ld kB -> "
             "%ld kB (%.1f kB per connection)\n",
-            done, (long long)t_conn, base, rss,
-            (double)(rss - base) / LOAD_CONNS);
+            done, (long long)t_conn, base, rss, (double)(rss - base) / LOAD_CONNS);
     ck_assert_int_eq(done, LOAD_CONNS);
     round_trip(port, "after-10k");
     for (int i = 0; i < LOAD_CONNS; i++)
@@ -333,9 +332,10 @@ static int fmt_eph_create(char *b, size_t n, int i)
 
 static int fmt_eph_channel(char *b, size_t n, int i)
 {
-    return snprintf(b, n,
-                    "POST /channel/create?topic=eph%d%%23ephemeral&channel=c%%23ephemeral" LOAD_HTTP_TAIL,
-                    i);
+    return snprintf(
+            b, n,
+            "POST /channel/create?topic=eph%d%%23ephemeral&channel=c%%23ephemeral" LOAD_HTTP_TAIL,
+            i);
 }
 
 static int fmt_eph_delete(char *b, size_t n, int i)
@@ -350,8 +350,9 @@ static int fmt_topic_delete(char *b, size_t n, int i)
 
 /* Creates n topics and a channel in each, checks /stats, deletes
    them; prints the figures and checks VmRSS is back near `base`. */
-static long churn(struct harness_proc *p, const char *what, int n, int (*create)(char *, size_t, int),
-                  int (*chan)(char *, size_t, int), int (*del)(char *, size_t, int), long base)
+static long churn(struct harness_proc *p, const char *what, int n,
+                  int (*create)(char *, size_t, int), int (*chan)(char *, size_t, int),
+                  int (*del)(char *, size_t, int), long base)
 {
     int http = harness_port(p, "HTTP");
     pid_t pid = harness_pid(p);
@@ -395,7 +396,8 @@ START_TEST(many_topics_created_and_deleted)
     ck_assert_int_eq(http_pipeline(http, LOAD_PIPELINE, fmt_topic_create), LOAD_PIPELINE);
     ck_assert_int_eq(http_pipeline(http, LOAD_PIPELINE, fmt_topic_delete), LOAD_PIPELINE);
     long base = vm_rss_kb(pid);
-    churn(p, "persistent", LOAD_TOPICS, fmt_topic_create, fmt_channel_create, fmt_topic_delete, base);
+    churn(p, "persistent", LOAD_TOPICS, fmt_topic_create, fmt_channel_create, fmt_topic_delete,
+          base);
     long first = churn(p, "ephemeral 1", LOAD_EPH_TOPICS, fmt_eph_create, fmt_eph_channel,
                        fmt_eph_delete, base);
     /* the same churn again must not grow memory further (a leak would, allocator retention not) */
