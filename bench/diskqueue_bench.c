@@ -7,6 +7,7 @@
  * Phases, each on a fresh queue directory entry:
  *   put       RECORDS puts of SIZE bytes, then diskqueue_flush: every record written and synced;
  *   pop       the queue closed and reopened, then every record popped (disk-bound read path);
+ *   pop_view  the same with as many new records, popped with diskqueue_pop_view (no copy);
  *   put+pop   a producer thread putting while the owner thread pops (the nsqd overflow case).
  * The owner thread pops in a loop and, when nothing is ready, waits for the ready callback.
  * Defaults: 1000000 records of 200 bytes, sync-every 2500, 100 MiB segments.
@@ -104,19 +105,24 @@ static void put_all(struct diskqueue *dq, long n)
     free(buf);
 }
 
-/* Pops n records, checking order through the sequence number written by put_all. */
-static void pop_all(struct diskqueue *dq, long n)
+/* Pops n records (diskqueue_pop_view when `view`), checking order through the sequence number
+   written by put_all. */
+static void pop_all(struct diskqueue *dq, long n, bool view)
 {
     long got = 0;
     while (got < n) {
-        uint8_t *d;
+        uint8_t *d = NULL;
+        const uint8_t *v;
         size_t len;
-        if (!diskqueue_pop(dq, &d, &len)) {
+        int r = view ? diskqueue_pop_view(dq, &v, &len) : diskqueue_pop(dq, &d, &len);
+        if (!r) {
             wait_ready();
             continue;
         }
+        if (!view)
+            v = d;
         long seq;
-        memcpy(&seq, d + 10, sizeof(seq));
+        memcpy(&seq, v + 10, sizeof(seq));
         if (len != rec_size || seq != got) {
             fprintf(stderr, "record %ld: got seq %ld len %zu\n", got, seq, len);
             exit(1);
@@ -124,6 +130,8 @@ static void pop_all(struct diskqueue *dq, long n)
         free(d);
         got++;
     }
+    if (view)
+        diskqueue_release_view(dq);
 }
 
 static void report(const char *phase, long n, double secs)
@@ -181,14 +189,25 @@ int main(int argc, char **argv)
 
     dq = open_q(s, name);
     t0 = now_s();
-    pop_all(dq, n_records);
+    pop_all(dq, n_records, false);
     report("pop", n_records, now_s() - t0);
+
+    /* as many records again, popped in place */
+    diskqueue_close(dq);
+    dq = open_q(s, name);
+    put_all(dq, n_records);
+    diskqueue_flush(dq);
+    diskqueue_close(dq);
+    dq = open_q(s, name);
+    t0 = now_s();
+    pop_all(dq, n_records, true);
+    report("pop_view", n_records, now_s() - t0);
 
     struct producer p = {dq, n_records};
     pthread_t th;
     t0 = now_s();
     pthread_create(&th, NULL, producer_main, &p);
-    pop_all(dq, n_records);
+    pop_all(dq, n_records, false);
     pthread_join(th, NULL);
     report("put+pop", n_records, now_s() - t0);
 

@@ -156,13 +156,21 @@ static bool dq_check_tail(struct diskqueue *dq)
     return need_sync;
 }
 
+/* Releases every read-ahead record (mu held). */
+static void dq_drop_ra_locked(struct diskqueue *dq)
+{
+    size_t n = dq->ra_count;
+    dq->ra_count = 0; /* a chunk released now is not kept as spare */
+    for (size_t i = 0; i < n; i++)
+        dq_chunk_unref_locked(dq, dq->ra[(dq->ra_head + i) % dq->ra_cap].chunk);
+    dq->ra_head = dq->ra_bytes = 0;
+}
+
 /* storage.md §3.3 Empty; also drops what is pending or read ahead. */
 static int dq_do_empty(struct diskqueue *dq)
 {
     pthread_mutex_lock(&dq->mu);
-    for (size_t i = 0; i < dq->ra_count; i++)
-        free(dq->ra[(dq->ra_head + i) % dq->ra_cap].data);
-    dq->ra_count = dq->ra_head = dq->ra_bytes = 0;
+    dq_drop_ra_locked(dq);
     dq->reader_blocked = false;
     dq->error_wait = false;
     dq->pending.len = 0;
@@ -226,7 +234,7 @@ static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool
         return DQS_RUN_RETIRE;
     }
 
-    need_sync |= dq_fill(dq, scratch, scratch_len, &became_ready);
+    need_sync |= dq_fill(dq, &became_ready);
     need_sync |= dq_delete_consumed(dq);
     need_sync |= dq_check_tail(dq);
 
@@ -236,8 +244,13 @@ static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool
     if ((dq->sync_every > 0 && count >= dq->sync_every) || (timer_fired && count > 0) ||
         req == REQ_FLUSH)
         need_sync = true;
-    if (need_sync)
+    if (need_sync) {
         dq_sync(dq);
+        /* The owner kept popping during the fsync: top the read-ahead up again now rather than
+           on the next run. A corruption met here is handled (and synced) by that run. */
+        if (dq_fill(dq, &became_ready))
+            dqs_schedule(dq->svc, t);
+    }
 
     if (became_ready && dq->ready)
         dq->ready(dq->ready_arg);
@@ -269,8 +282,9 @@ static void dq_free(struct diskqueue *dq)
     if (!dq)
         return;
     dq_close_files(dq);
-    for (size_t i = 0; i < dq->ra_count; i++)
-        free(dq->ra[(dq->ra_head + i) % dq->ra_cap].data);
+    dq_drop_ra_locked(dq); /* no other thread is left */
+    dq_chunk_unref_locked(dq, dq->view);
+    free(dq->spare);
     free(dq->ra);
     dq_buf_release(&dq->pending);
     dq_buf_release(&dq->batch);
@@ -506,13 +520,13 @@ int diskqueue_put(struct diskqueue *dq, const void *data, size_t len)
     return diskqueue_putv(dq, &iov, 1);
 }
 
-int diskqueue_pop(struct diskqueue *dq, uint8_t **data, size_t *len)
+/*
+ * Takes the head record out of the ring and moves the consumer position past it (mu held,
+ * ra_count > 0). The record's chunk reference passes to the caller. Returns true if the I/O side
+ * must run (segment finished, sync due, refill, error or tail handling).
+ */
+static bool dq_take_locked(struct diskqueue *dq, struct dq_rec *out)
 {
-    pthread_mutex_lock(&dq->mu);
-    if (dq->ra_count == 0) {
-        pthread_mutex_unlock(&dq->mu);
-        return 0;
-    }
     struct dq_rec rec = dq->ra[dq->ra_head];
     dq->ra_head = (dq->ra_head + 1) % dq->ra_cap;
     dq->ra_count--;
@@ -540,6 +554,63 @@ int diskqueue_pop(struct diskqueue *dq, uint8_t **data, size_t *len)
     if (dq->ra_count == 0 && dq->cons_file == dq->wr_file_pub && dq->cons_pos == dq->wr_pos_pub &&
         dq->depth != dq->unwritten)
         sched = true;
+    *out = rec;
+    return sched;
+}
+
+/* The ring went empty: an idle queue keeps no spare buffer (returned for the caller to free). */
+static struct dq_chunk *dq_idle_spare_locked(struct diskqueue *dq)
+{
+    struct dq_chunk *c = NULL;
+    if (dq->ra_count == 0) {
+        c = dq->spare;
+        dq->spare = NULL;
+    }
+    return c;
+}
+
+int diskqueue_pop(struct diskqueue *dq, uint8_t **data, size_t *len)
+{
+    pthread_mutex_lock(&dq->mu);
+    if (dq->ra_count == 0) {
+        pthread_mutex_unlock(&dq->mu);
+        return 0;
+    }
+    const struct dq_rec *head = &dq->ra[dq->ra_head];
+    uint8_t *copy = malloc(head->len > 0 ? head->len : 1);
+    if (!copy) {
+        pthread_mutex_unlock(&dq->mu);
+        return 0; /* out of memory: the record stays at the head */
+    }
+    memcpy(copy, head->data, head->len);
+    struct dq_rec rec;
+    bool sched = dq_take_locked(dq, &rec);
+    dq_chunk_unref_locked(dq, rec.chunk);
+    struct dq_chunk *idle = dq_idle_spare_locked(dq);
+    pthread_mutex_unlock(&dq->mu);
+
+    free(idle);
+    if (sched)
+        dqs_schedule(dq->svc, &dq->task);
+    *data = copy;
+    *len = rec.len;
+    return 1;
+}
+
+int diskqueue_pop_view(struct diskqueue *dq, const uint8_t **data, size_t *len)
+{
+    pthread_mutex_lock(&dq->mu);
+    dq_chunk_unref_locked(dq, dq->view);
+    dq->view = NULL;
+    if (dq->ra_count == 0) {
+        struct dq_chunk *idle = dq_idle_spare_locked(dq);
+        pthread_mutex_unlock(&dq->mu);
+        free(idle);
+        return 0;
+    }
+    struct dq_rec rec;
+    bool sched = dq_take_locked(dq, &rec);
+    dq->view = rec.chunk;
     pthread_mutex_unlock(&dq->mu);
 
     if (sched)
@@ -547,6 +618,16 @@ int diskqueue_pop(struct diskqueue *dq, uint8_t **data, size_t *len)
     *data = rec.data;
     *len = rec.len;
     return 1;
+}
+
+void diskqueue_release_view(struct diskqueue *dq)
+{
+    pthread_mutex_lock(&dq->mu);
+    dq_chunk_unref_locked(dq, dq->view);
+    dq->view = NULL;
+    struct dq_chunk *idle = dq_idle_spare_locked(dq);
+    pthread_mutex_unlock(&dq->mu);
+    free(idle);
 }
 
 int64_t diskqueue_depth(struct diskqueue *dq)

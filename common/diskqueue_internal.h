@@ -42,6 +42,8 @@
 #define DQ_RD_BATCH 64
 /* Smallest read chunk (the record count bound alone would read too little for small records). */
 #define DQ_RD_MIN_CHUNK 4096
+/* Largest read chunk (one pread), unless a single record is larger. */
+#define DQ_CHUNK_BYTES (1024 * 1024)
 /* A write buffer larger than this is released after its batch is written. */
 #define DQ_BUF_KEEP_BYTES          (1024 * 1024)
 #define DQ_DEFAULT_SYNC_TIMEOUT_NS (2000LL * 1000 * 1000)
@@ -62,9 +64,22 @@ struct dq_buf {
     size_t len, cap;
 };
 
-/* One read-ahead record; `data` is malloc'd and handed to the popper. */
+/*
+ * A block of segment bytes read by one pread; read-ahead records point into it. `refs` (mu): one
+ * per record of it in `ra`, one for the owner's current view (diskqueue_pop_view), one while the
+ * reader is still parsing it. The last reference frees it, or keeps it as the queue's `spare`
+ * for the next read while records keep flowing.
+ */
+struct dq_chunk {
+    size_t refs;
+    size_t cap;
+    uint8_t data[];
+};
+
+/* One read-ahead record: `len` payload bytes at `data`, inside `chunk`. */
 struct dq_rec {
-    uint8_t *data;
+    struct dq_chunk *chunk;
+    const uint8_t *data;
     size_t len;
     int64_t next_file, next_pos;
 };
@@ -113,6 +128,8 @@ struct diskqueue {
     bool reader_blocked; /* the reader stopped because ra was full */
     bool error_wait;     /* the reader met a read error: handle it once ra is empty */
     int64_t cons_file, cons_pos;
+    struct dq_chunk *view;  /* chunk of the record last returned by diskqueue_pop_view */
+    struct dq_chunk *spare; /* a released chunk kept for the reader's next read */
 
     /* (mu) accounting and requests */
     int64_t depth;
@@ -169,7 +186,9 @@ int dq_write_pending(struct diskqueue *dq);
 
 /* --- diskqueue_read.c --- */
 /* Refills the read-ahead ring; *became_ready when it went non-empty. True if a sync is needed. */
-bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *became_ready);
+bool dq_fill(struct diskqueue *dq, bool *became_ready);
+/* Drops one reference to c (mu held; NULL is a no-op). */
+void dq_chunk_unref_locked(struct diskqueue *dq, struct dq_chunk *c);
 /* Existing segments numbered in [from, to], found by listing the directory: the lowest and
    highest one (*lowest, *highest if not NULL; returns true if any); with `remove`, deletes them
    all. */

@@ -227,13 +227,8 @@ static int pread_full(int fd, uint8_t *p, size_t n, int64_t off)
     return 0;
 }
 
-static void free_recs(struct dq_rec *recs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(recs[i].data);
-}
-
-/* Appends records to the ring (mu held). Returns 0 or -ENOMEM. */
+/* Appends records to the ring (mu held); each takes a reference on its chunk. Returns 0 or
+   -ENOMEM. */
 static int ra_append_locked(struct diskqueue *dq, const struct dq_rec *recs, size_t n)
 {
     if (dq->ra_count + n > dq->ra_cap) {
@@ -252,29 +247,77 @@ static int ra_append_locked(struct diskqueue *dq, const struct dq_rec *recs, siz
     }
     for (size_t i = 0; i < n; i++) {
         dq->ra[(dq->ra_head + dq->ra_count) % dq->ra_cap] = recs[i];
+        recs[i].chunk->refs++;
         dq->ra_count++;
         dq->ra_bytes += recs[i].len;
     }
     return 0;
 }
 
-/* File bytes held in the worker's scratch buffer during one dq_fill: [pos, pos + len) of `file`. */
+void dq_chunk_unref_locked(struct diskqueue *dq, struct dq_chunk *c)
+{
+    if (!c || --c->refs > 0)
+        return;
+    /* keep one buffer for the next read while records keep flowing */
+    if (!dq->spare && dq->ra_count > 0) {
+        dq->spare = c;
+        return;
+    }
+    free(c);
+}
+
+/* A chunk of at least `size` bytes with one reference (the caller's): the spare one when large
+   enough, else a new allocation. NULL when out of memory. */
+static struct dq_chunk *dq_chunk_get(struct diskqueue *dq, size_t size)
+{
+    pthread_mutex_lock(&dq->mu);
+    struct dq_chunk *c = dq->spare;
+    dq->spare = NULL;
+    pthread_mutex_unlock(&dq->mu);
+    if (c && c->cap < size) {
+        free(c);
+        c = NULL;
+    }
+    if (!c) {
+        c = malloc(sizeof(*c) + size);
+        if (!c)
+            return NULL;
+        c->cap = size;
+    }
+    c->refs = 1;
+    return c;
+}
+
+/* The chunk the reader is parsing: bytes [pos, pos + len) of segment `file`. */
 struct rd_chunk {
+    struct dq_chunk *buf; /* the reader's reference, NULL when none is loaded */
     int64_t file, pos;
     size_t len;
     size_t need; /* after a record was cut by the chunk's end: bytes the next load must hold */
 };
 
+static void rd_chunk_drop(struct diskqueue *dq, struct rd_chunk *c)
+{
+    if (c->buf) {
+        pthread_mutex_lock(&dq->mu);
+        dq_chunk_unref_locked(dq, c->buf);
+        pthread_mutex_unlock(&dq->mu);
+    }
+    c->buf = NULL;
+    c->file = -1;
+}
+
 /* How much to read for the next chunk: about what the ring has room for (judged from the
-   recent record size), at least `need`, at most the scratch buffer and the data available. */
+   recent record size) but at most DQ_CHUNK_BYTES, at least `need` (one whole record), at most
+   the data available. */
 static size_t dq_chunk_size(const struct diskqueue *dq, const struct rd_chunk *c, size_t room_n,
-                            int64_t end, size_t scratch_len)
+                            int64_t end)
 {
     size_t want = room_n * dq->rd_avg_rec + DQ_RD_MIN_CHUNK;
+    if (want > DQ_CHUNK_BYTES)
+        want = DQ_CHUNK_BYTES;
     if (want < c->need)
         want = c->need;
-    if (want > scratch_len)
-        want = scratch_len;
     if ((int64_t)want > end - dq->rd_pos)
         want = (size_t)(end - dq->rd_pos);
     return want;
@@ -282,15 +325,16 @@ static size_t dq_chunk_size(const struct diskqueue *dq, const struct rd_chunk *c
 
 /*
  * Refills the read-ahead ring from rd up to its bounds (storage.md §2.2), handling the end of
- * completed segments and corruption (§4.1). Records are parsed out of chunks read into the worker's
- * scratch buffer; a record larger than the buffer is read straight into its own allocation. Sets
- * *became_ready when the ring went from empty to non-empty. Returns true when a sync is needed.
+ * completed segments and corruption (§4.1). Segment bytes are read by large preads into
+ * reference-counted chunks; the records parsed out of a chunk point into it (no copy, no
+ * allocation per record), so the owner can pop them in place (diskqueue_pop_view). A record
+ * larger than a chunk gets a chunk of its own. Sets *became_ready when the ring went from empty to
+ * non-empty. Returns true when a sync is needed.
  */
-bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *became_ready)
+static bool dq_fill_chunks(struct diskqueue *dq, struct rd_chunk *c, bool *became_ready)
 {
     bool need_sync = false;
     struct dq_rec recs[DQ_RD_BATCH];
-    struct rd_chunk c = {.file = -1};
 
     for (;;) {
         pthread_mutex_lock(&dq->mu);
@@ -328,29 +372,35 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
             continue;
         }
 
-        if (c.file != dq->rd_file || dq->rd_pos < c.pos || dq->rd_pos >= c.pos + (int64_t)c.len) {
-            size_t want = dq_chunk_size(dq, &c, room_n, end, scratch_len);
-            rc = pread_full(dq->rd_fd, scratch, want, dq->rd_pos);
+        if (!c->buf || c->file != dq->rd_file || dq->rd_pos < c->pos ||
+            dq->rd_pos >= c->pos + (int64_t)c->len) {
+            size_t want = dq_chunk_size(dq, c, room_n, end);
+            rd_chunk_drop(dq, c);
+            c->buf = dq_chunk_get(dq, want);
+            if (!c->buf)
+                return need_sync; /* out of memory: try again on the next run */
+            rc = pread_full(dq->rd_fd, c->buf->data, want, dq->rd_pos);
             if (rc != 0) {
-                c.file = -1;
+                rd_chunk_drop(dq, c);
                 if (dq_read_failed(dq, rc == -ENODATA ? "EOF" : strerror(-rc), dq->rd_pos, false))
                     return need_sync;
                 need_sync = true;
                 continue;
             }
-            c.file = dq->rd_file;
-            c.pos = dq->rd_pos;
-            c.len = want;
-            c.need = 0;
+            c->file = dq->rd_file;
+            c->pos = dq->rd_pos;
+            c->len = want;
+            c->need = 0;
         }
 
         /* Parse whole records out of the chunk, starting at rd. */
-        size_t n = 0, bytes = 0, off = (size_t)(dq->rd_pos - c.pos), start = off;
+        const uint8_t *buf = c->buf->data;
+        size_t n = 0, bytes = 0, off = (size_t)(dq->rd_pos - c->pos), start = off;
         const char *why = NULL;
         int64_t why_at = 0;
-        bool cut = false, oom = false;
+        bool cut = false;
         while (n < DQ_RD_BATCH && n < room_n && (bytes < room_b || (ra_empty && n == 0))) {
-            int64_t pos = c.pos + (int64_t)off;
+            int64_t pos = c->pos + (int64_t)off;
             if (pos >= end)
                 break;
             if (pos + DQ_LEN_BYTES > end) {
@@ -358,12 +408,12 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
                 why_at = pos;
                 break;
             }
-            if (off + DQ_LEN_BYTES > c.len) {
+            if (off + DQ_LEN_BYTES > c->len) {
                 cut = true; /* length field cut by the chunk */
-                c.need = DQ_LEN_BYTES;
+                c->need = DQ_LEN_BYTES;
                 break;
             }
-            int32_t len = (int32_t)nsq_get_be32(scratch + off);
+            int32_t len = (int32_t)nsq_get_be32(buf + off);
             if (len < dq->min_msg_size || len > dq->max_msg_size) {
                 why = "invalid message read size";
                 why_at = pos;
@@ -376,33 +426,13 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
                 break;
             }
             size_t body_off = off + DQ_LEN_BYTES;
-            bool whole = body_off + (size_t)len <= c.len;
-            if (!whole && (size_t)len + DQ_LEN_BYTES <= scratch_len) {
-                cut = true; /* fits in a chunk: load one that starts with it */
-                c.need = (size_t)len + DQ_LEN_BYTES;
+            if (body_off + (size_t)len > c->len) {
+                cut = true; /* load a chunk that starts with this record and holds it whole */
+                c->need = (size_t)len + DQ_LEN_BYTES;
                 break;
             }
-            uint8_t *data = malloc(len > 0 ? (size_t)len : 1);
-            if (!data) {
-                oom = true;
-                break;
-            }
-            if (whole) {
-                memcpy(data, scratch + body_off, (size_t)len);
-            } else {
-                /* larger than a chunk: copy what we have, read the rest straight in */
-                size_t have = c.len - body_off;
-                memcpy(data, scratch + body_off, have);
-                rc = pread_full(dq->rd_fd, data + have, (size_t)len - have,
-                                pos + DQ_LEN_BYTES + (int64_t)have);
-                if (rc != 0) {
-                    free(data);
-                    why = rc == -ENODATA ? "EOF" : strerror(-rc);
-                    why_at = pos;
-                    break;
-                }
-            }
-            recs[n].data = data;
+            recs[n].chunk = c->buf;
+            recs[n].data = buf + body_off;
             recs[n].len = (size_t)len;
             recs[n].next_file = dq->rd_file;
             recs[n].next_pos = rec_end;
@@ -415,7 +445,7 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
             off += DQ_LEN_BYTES + (size_t)len;
         }
         if (cut)
-            c.file = -1; /* reload from the cut record */
+            c->file = -1; /* reload from the cut record */
 
         if (n > 0) {
             dq->rd_avg_rec = (off - start) / n;
@@ -425,10 +455,8 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
             if (rc == 0 && was_empty)
                 *became_ready = true;
             pthread_mutex_unlock(&dq->mu);
-            if (rc != 0) {
-                free_recs(recs, n);
+            if (rc != 0)
                 return need_sync; /* out of memory: try again on the next run */
-            }
             struct dq_rec *last = &recs[n - 1];
             if (last->next_file != dq->rd_file) {
                 dq_close_fd(&dq->rd_fd);
@@ -444,7 +472,15 @@ bool dq_fill(struct diskqueue *dq, uint8_t *scratch, size_t scratch_len, bool *b
             need_sync = true;
             continue;
         }
-        if (oom || (n == 0 && !cut))
-            return need_sync; /* out of memory: try again on the next run */
+        if (n == 0 && !cut)
+            return need_sync;
     }
+}
+
+bool dq_fill(struct diskqueue *dq, bool *became_ready)
+{
+    struct rd_chunk c = {.buf = NULL, .file = -1};
+    bool need_sync = dq_fill_chunks(dq, &c, became_ready);
+    rd_chunk_drop(dq, &c);
+    return need_sync;
 }

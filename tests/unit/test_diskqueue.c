@@ -1084,6 +1084,115 @@ END_TEST
 
 /* ------------------------------------------------------------------ volume */
 
+/* Pops a record in place; checks it is record `seq` of `len` bytes. The view stays valid until
+   the next pop_view/release. */
+static const uint8_t *expect_view(struct diskqueue *dq, uint32_t seq, size_t len)
+{
+    const uint8_t *v = NULL;
+    size_t n = 0;
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (!diskqueue_pop_view(dq, &v, &n)) {
+        ck_assert_msg(now_ms() < deadline, "record %u not popped", seq);
+        short_wait();
+    }
+    ck_assert_uint_eq(n, len);
+    ck_assert_uint_eq(payload_seq(v), seq);
+    uint8_t *want = malloc(len);
+    ck_assert_ptr_nonnull(want);
+    make_payload(want, len, seq);
+    ck_assert_msg(memcmp(v, want, len) == 0, "record %u: bytes differ", seq);
+    free(want);
+    return v;
+}
+
+static void put_big(struct diskqueue *dq, uint32_t seq, size_t len)
+{
+    uint8_t *buf = malloc(len);
+    ck_assert_ptr_nonnull(buf);
+    make_payload(buf, len, seq);
+    ck_assert_int_eq(diskqueue_put(dq, buf, len), 0);
+    free(buf);
+}
+
+/* diskqueue_pop_view: records popped in place, mixed with diskqueue_pop, across segments and
+   read chunks, including records larger than a read chunk; a view stays intact while later
+   records are read ahead, put, and the queue is emptied; close releases an outstanding view. */
+START_TEST(test_pop_view)
+{
+    enum { SMALL = 3000, BIG = 1024 * 1024 + 26 };
+    struct diskqueue *dq = open_q("v", 2 * 1024 * 1024);
+    uint32_t seq = 0;
+    for (; seq < SMALL; seq++)
+        put_seq(dq, seq, 26 + seq % 300);
+    put_big(dq, seq++, BIG);
+    put_seq(dq, seq++, 100);
+    put_big(dq, seq++, BIG - 1);
+    uint32_t total = seq;
+    ck_assert_int_eq(diskqueue_depth(dq), total);
+
+    const uint8_t *keep = expect_view(dq, 0, 26);
+    uint8_t first[26];
+    memcpy(first, keep, sizeof(first));
+    uint8_t *d;
+    size_t n;
+    ck_assert(pop_wait(dq, &d, &n)); /* pop does not release the view */
+    ck_assert_uint_eq(payload_seq(d), 1);
+    free(d);
+    for (uint32_t i = 0; i < 50; i++)
+        put_seq(dq, total + i, 40);
+    ck_assert(memcmp(keep, first, sizeof(first)) == 0);
+    for (uint32_t i = 2; i < SMALL; i++) {
+        if (i % 3 == 0) {
+            ck_assert(pop_wait(dq, &d, &n));
+            ck_assert_uint_eq(payload_seq(d), i);
+            ck_assert_uint_eq(n, 26 + i % 300);
+            free(d);
+        } else {
+            expect_view(dq, i, 26 + i % 300);
+        }
+    }
+    keep = expect_view(dq, SMALL, BIG);
+    expect_view(dq, SMALL + 1, 100);
+    expect_view(dq, SMALL + 2, BIG - 1);
+    diskqueue_release_view(dq);
+    diskqueue_release_view(dq); /* no view: no-op */
+    ck_assert_int_eq(diskqueue_depth(dq), 50);
+
+    keep = expect_view(dq, total, 40);
+    memcpy(first, keep, sizeof(first));
+    ck_assert_int_eq(diskqueue_empty(dq), 0);
+    ck_assert(memcmp(keep, first, sizeof(first)) == 0);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    const uint8_t *v;
+    ck_assert(!diskqueue_pop_view(dq, &v, &n));
+
+    put_seq(dq, 7, 30);
+    expect_view(dq, 7, 30); /* left outstanding: close releases it */
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+/* A backlog far larger than the read-ahead bounds (records and bytes) is read in order, the
+   reader resuming each time the owner has drained half of it. */
+START_TEST(test_read_ahead_refill)
+{
+    enum { N = 3 * DISKQUEUE_READ_AHEAD_RECORDS + 17 };
+    struct diskqueue *dq = open_q("ra", 1024 * 1024);
+    for (uint32_t i = 0; i < N; i++)
+        put_seq(dq, i, 26 + i % 50);
+    ck_assert_int_eq(diskqueue_flush(dq), 0);
+    for (uint32_t i = 0; i < N; i++)
+        expect_view(dq, i, 26 + i % 50);
+    for (uint32_t i = 0; i < 2000; i++) /* records of 4 KiB: the byte bound applies */
+        put_big(dq, N + i, 4096);
+    for (uint32_t i = 0; i < 2000; i++)
+        expect_view(dq, N + i, 4096);
+    expect_none(dq);
+    ck_assert(wait_depth(dq, 0));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
 START_TEST(test_million_records)
 {
     enum { N = 1000000 };
@@ -1517,6 +1626,8 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_write_error_mid_batch);
     tcase_add_test(tc, test_ready_and_sync_timeout);
     tcase_add_test(tc, test_million_records);
+    tcase_add_test(tc, test_pop_view);
+    tcase_add_test(tc, test_read_ahead_refill);
     tcase_add_loop_test(tc, test_random_model, 0, 4);
     tcase_add_test(tc, test_vector_read);
     tcase_add_test(tc, test_vector_write);
