@@ -602,8 +602,9 @@ int journal_when_done(struct journal_writer *w, uint64_t seq, const void *key, j
 /* Replays the file content into fn; returns the number of live messages handed over. Stops at the
    first torn or corrupt record (a crash while appending leaves at most a torn tail). */
 static size_t journal_replay(struct journal *j, const uint8_t *p, size_t len, journal_replay_fn fn,
-                             void *arg)
+                             void *arg, size_t *valid)
 {
+    *valid = 0;
     if (len < JOURNAL_MAGIC_LEN || memcmp(p, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN) != 0) {
         if (len > 0)
             nsq_warn("JOURNAL(%s): not a journal file, ignored", j->path);
@@ -648,6 +649,7 @@ static size_t journal_replay(struct journal *j, const uint8_t *p, size_t len, jo
     }
     if (off < len)
         nsq_warn("JOURNAL(%s): ignoring %zu bytes of a torn or corrupt tail", j->path, len - off);
+    *valid = off;
     size_t n = live.count;
     for (size_t b = 0; b < live.nbuckets; b++) {
         struct nsqd_message *m = live.buckets[b];
@@ -728,12 +730,18 @@ struct journal *journal_open(struct journal_writer *w, const char *data_path, co
     j->bytes = (int64_t)len;
     j->compact_at = JOURNAL_COMPACT_MIN_BYTES;
     if (data) {
-        size_t live = journal_replay(j, data, len, fn, arg);
+        size_t valid;
+        size_t live = journal_replay(j, data, len, fn, arg, &valid);
         free(data);
         if (live == 0) {
             /* Nothing to keep (all done, or no valid record): start without a file. */
             unlink(j->path);
             j->bytes = 0;
+        } else if (valid < len) {
+            /* Records appended after a torn tail would never be read: cut it off now. */
+            if (truncate(j->path, (off_t)valid) != 0)
+                log_io_error(j, "truncate", -errno);
+            j->bytes = (int64_t)valid;
         }
     }
     return j;

@@ -9,7 +9,7 @@
  *  - deferred_delivered: 50 messages deferred by 2 s; SIGKILL at once; after the restart all 50
  *    arrive once their deferral ends.
  *  - fin_not_redelivered: FINed messages are not delivered again after a SIGKILL, the unfinished
- *    ones are.
+ *    ones are (with a torn record at the end of the journal, as a crash mid-append leaves).
  *  - clean_shutdown: SIGTERM with messages in flight and deferred loses nothing and leaves no
  *    journal file.
  *  - channel_empty_delete: emptying or deleting the channel removes its journal.
@@ -292,6 +292,12 @@ START_TEST(fin_not_redelivered)
     await_size(jpath, want);
     harness_kill(p);
     close(c1);
+    /* A crash while appending leaves a torn record at the end: replay stops there. */
+    FILE *f = fopen(jpath, "ab");
+    ck_assert_ptr_nonnull(f);
+    static const unsigned char torn[] = {0, 0, 0, 100, 0x12, 0x34, 0x56, 0x78, 1, 'x', 'y'};
+    ck_assert_int_eq(fwrite(torn, 1, sizeof(torn), f), sizeof(torn));
+    fclose(f);
 
     p = start(dir);
     tcp = harness_port(p, "TCP");
