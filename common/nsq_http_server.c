@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 
 #include "nsq_http_server.h"
+#include "nsq_json.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -442,32 +443,6 @@ bool nsq_http_require_query(struct nsq_http_call *c)
 
 /* ---- encoders ----------------------------------------------------------------------------- */
 
-/* Go's encoding/json string escaping for ASCII control characters and HTML-sensitive bytes. */
-static void json_string(struct evbuffer *out, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    evbuffer_add(out, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            evbuffer_add(out, esc, 2);
-        } else if (c == '\n') {
-            evbuffer_add(out, "\\n", 2);
-        } else if (c == '\r') {
-            evbuffer_add(out, "\\r", 2);
-        } else if (c == '\t') {
-            evbuffer_add(out, "\\t", 2);
-        } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-            evbuffer_add(out, esc, 6);
-        } else {
-            evbuffer_add(out, p, 1);
-        }
-    }
-    evbuffer_add(out, "\"", 1);
-}
-
 static void send_reply(struct evhttp_request *req, int code, struct evbuffer *body)
 {
     evhttp_send_reply(req, code, NULL, body);
@@ -499,7 +474,8 @@ void nsq_http_reply_error(struct evhttp_request *req, int code, const char *mess
     struct evbuffer *b = evbuffer_new();
     if (b) {
         evbuffer_add(b, "{\"message\":", 11);
-        json_string(b, message ? message : "");
+        const char *m = message ? message : "";
+        nsq_json_escape(b, m, strlen(m));
         evbuffer_add(b, "}", 1);
     }
     nsq_http_reply_json(req, code, b);

@@ -4,6 +4,7 @@
  * precedence flag > file > default holds without keeping intermediate copies of the values.
  */
 #include "nsq_options.h"
+#include "nsq_json.h"
 #include "nsq_log.h"
 #include "nsq_toml.h"
 #include "nsq_version.h"
@@ -1046,31 +1047,6 @@ int nsq_options_format_float(double v, char *buf, size_t len)
     return 0;
 }
 
-static void json_string(struct evbuffer *out, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    evbuffer_add(out, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            evbuffer_add(out, esc, 2);
-        } else if (c == '\n') {
-            evbuffer_add(out, "\\n", 2);
-        } else if (c == '\r') {
-            evbuffer_add(out, "\\r", 2);
-        } else if (c == '\t') {
-            evbuffer_add(out, "\\t", 2);
-        } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-            evbuffer_add(out, esc, 6);
-        } else {
-            evbuffer_add(out, p, 1);
-        }
-    }
-    evbuffer_add(out, "\"", 1);
-}
-
 int nsq_options_render(const struct nsq_opt *o, struct evbuffer *out)
 {
     char num[64];
@@ -1095,7 +1071,7 @@ int nsq_options_render(const struct nsq_opt *o, struct evbuffer *out)
         for (size_t i = 0; i < l->len; i++) {
             if (i)
                 evbuffer_add(out, ",", 1);
-            json_string(out, l->items[i]);
+            nsq_json_escape(out, l->items[i], strlen(l->items[i]));
         }
         return evbuffer_add(out, "]", 1) < 0 ? -ENOMEM : 0;
     }
