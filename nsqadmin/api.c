@@ -132,6 +132,11 @@ static void on_topics(struct ci_vec *names, struct ci_result *res, void *arg)
 }
 
 /* inactive=true: topics with no producer on any lookupd → their channels (a map: sorted keys) */
+static int cmp_cstr(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
 static void on_inactive_channels(struct ci_reply *replies, size_t n, void *arg)
 {
     struct api_call *call = arg;
@@ -157,21 +162,10 @@ static void on_inactive_channels(struct ci_reply *replies, size_t n, void *arg)
             cJSON_Delete(doc);
         }
         /* sorted like upstream's channel lists */
-        for (size_t x = 1; x < chans.n; x++)
-            for (size_t y = x; y > 0 && strcmp(chans.v[y - 1], chans.v[y]) > 0; y--) {
-                void *tmp = chans.v[y];
-                chans.v[y] = chans.v[y - 1];
-                chans.v[y - 1] = tmp;
-            }
+        if (chans.n > 1)
+            qsort(chans.v, chans.n, sizeof(*chans.v), cmp_cstr);
         nsq_json_key(&j, call->inactive_topics.v[t]);
-        if (!chans.set) {
-            nsq_json_null(&j);
-        } else {
-            nsq_json_array_begin(&j);
-            for (size_t k = 0; k < chans.n; k++)
-                nsq_json_string(&j, chans.v[k]);
-            nsq_json_array_end(&j);
-        }
+        ci_json_vec(&j, &chans, ci_json_string_item);
     }
     nsq_json_object_end(&j);
     answer_end(call, &j);
@@ -317,11 +311,6 @@ static void on_node_stats(struct ci_stats *stats, struct ci_result *res, void *a
     nsq_json_kv_int(&j, "total_messages", total_messages);
     nsq_json_kv_int(&j, "total_clients", total_clients);
     answer_end(call, &j);
-}
-
-static int cmp_cstr(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
 static void on_counter_stats(struct ci_stats *stats, struct ci_result *res, void *arg)

@@ -1190,6 +1190,48 @@ static void json_latency(struct nsq_json *j, const struct ci_latency *l)
     nsq_json_object_end(j);
 }
 
+void ci_json_vec(struct nsq_json *j, const struct ci_vec *vec, ci_json_item_fn write_item)
+{
+    if (!vec->set) {
+        nsq_json_null(j);
+        return;
+    }
+    nsq_json_array_begin(j);
+    for (size_t i = 0; i < vec->n; i++)
+        write_item(j, vec->v[i]);
+    nsq_json_array_end(j);
+}
+
+void ci_json_string_item(struct nsq_json *j, const void *s)
+{
+    nsq_json_string(j, s);
+}
+
+static void json_client_item(struct nsq_json *j, const void *c)
+{
+    ci_json_client(j, c);
+}
+
+static void json_channel_item(struct nsq_json *j, const void *c)
+{
+    ci_json_channel(j, c);
+}
+
+static void json_topic_item(struct nsq_json *j, const void *t)
+{
+    ci_json_topic(j, t);
+}
+
+/* A producer's topic entry: {"topic":..., "tombstoned":...}. */
+static void json_producer_topic_item(struct nsq_json *j, const void *item)
+{
+    const struct ci_producer_topic *t = item;
+    nsq_json_object_begin(j);
+    nsq_json_kv_string(j, "topic", t->topic);
+    nsq_json_kv_bool(j, "tombstoned", t->tombstoned);
+    nsq_json_object_end(j);
+}
+
 void ci_json_client(struct nsq_json *j, const struct ci_client *c)
 {
     nsq_json_object_begin(j);
@@ -1236,23 +1278,9 @@ void ci_json_channel_members(struct nsq_json *j, const struct ci_channel *c)
     nsq_json_kv_int(j, "message_count", c->message_count);
     nsq_json_kv_int(j, "client_count", c->client_count);
     nsq_json_key(j, "nodes");
-    if (!c->nodes.set) {
-        nsq_json_null(j);
-    } else {
-        nsq_json_array_begin(j);
-        for (size_t i = 0; i < c->nodes.n; i++)
-            ci_json_channel(j, c->nodes.v[i]);
-        nsq_json_array_end(j);
-    }
+    ci_json_vec(j, &c->nodes, json_channel_item);
     nsq_json_key(j, "clients");
-    if (!c->clients.set) {
-        nsq_json_null(j);
-    } else {
-        nsq_json_array_begin(j);
-        for (size_t i = 0; i < c->clients.n; i++)
-            ci_json_client(j, c->clients.v[i]);
-        nsq_json_array_end(j);
-    }
+    ci_json_vec(j, &c->clients, json_client_item);
     nsq_json_kv_bool(j, "paused", c->paused);
     nsq_json_key(j, "e2e_processing_latency");
     json_latency(j, &c->e2e);
@@ -1275,23 +1303,9 @@ void ci_json_topic_members(struct nsq_json *j, const struct ci_topic *t)
     nsq_json_kv_int(j, "backend_depth", t->backend_depth);
     nsq_json_kv_int(j, "message_count", t->message_count);
     nsq_json_key(j, "nodes");
-    if (!t->nodes.set) {
-        nsq_json_null(j);
-    } else {
-        nsq_json_array_begin(j);
-        for (size_t i = 0; i < t->nodes.n; i++)
-            ci_json_topic(j, t->nodes.v[i]);
-        nsq_json_array_end(j);
-    }
+    ci_json_vec(j, &t->nodes, json_topic_item);
     nsq_json_key(j, "channels");
-    if (!t->channels.set) {
-        nsq_json_null(j);
-    } else {
-        nsq_json_array_begin(j);
-        for (size_t i = 0; i < t->channels.n; i++)
-            ci_json_channel(j, t->channels.v[i]);
-        nsq_json_array_end(j);
-    }
+    ci_json_vec(j, &t->channels, json_channel_item);
     nsq_json_kv_bool(j, "paused", t->paused);
     nsq_json_key(j, "e2e_processing_latency");
     json_latency(j, &t->e2e);
@@ -1308,14 +1322,7 @@ void ci_json_producer(struct nsq_json *j, const struct ci_producer *p)
 {
     nsq_json_object_begin(j);
     nsq_json_key(j, "remote_addresses");
-    if (!p->remote_addresses.set) {
-        nsq_json_null(j);
-    } else {
-        nsq_json_array_begin(j);
-        for (size_t i = 0; i < p->remote_addresses.n; i++)
-            nsq_json_string(j, p->remote_addresses.v[i]);
-        nsq_json_array_end(j);
-    }
+    ci_json_vec(j, &p->remote_addresses, ci_json_string_item);
     nsq_json_kv_string(j, "remote_address", p->remote_address);
     nsq_json_kv_string(j, "hostname", p->hostname);
     nsq_json_kv_string(j, "broadcast_address", p->broadcast_address);
@@ -1323,19 +1330,7 @@ void ci_json_producer(struct nsq_json *j, const struct ci_producer *p)
     nsq_json_kv_int(j, "http_port", p->http_port);
     nsq_json_kv_string(j, "version", p->version);
     nsq_json_key(j, "topics");
-    if (!p->topics.set) {
-        nsq_json_null(j);
-    } else {
-        nsq_json_array_begin(j);
-        for (size_t i = 0; i < p->topics.n; i++) {
-            const struct ci_producer_topic *t = p->topics.v[i];
-            nsq_json_object_begin(j);
-            nsq_json_kv_string(j, "topic", t->topic);
-            nsq_json_kv_bool(j, "tombstoned", t->tombstoned);
-            nsq_json_object_end(j);
-        }
-        nsq_json_array_end(j);
-    }
+    ci_json_vec(j, &p->topics, json_producer_topic_item);
     nsq_json_kv_bool(j, "out_of_date", p->out_of_date);
     nsq_json_object_end(j);
 }

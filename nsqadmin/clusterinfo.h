@@ -199,6 +199,14 @@ int ci_topic_add(struct ci_arena *a, struct ci_topic *t, struct ci_topic *node);
 
 /* ---- JSON ---- */
 
+/* Writes one element of a ci_vec. */
+typedef void (*ci_json_item_fn)(struct nsq_json *j, const void *item);
+/* Writes vec as a JSON array of write_item(element), or null when the vector is unset (a Go nil
+   slice). */
+void ci_json_vec(struct nsq_json *j, const struct ci_vec *vec, ci_json_item_fn write_item);
+/* An item writer for vectors of C strings. */
+void ci_json_string_item(struct nsq_json *j, const void *s);
+
 void ci_json_topic(struct nsq_json *j, const struct ci_topic *t);
 void ci_json_channel(struct nsq_json *j, const struct ci_channel *c);
 void ci_json_client(struct nsq_json *j, const struct ci_client *c);
