@@ -48,6 +48,7 @@
 #define DEFLATE_WINDOW_BITS (-15)
 #define ZLIB_MEM_LEVEL      8
 #define NS_PER_SEC          1000000000LL
+#define DECODE_ERR_LEN      256                      /* a JSON decoder error message */
 #define CONFIG_PLACEHOLDER  "<!--NSQADMIN_CONFIG-->" /* where index.html takes its configuration */
 
 struct http_op;
@@ -678,20 +679,29 @@ static bool require_admin(struct nsq_http_call *c)
     return true;
 }
 
-static void do_create(struct nsq_http_call *c)
+/* The JSON body of an admin action that requires it to be a valid document; NULL after replying
+   403 (not an admin) or 400 (the decoder's error). Caller deletes the result. */
+static cJSON *admin_action_body(struct nsq_http_call *c)
 {
     if (!require_admin(c))
-        return;
-    char err[256];
+        return NULL;
+    char err[DECODE_ERR_LEN];
     cJSON *doc = decode_body(c->req, err, sizeof(err));
-    if (doc == NULL) {
-        reply_error(c->req, 400, err);
+    if (doc == NULL)
+        reply_error(c->req, HTTP_BADREQUEST, err);
+    return doc;
+}
+
+static void do_create(struct nsq_http_call *c)
+{
+    cJSON *doc = admin_action_body(c);
+    if (doc == NULL)
         return;
-    }
     const char *bad = NULL;
     const char *topic = body_string(doc, "topic", &bad);
     const char *channel = body_string(doc, "channel", &bad);
     if (bad != NULL) {
+        char err[DECODE_ERR_LEN];
         snprintf(err, sizeof(err),
                  "json: cannot unmarshal value into Go struct field .%s of "
                  "type string",
@@ -710,38 +720,39 @@ static void do_create(struct nsq_http_call *c)
     cJSON_Delete(doc);
 }
 
+/* The notification name of a topic or channel action ("pause_topic", ...): a static string, or
+   NULL when action is not one nsqadmin knows. */
+static const char *action_notification(const char *action, bool channel)
+{
+    static const struct {
+        const char *action, *topic_note, *channel_note;
+    } notes[] = {
+            {"pause", "pause_topic", "pause_channel"},
+            {"unpause", "unpause_topic", "unpause_channel"},
+            {"empty", "empty_topic", "empty_channel"},
+    };
+    for (size_t i = 0; action != NULL && i < sizeof(notes) / sizeof(notes[0]); i++)
+        if (strcmp(action, notes[i].action) == 0)
+            return channel ? notes[i].channel_note : notes[i].topic_note;
+    return NULL;
+}
+
 /* POST /api/topics/:topic[/:channel] {"action":...} */
 static void topic_channel_action(struct nsq_http_call *c, const char *topic, const char *channel)
 {
-    if (!require_admin(c))
+    cJSON *doc = admin_action_body(c);
+    if (doc == NULL)
         return;
-    char err[256];
-    cJSON *doc = decode_body(c->req, err, sizeof(err));
-    if (doc == NULL) {
-        reply_error(c->req, 400, err);
-        return;
-    }
     const char *bad = NULL;
     const char *action = body_string(doc, "action", &bad);
-    static const char *const actions[] = {"pause", "unpause", "empty"};
-    bool known = false;
-    for (size_t i = 0; action != NULL && i < sizeof(actions) / sizeof(actions[0]); i++)
-        known = known || strcmp(action, actions[i]) == 0;
-    if (!known) {
+    const char *note = action_notification(action, channel != NULL);
+    if (note == NULL) {
         reply_error(c->req, 400, "INVALID_ACTION");
         cJSON_Delete(doc);
         return;
     }
-    char note[32];
-    snprintf(note, sizeof(note), "%s_%s", action, channel != NULL ? "channel" : "topic");
-    const char *n = strcmp(note, "pause_topic") == 0       ? "pause_topic"
-                    : strcmp(note, "unpause_topic") == 0   ? "unpause_topic"
-                    : strcmp(note, "empty_topic") == 0     ? "empty_topic"
-                    : strcmp(note, "pause_channel") == 0   ? "pause_channel"
-                    : strcmp(note, "unpause_channel") == 0 ? "unpause_channel"
-                                                           : "empty_channel";
     run_api(c, channel != NULL ? API_CHANNEL_ACTION : API_TOPIC_ACTION, topic, channel, NULL,
-            action, false, n, NULL);
+            action, false, note, NULL);
     cJSON_Delete(doc);
 }
 
@@ -772,7 +783,7 @@ static void do_tombstone(struct nsq_http_call *c)
 {
     if (!require_admin(c))
         return;
-    char err[256];
+    char err[DECODE_ERR_LEN];
     cJSON *doc = decode_body(c->req, err, sizeof(err));
     const char *bad = NULL;
     const char *topic = doc != NULL ? body_string(doc, "topic", &bad) : NULL;
