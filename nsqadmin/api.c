@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
+#include <event2/http.h>
 
 #include "nsq_json.h"
 
@@ -79,7 +80,7 @@ static struct evbuffer *answer_begin(struct api_call *call, struct nsq_json *j)
 {
     call->body = evbuffer_new();
     if (call->body == NULL) {
-        finish_error(call, 500, "INTERNAL_ERROR");
+        finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
         return NULL;
     }
     nsq_json_init(j, call->body);
@@ -91,7 +92,7 @@ static void answer_end(struct api_call *call, struct nsq_json *j)
 {
     nsq_json_kv_string(j, "message", api_call_message(call));
     nsq_json_object_end(j);
-    call->status = 200;
+    call->status = HTTP_OK;
     call->done(call);
 }
 
@@ -110,7 +111,7 @@ static bool step_ok(struct api_call *call, struct ci_result *res)
 static void start_failed(struct api_call *call, int rc)
 {
     if (rc != 0)
-        finish_error(call, 500, "INTERNAL_ERROR");
+        finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
 }
 
 /* ---- GET /api/topics ---- */
@@ -191,7 +192,7 @@ static void on_inactive_lookups(struct ci_reply *replies, size_t n, void *arg)
     size_t total = call->inactive_topics.n * nl;
     char **urls = ci_alloc(call->a, (total + 1) * sizeof(*urls));
     if (urls == NULL) {
-        finish_error(call, 500, "INTERNAL_ERROR");
+        finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     /* the same lookupds as the step before, even if the option changed meanwhile */
@@ -217,7 +218,7 @@ static void on_inactive_topics(struct ci_vec *names, struct ci_result *res, void
     for (size_t l = 0; call->lookupds != NULL && l < nl; l++)
         call->lookupds[l] = ci_strdup(call->a, clusterinfo_lookupd(call->ci, l));
     if (urls == NULL || call->lookupds == NULL) {
-        finish_error(call, 500, "INTERNAL_ERROR");
+        finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     for (size_t t = 0; t < names->n; t++)
@@ -252,7 +253,7 @@ static void on_topic_stats(struct ci_stats *stats, struct ci_result *res, void *
     if (call->op == API_TOPIC) {
         struct ci_topic *agg = ci_topic_aggregate_new(call->a, call->topic);
         if (agg == NULL) {
-            finish_error(call, 500, "INTERNAL_ERROR");
+            finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
             return;
         }
         for (size_t i = 0; i < stats->topics.n; i++)
@@ -334,7 +335,7 @@ static void on_counter_stats(struct ci_stats *stats, struct ci_result *res, void
     size_t *idx = ci_alloc(call->a, (keys.n + 1) * sizeof(*idx));
     char **sorted = ci_alloc(call->a, (keys.n + 1) * sizeof(*sorted));
     if (idx == NULL || sorted == NULL) {
-        finish_error(call, 500, "INTERNAL_ERROR");
+        finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     for (size_t i = 0; i < keys.n; i++)
@@ -391,7 +392,7 @@ static void on_producers(struct ci_vec *producers, struct ci_result *res, void *
             }
         }
         if (one == NULL || one->n == 0) {
-            finish_error(call, one == NULL ? 500 : 404,
+            finish_error(call, one == NULL ? HTTP_INTERNAL : HTTP_NOTFOUND,
                          one == NULL ? "INTERNAL_ERROR" : "NODE_NOT_FOUND");
             return;
         }
@@ -404,7 +405,7 @@ static void on_producers(struct ci_vec *producers, struct ci_result *res, void *
                                         on_counter_stats, call));
         return;
     default:
-        finish_error(call, 500, "INTERNAL_ERROR");
+        finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
     }
 }
 
@@ -450,7 +451,7 @@ static void action_post(struct action_state *st, const char *path, const char *q
     size_t np = producers != NULL ? producers->n : 0;
     char **urls = ci_alloc(call->a, (nl + np + 2) * sizeof(*urls));
     if (urls == NULL) {
-        finish_error(call, 500, "INTERNAL_ERROR");
+        finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     size_t n = 0;
@@ -512,7 +513,7 @@ static void on_action_producers(struct ci_vec *producers, struct ci_result *res,
         action_post(st, "/channel/delete", channel_qs(call), true, producers, NULL);
         return;
     default:
-        finish_error(call, 500, "INTERNAL_ERROR");
+        finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
     }
 }
 

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "api.h"
 #include "clusterinfo.h"
@@ -206,7 +207,7 @@ static void run_call(struct event_base *base, struct api_call *call)
 {
     struct cli_run r = {.base = base, .call = call};
     if (api_call_start(call, on_done, &r) != 0) {
-        call->status = 500;
+        call->status = HTTP_INTERNAL;
         call->error_text = "out of memory";
         return;
     }
@@ -372,7 +373,7 @@ static void print_stats(const cJSON *doc, const cJSON *before, double seconds, b
 
 static int exit_for(struct api_call *call, bool json)
 {
-    if (call->status != 200) {
+    if (call->status != HTTP_OK) {
         fprintf(stderr, "%s: %s\n", PROGRAM, call->error_text);
         return CLI_EXIT_FAILURE;
     }
@@ -520,14 +521,15 @@ int cli_main(int argc, char **argv)
         goto done;
     run_call(base, call);
     rc = exit_for(call, o->json);
-    if (call->status != 200)
+    if (call->status != HTTP_OK)
         goto done;
     if (o->json) {
         printf("%s\n", body_text(call));
         goto done;
     }
     cJSON *doc = cJSON_Parse(body_text(call));
-    cJSON *bdoc = before != NULL && before->status == 200 ? cJSON_Parse(body_text(before)) : NULL;
+    cJSON *bdoc =
+            before != NULL && before->status == HTTP_OK ? cJSON_Parse(body_text(before)) : NULL;
     switch (op) {
     case API_TOPICS:
         print_topics(doc);

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "nsq_goquote.h"
 #include "nsq_http_client.h"
@@ -300,7 +301,7 @@ static void fanout_on_reply(const struct nsq_http_response *resp, void *arg)
     if (resp->error != NULL) {
         rep->error = ci_sprintf(f->arena, "%s \"%s\": %s", method_word(f->method), rep->url,
                                 resp->error);
-    } else if (resp->status != 200) {
+    } else if (resp->status != HTTP_OK) {
         struct evbuffer *q = evbuffer_new();
         if (q != NULL) {
             nsq_goquote(q, rep->body, rep->body_len);

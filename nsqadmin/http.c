@@ -49,6 +49,7 @@
 #define ZLIB_MEM_LEVEL      8
 #define NS_PER_SEC          1000000000LL
 #define DECODE_ERR_LEN      256                      /* a JSON decoder error message */
+#define HTTP_FORBIDDEN      403                      /* not among libevent's HTTP_* codes */
 #define CONFIG_PLACEHOLDER  "<!--NSQADMIN_CONFIG-->" /* where index.html takes its configuration */
 
 struct http_op;
@@ -391,13 +392,13 @@ static void on_api_done(struct api_call *call)
 {
     struct http_op *op = call->arg;
     op_unlink(op);
-    if (call->status == 200) {
+    if (call->status == HTTP_OK) {
         for (size_t i = 0; i < 2; i++)
             if (op->notify_action[i] != NULL)
                 notify(op->admin, op->req, op->notify_action[i], call->topic,
                        strstr(op->notify_action[i], "channel") != NULL ? call->channel : NULL,
                        call->node);
-        reply(op->req, 200, REPLY_V1_JSON, call->body, NULL);
+        reply(op->req, HTTP_OK, REPLY_V1_JSON, call->body, NULL);
     } else {
         if (call->status == 502)
             nsq_error("%s", call->error_text);
@@ -416,7 +417,7 @@ static void run_api(struct nsq_http_call *c, enum api_op op, const char *topic, 
     struct http_op *hop = call != NULL ? ci_alloc(call->a, sizeof(*hop)) : NULL;
     if (hop == NULL) {
         api_call_free(call);
-        reply_error(c->req, 500, "INTERNAL_ERROR");
+        reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     hop->admin = a;
@@ -431,7 +432,7 @@ static void run_api(struct nsq_http_call *c, enum api_op op, const char *topic, 
     call->inactive = inactive;
     if (api_call_start(call, on_api_done, hop) != 0) {
         api_call_free(call);
-        reply_error(c->req, 500, "INTERNAL_ERROR");
+        reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     hop->next = a->http->ops;
@@ -444,7 +445,7 @@ static void run_api(struct nsq_http_call *c, enum api_op op, const char *topic, 
 
 static void do_ping(struct nsq_http_call *c)
 {
-    reply_text(c->req, 200, REPLY_PLAIN, "OK", 2);
+    reply_text(c->req, HTTP_OK, REPLY_PLAIN, "OK", 2);
 }
 
 static const char *content_type_for(const char *path)
@@ -558,13 +559,13 @@ static void do_index(struct nsq_http_call *c)
     const char *ctype = CT_HTML;
     struct evbuffer *page = find_asset(a, "index.html", &ctype);
     if (page == NULL) {
-        reply_error(c->req, 404, "NOT_FOUND");
+        reply_error(c->req, HTTP_NOTFOUND, "NOT_FOUND");
         return;
     }
     struct evbuffer *out = evbuffer_new();
     if (out == NULL) {
         buf_free(page);
-        reply_error(c->req, 500, "INTERNAL_ERROR");
+        reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     struct evbuffer_ptr at =
@@ -580,7 +581,7 @@ static void do_index(struct nsq_http_call *c)
         page_config(a, c->req, out);
     }
     evbuffer_add_buffer(out, page);
-    reply(c->req, 200, REPLY_RAW, out, CT_HTML);
+    reply(c->req, HTTP_OK, REPLY_RAW, out, CT_HTML);
     buf_free(out);
     buf_free(page);
 }
@@ -594,10 +595,10 @@ static void serve_asset(struct nsq_http_call *c, const char *prefix)
     const char *ctype = NULL;
     struct evbuffer *b = asset[0] != '\0' ? find_asset(a, path, &ctype) : NULL;
     if (b == NULL) {
-        reply_text(c->req, 404, REPLY_PLAIN, "NOT_FOUND", strlen("NOT_FOUND"));
+        reply_text(c->req, HTTP_NOTFOUND, REPLY_PLAIN, "NOT_FOUND", strlen("NOT_FOUND"));
         return;
     }
-    reply(c->req, 200, REPLY_RAW, b, ctype);
+    reply(c->req, HTTP_OK, REPLY_RAW, b, ctype);
     buf_free(b);
 }
 
@@ -653,18 +654,18 @@ static void do_rates(struct nsq_http_call *c)
     const char *topic = nsq_http_query(c, "topic");
     const char *channel = nsq_http_query(c, "channel");
     if (topic == NULL) {
-        reply_error(c->req, 400, "MISSING_ARG_TOPIC");
+        reply_error(c->req, HTTP_BADREQUEST, "MISSING_ARG_TOPIC");
         return;
     }
     struct evbuffer *b = evbuffer_new();
     if (b == NULL) {
-        reply_error(c->req, 500, "INTERNAL_ERROR");
+        reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     struct nsq_json j;
     nsq_json_init(&j, b);
     rates_json(admin_of(c)->rates, topic, channel, &j);
-    reply(c->req, 200, REPLY_V1_JSON, b, NULL);
+    reply(c->req, HTTP_OK, REPLY_V1_JSON, b, NULL);
     buf_free(b);
 }
 
@@ -673,7 +674,7 @@ static void do_rates(struct nsq_http_call *c)
 static bool require_admin(struct nsq_http_call *c)
 {
     if (!is_admin(admin_of(c), c->req)) {
-        reply_error(c->req, 403, "FORBIDDEN");
+        reply_error(c->req, HTTP_FORBIDDEN, "FORBIDDEN");
         return false;
     }
     return true;
@@ -706,12 +707,12 @@ static void do_create(struct nsq_http_call *c)
                  "json: cannot unmarshal value into Go struct field .%s of "
                  "type string",
                  bad);
-        reply_error(c->req, 400, err);
+        reply_error(c->req, HTTP_BADREQUEST, err);
     } else if (topic == NULL || !nsq_topic_name_valid(topic, strlen(topic))) {
-        reply_error(c->req, 400, "INVALID_TOPIC");
+        reply_error(c->req, HTTP_BADREQUEST, "INVALID_TOPIC");
     } else if (channel != NULL && channel[0] != '\0' &&
                !nsq_channel_name_valid(channel, strlen(channel))) {
-        reply_error(c->req, 400, "INVALID_CHANNEL");
+        reply_error(c->req, HTTP_BADREQUEST, "INVALID_CHANNEL");
     } else {
         bool ch = channel != NULL && channel[0] != '\0';
         run_api(c, API_CREATE, topic, ch ? channel : NULL, NULL, NULL, false, "create_topic",
@@ -747,7 +748,7 @@ static void topic_channel_action(struct nsq_http_call *c, const char *topic, con
     const char *action = body_string(doc, "action", &bad);
     const char *note = action_notification(action, channel != NULL);
     if (note == NULL) {
-        reply_error(c->req, 400, "INVALID_ACTION");
+        reply_error(c->req, HTTP_BADREQUEST, "INVALID_ACTION");
         cJSON_Delete(doc);
         return;
     }
@@ -788,9 +789,9 @@ static void do_tombstone(struct nsq_http_call *c)
     const char *bad = NULL;
     const char *topic = doc != NULL ? body_string(doc, "topic", &bad) : NULL;
     if (doc == NULL || bad != NULL) {
-        reply_error(c->req, 400, "INVALID_BODY");
+        reply_error(c->req, HTTP_BADREQUEST, "INVALID_BODY");
     } else if (topic == NULL || !nsq_topic_name_valid(topic, strlen(topic))) {
-        reply_error(c->req, 400, "INVALID_TOPIC");
+        reply_error(c->req, HTTP_BADREQUEST, "INVALID_TOPIC");
     } else {
         run_api(c, API_TOMBSTONE, topic, NULL, c->params[0], NULL, false,
                 "tombstone_topic_producer", NULL);
@@ -828,16 +829,16 @@ static void on_graphite(const struct nsq_http_response *resp, void *arg)
         free(g);
         return;
     }
-    cJSON *doc = resp->error == NULL && resp->status == 200 ? cJSON_Parse(resp->body) : NULL;
+    cJSON *doc = resp->error == NULL && resp->status == HTTP_OK ? cJSON_Parse(resp->body) : NULL;
     const cJSON *dp = cJSON_GetArrayItem(
             cJSON_GetArrayItem(
                     cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(doc, 0), "datapoints"), 0),
             0);
     if (!cJSON_IsNumber(dp)) {
-        if (resp->error != NULL || resp->status != 200)
+        if (resp->error != NULL || resp->status != HTTP_OK)
             nsq_error("graphite request failed - %s",
                       resp->error != NULL ? resp->error : "unexpected status");
-        reply_error(g->req, 500, "INTERNAL_ERROR");
+        reply_error(g->req, HTTP_INTERNAL, "INTERNAL_ERROR");
     } else {
         char rate[64];
         int64_t secs = g->admin->opts->statsd_interval / NS_PER_SEC;
@@ -853,7 +854,7 @@ static void on_graphite(const struct nsq_http_response *resp, void *arg)
             nsq_json_kv_string(&j, "rate", rate);
             nsq_json_object_end(&j);
         }
-        reply(g->req, 200, REPLY_V1_JSON, b, NULL);
+        reply(g->req, HTTP_OK, REPLY_V1_JSON, b, NULL);
         buf_free(b);
     }
     cJSON_Delete(doc);
@@ -865,7 +866,7 @@ static void graphite_get(struct nsq_http_call *c, const char *url, bool proxy)
     struct nsqadmin *a = admin_of(c);
     struct graphite_req *g = calloc(1, sizeof(*g));
     if (g == NULL) {
-        reply_error(c->req, 500, "INTERNAL_ERROR");
+        reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     g->admin = a;
@@ -873,7 +874,7 @@ static void graphite_get(struct nsq_http_call *c, const char *url, bool proxy)
     g->proxy = proxy;
     if (nsq_http_client_request(a->http_client, "GET", url, NULL, 0, NULL, on_graphite, g) != 0) {
         free(g);
-        reply_error(c->req, 500, "INTERNAL_ERROR");
+        reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
     }
 }
 
@@ -884,17 +885,17 @@ static void do_graphite(struct nsq_http_call *c)
     const char *metric = nsq_http_query(c, "metric");
     const char *target = nsq_http_query(c, "target");
     if (metric == NULL || strcmp(metric, "rate") != 0) {
-        reply_error(c->req, 400, "INVALID_ARG_METRIC");
+        reply_error(c->req, HTTP_BADREQUEST, "INVALID_ARG_METRIC");
         return;
     }
     if (target == NULL) {
-        reply_error(c->req, 400, "INVALID_ARG_TARGET");
+        reply_error(c->req, HTTP_BADREQUEST, "INVALID_ARG_TARGET");
         return;
     }
     struct nsqadmin *a = admin_of(c);
     struct ci_arena *ar = ci_arena_new();
     if (ar == NULL) {
-        reply_error(c->req, 500, "INTERNAL_ERROR");
+        reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     int64_t secs = a->opts->statsd_interval / NS_PER_SEC;
@@ -911,13 +912,13 @@ static void do_render(struct nsq_http_call *c)
 {
     struct nsqadmin *a = admin_of(c);
     if (!a->opts->proxy_graphite) {
-        reply_error(c->req, 404, "NOT_FOUND");
+        reply_error(c->req, HTTP_NOTFOUND, "NOT_FOUND");
         return;
     }
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(c->req));
     struct ci_arena *ar = ci_arena_new();
     if (ar == NULL) {
-        reply_error(c->req, 500, "INTERNAL_ERROR");
+        reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
         return;
     }
     graphite_get(c,
@@ -981,11 +982,11 @@ static void do_config(struct nsq_http_call *c)
         remote_addr(c->req, ip, sizeof(ip), raddr, sizeof(raddr));
         int ok = nsqadmin_config_allowed(a, ip);
         if (ok < 0) {
-            reply_error(c->req, 400, "INVALID_REMOTE_ADDR");
+            reply_error(c->req, HTTP_BADREQUEST, "INVALID_REMOTE_ADDR");
             return;
         }
         if (!ok) {
-            reply_error(c->req, 403, "FORBIDDEN");
+            reply_error(c->req, HTTP_FORBIDDEN, "FORBIDDEN");
             return;
         }
     }
@@ -993,12 +994,12 @@ static void do_config(struct nsq_http_call *c)
         struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
         size_t len = evbuffer_get_length(in);
         if (len == 0 || len > CONFIG_MAX_BODY) {
-            reply_error(c->req, 413, "INVALID_VALUE");
+            reply_error(c->req, HTTP_ENTITYTOOLARGE, "INVALID_VALUE");
             return;
         }
         char *text = malloc(len + 1);
         if (text == NULL) {
-            reply_error(c->req, 500, "INTERNAL_ERROR");
+            reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
             return;
         }
         evbuffer_copyout(in, text, len);
@@ -1015,12 +1016,12 @@ static void do_config(struct nsq_http_call *c)
             }
         } else {
             free(text);
-            reply_error(c->req, 400, "INVALID_OPTION");
+            reply_error(c->req, HTTP_BADREQUEST, "INVALID_OPTION");
             return;
         }
         free(text);
         if (rc != 0) {
-            reply_error(c->req, 400, "INVALID_VALUE");
+            reply_error(c->req, HTTP_BADREQUEST, "INVALID_VALUE");
             return;
         }
     }
@@ -1028,10 +1029,10 @@ static void do_config(struct nsq_http_call *c)
     struct evbuffer *b = o != NULL ? evbuffer_new() : NULL;
     if (o == NULL || b == NULL || nsq_options_render(o, b) != 0) {
         buf_free(b);
-        reply_error(c->req, 400, "INVALID_OPTION");
+        reply_error(c->req, HTTP_BADREQUEST, "INVALID_OPTION");
         return;
     }
-    reply(c->req, 200, o->type == NSQ_OPT_STRING ? REPLY_V1_TEXT : REPLY_V1_JSON, b, NULL);
+    reply(c->req, HTTP_OK, o->type == NSQ_OPT_STRING ? REPLY_V1_TEXT : REPLY_V1_JSON, b, NULL);
     buf_free(b);
 }
 
