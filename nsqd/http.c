@@ -16,6 +16,7 @@
 #include <event2/http.h>
 
 #include "channel.h"
+#include "journal.h"
 #include "nsq_command.h"
 #include "nsq_http_server.h"
 #include "nsq_json.h"
@@ -138,6 +139,19 @@ static bool parse_int64(const char *s, int64_t *out)
     return true;
 }
 
+/* With the journal on (journal.h), a deferred publish is answered once its record is on disk.
+   libevent keeps an unanswered request alive when its client goes away (the reply then just frees
+   it); at shutdown the server frees pending requests itself, so dropping one does nothing. */
+static void pub_durable_done(void *arg)
+{
+    nsq_http_reply_text(arg, 200, "OK", 2);
+}
+
+static void pub_durable_drop(void *arg)
+{
+    (void)arg;
+}
+
 static void h_pub(struct nsq_http_call *c)
 {
     struct nsqd *n = call_nsqd(c);
@@ -171,10 +185,15 @@ static void h_pub(struct nsq_http_call *c)
         defer_ns = ms * NSQ_NS_PER_MS;
     }
     const void *data = evbuffer_pullup(body, -1);
+    uint64_t seq0 = defer_ns > 0 && n->journal ? journal_last_seq(n->journal) : 0;
     if (!t || topic_publish(t, data, len, defer_ns) != 0) {
         nsq_http_reply_error(c->req, 503, "EXITING");
         return;
     }
+    if (defer_ns > 0 && n->journal && journal_last_seq(n->journal) != seq0 &&
+        journal_when_done(n->journal, journal_last_seq(n->journal), NULL, pub_durable_done, c->req,
+                          pub_durable_drop) == 0)
+        return;
     reply_ok(c);
 }
 

@@ -12,6 +12,7 @@
  *    ones are (with a torn record at the end of the journal, as a crash mid-append leaves).
  *  - clean_shutdown: SIGTERM with messages in flight and deferred loses nothing and leaves no
  *    journal file.
+ *  - http_deferred: HTTP /pub?defer= messages are deferred again after a SIGKILL.
  *  - channel_empty_delete: emptying or deleting the channel removes its journal.
  *  - compaction: after more than JOURNAL_COMPACT_MIN_BYTES of records the file is rewritten with
  *    its live content only, and a SIGKILL after that still redelivers exactly the unfinished
@@ -362,6 +363,29 @@ START_TEST(clean_shutdown)
 }
 END_TEST
 
+START_TEST(http_deferred)
+{
+    enum { N = 5 };
+    char *dir = harness_tmpdir();
+    struct harness_proc *p = start(dir);
+    int http = harness_port(p, "HTTP");
+    create_channel(http);
+    for (int i = 0; i < N; i++) {
+        char b[DUR_BODY_MAX], path[128];
+        body_of(b, "h", i);
+        snprintf(path, sizeof(path), "/pub?topic=%s&defer=%d", DUR_TOPIC, DUR_LONG_MS);
+        ck_assert_int_eq(itest_http("POST", http, path, b, NULL), 200);
+    }
+    harness_kill(p);
+    p = start(dir);
+    http = harness_port(p, "HTTP");
+    ck_assert_int_eq(itest_stats_int(http, DUR_TOPIC, DUR_CHANNEL, "deferred_count"), N);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static bool file_gone(void *arg)
 {
     return file_size(arg) == -1;
@@ -464,6 +488,7 @@ static Suite *durability_suite(void)
     tcase_add_test(tc, deferred_delivered);
     tcase_add_test(tc, fin_not_redelivered);
     tcase_add_test(tc, clean_shutdown);
+    tcase_add_test(tc, http_deferred);
     tcase_add_test(tc, channel_empty_delete);
     tcase_add_test(tc, compaction);
     suite_add_tcase(s, tc);
