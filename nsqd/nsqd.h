@@ -47,8 +47,9 @@
  *    does no malloc/free per message.
  *  - Durable in-flight and deferred messages (journal.h, docs/durability.md): with --sync-every=1
  *    and --mem-queue-size=0 each channel journals deliveries, deferrals and their completion
- *    through a background writer; a message frame (and a DPUB's OK) is held until its record is
- *    on disk. The journal is replayed at startup and removed on a clean shutdown.
+ *    through a background writer; a message frame (and the OK of a deferred publish) is held
+ *    until its record is on disk. The journal is replayed at startup and removed on a clean
+ *    shutdown.
  *  - A client that disconnects with messages in flight stays allocated (closed, no socket) until
  *    the last of its messages is finished or timed out, so every in-flight message can point at
  *    its owner without lookups.
