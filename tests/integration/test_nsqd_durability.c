@@ -13,6 +13,7 @@
  *  - clean_shutdown: SIGTERM with messages in flight and deferred loses nothing and leaves no
  *    journal file.
  *  - http_deferred: HTTP /pub?defer= messages are deferred again after a SIGKILL.
+ *  - ephemeral: an ephemeral channel never journals.
  *  - channel_empty_delete: emptying or deleting the channel removes its journal.
  *  - compaction: after more than JOURNAL_COMPACT_MIN_BYTES of records the file is rewritten with
  *    its live content only, and a SIGKILL after that still redelivers exactly the unfinished
@@ -386,6 +387,33 @@ START_TEST(http_deferred)
 }
 END_TEST
 
+START_TEST(ephemeral)
+{
+    char *dir = harness_tmpdir();
+    struct harness_proc *p = start(dir);
+    int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
+    int fd = itest_v2_connect(tcp);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(itest_sub(fd, DUR_TOPIC, "e#ephemeral"), 0);
+    ck_assert_int_eq(itest_rdy(fd, DUR_N), 0);
+    publish(tcp, "f", 5);
+    for (int i = 0; i < 5; i++) {
+        struct itest_msg m;
+        ck_assert_int_eq(itest_read_msg(fd, &m, DUR_WAIT_MS), 0);
+        free(m.body);
+    }
+    dpublish(tcp, "d", 5, DUR_LONG_MS);
+    ck_assert_int_eq(itest_stats_int(http, DUR_TOPIC, "e#ephemeral", "deferred_count"), 5);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s:e#ephemeral.inflight.dat", dir, DUR_TOPIC);
+    ck_assert_int_eq(file_size(path), -1);
+    close(fd);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static bool file_gone(void *arg)
 {
     return file_size(arg) == -1;
@@ -489,6 +517,7 @@ static Suite *durability_suite(void)
     tcase_add_test(tc, fin_not_redelivered);
     tcase_add_test(tc, clean_shutdown);
     tcase_add_test(tc, http_deferred);
+    tcase_add_test(tc, ephemeral);
     tcase_add_test(tc, channel_empty_delete);
     tcase_add_test(tc, compaction);
     suite_add_tcase(s, tc);
