@@ -33,6 +33,9 @@
 #define CLI_MAX_POSITIONAL    8
 #define CLI_DEFAULT_RATE_WAIT "1s"
 #define NS_PER_SEC_D          1e9
+#define NS_PER_SEC            1000000000LL
+#define CLI_ERR_LEN           1024 /* an option or usage error message */
+#define CLI_CONFIG_FLAG_LEN   4096 /* "--config=<path>" */
 
 struct cli_cmd {
     const char *name;
@@ -411,126 +414,95 @@ static struct api_call *make_call(struct clusterinfo *ci, enum api_op op, const 
 
 static void sleep_ns(int64_t ns)
 {
-    struct timespec ts = {(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
+    struct timespec ts = {(time_t)(ns / NS_PER_SEC), (long)(ns % NS_PER_SEC)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
 
-int cli_main(int argc, char **argv)
+/* The API request a command line stands for. Strings point into the parsed options. */
+struct cli_request {
+    const struct cli_cmd *cmd;
+    enum api_op op;
+    const char *topic, *channel, *node, *action;
+    bool stats; /* the "stats" command: rates need a second sample */
+};
+
+/* Parses the configuration and the command line into o and checks the command and its arguments.
+   Returns 0, or the exit code after printing the usage error. */
+static int parse_command_line(struct cli_opts *o, int argc, char **argv, struct cli_request *req)
 {
-    struct cli_opts *o = calloc(1, sizeof(*o));
-    if (o == NULL)
-        return CLI_EXIT_FAILURE;
-    cli_table(o);
-    char err[1024] = "";
-    int rc = CLI_EXIT_FAILURE;
+    char err[CLI_ERR_LEN] = "";
     /* defaults and the config file first, then the flags in any position */
-    if (parse_args(o, argc, argv, false, err, sizeof(err)) != 0) {
-        rc = usage_error(err);
-        goto out;
-    }
-    char config_flag[4096];
+    if (parse_args(o, argc, argv, false, err, sizeof(err)) != 0)
+        return usage_error(err);
+    char config_flag[CLI_CONFIG_FLAG_LEN];
     snprintf(config_flag, sizeof(config_flag), "--config=%s", o->config != NULL ? o->config : "");
     char *base_args[] = {argv[0], config_flag, NULL};
     o->npos = 0;
     if (nsq_options_parse(o->table, o->n, PROGRAM, o->config != NULL ? 2 : 1, base_args, err,
                           sizeof(err)) != 0 ||
         parse_args(o, argc, argv, true, err, sizeof(err)) != 0 ||
-        nsqadmin_check_sources(&o->admin, err, sizeof(err)) != 0) {
-        rc = usage_error(err);
-        goto out;
-    }
+        nsqadmin_check_sources(&o->admin, err, sizeof(err)) != 0)
+        return usage_error(err);
     nsq_log_init(o->admin.log_prefix, NSQ_LOG_FATAL);
     const struct cli_cmd *cmd = find_command(o->pos[0]);
     size_t nargs = o->npos - 1;
     if (cmd == NULL) {
         snprintf(err, sizeof(err), "unknown command \"%s\"", o->pos[0]);
-        rc = usage_error(err);
-        goto out;
+        return usage_error(err);
     }
     if (nargs < (size_t)cmd->min_args || nargs > (size_t)cmd->max_args) {
         snprintf(err, sizeof(err), "usage: %s %s %s", PROGRAM, o->pos[0], cmd->args_help);
-        rc = usage_error(err);
-        goto out;
+        return usage_error(err);
     }
     const char *arg1 = nargs > 0 ? o->pos[1] : NULL;
     const char *arg2 = nargs > 1 ? o->pos[2] : NULL;
     if (arg1 != NULL && strcmp(cmd->name, "delete") != 0 &&
-        !nsq_topic_name_valid(arg1, strlen(arg1))) {
-        rc = usage_error("INVALID_TOPIC");
-        goto out;
-    }
+        !nsq_topic_name_valid(arg1, strlen(arg1)))
+        return usage_error("INVALID_TOPIC");
     if (arg2 != NULL && strcmp(cmd->name, "tombstone") != 0 &&
-        !nsq_channel_name_valid(arg2, strlen(arg2))) {
-        rc = usage_error("INVALID_CHANNEL");
-        goto out;
-    }
+        !nsq_channel_name_valid(arg2, strlen(arg2)))
+        return usage_error("INVALID_CHANNEL");
+    *req = (struct cli_request){.cmd = cmd, .topic = arg1, .channel = arg2};
+    return 0;
+}
 
-    enum api_op op;
-    const char *action = NULL, *topic = arg1, *channel = arg2, *node = NULL;
-    const char *name = cmd->name;
+/* Chooses the API operation for req->cmd (topic and channel already set from the arguments). */
+static void choose_operation(struct cli_request *req)
+{
+    const char *name = req->cmd->name;
+    req->stats = strcmp(name, "stats") == 0;
     if (strcmp(name, "topics") == 0) {
-        op = API_TOPICS;
+        req->op = API_TOPICS;
     } else if (strcmp(name, "channels") == 0) {
-        op = API_TOPIC;
+        req->op = API_TOPIC;
     } else if (strcmp(name, "nodes") == 0) {
-        op = API_NODES;
-    } else if (strcmp(name, "stats") == 0) {
-        op = channel != NULL ? API_CHANNEL : API_TOPIC;
+        req->op = API_NODES;
+    } else if (req->stats) {
+        req->op = req->channel != NULL ? API_CHANNEL : API_TOPIC;
     } else if (strcmp(name, "delete") == 0) {
-        op = channel != NULL ? API_CHANNEL_DELETE : API_TOPIC_DELETE;
+        req->op = req->channel != NULL ? API_CHANNEL_DELETE : API_TOPIC_DELETE;
     } else if (strcmp(name, "create") == 0) {
-        op = API_CREATE;
+        req->op = API_CREATE;
     } else if (strcmp(name, "tombstone") == 0) {
-        op = API_TOMBSTONE;
-        node = arg2;
-        channel = NULL;
+        req->op = API_TOMBSTONE;
+        req->node = req->channel;
+        req->channel = NULL;
     } else {
-        op = channel != NULL ? API_CHANNEL_ACTION : API_TOPIC_ACTION;
-        action = name;
+        req->op = req->channel != NULL ? API_CHANNEL_ACTION : API_TOPIC_ACTION;
+        req->action = name;
     }
+}
 
-    struct event_base *base = event_base_new();
-    struct nsq_http_client_options co;
-    nsqadmin_client_options(&o->admin, &co);
-    struct nsq_http_client *http = base != NULL ? nsq_http_client_new(base, &co) : NULL;
-    struct clusterinfo_sources src = {
-            .lookupd = &o->admin.lookupd_http_addresses.items,
-            .n_lookupd = &o->admin.lookupd_http_addresses.len,
-            .nsqd = &o->admin.nsqd_http_addresses.items,
-            .n_nsqd = &o->admin.nsqd_http_addresses.len,
-    };
-    struct clusterinfo *ci = http != NULL ? clusterinfo_new(base, http, &src) : NULL;
-    struct api_call *before = NULL, *call = NULL;
-    double seconds = 0;
-    if (ci == NULL) {
-        fprintf(stderr, "%s: out of memory\n", PROGRAM);
-        goto done;
-    }
-    bool stats = strcmp(name, "stats") == 0;
-    if (stats && !o->json && o->rate_interval > 0) {
-        before = make_call(ci, op, topic, channel, node, action);
-        if (before == NULL)
-            goto done;
-        run_call(base, before);
-        sleep_ns(o->rate_interval);
-        seconds = (double)o->rate_interval / NS_PER_SEC_D;
-    }
-    call = make_call(ci, op, topic, channel, node, action);
-    if (call == NULL)
-        goto done;
-    run_call(base, call);
-    rc = exit_for(call, o->json);
-    if (call->status != HTTP_OK)
-        goto done;
-    if (o->json) {
-        printf("%s\n", body_text(call));
-        goto done;
-    }
+/* Prints a successful answer for a person; before (or NULL) is the earlier sample that stats
+   rates are computed against, seconds before call. Returns the exit code, starting from rc. */
+static int print_answer(const struct cli_request *req, struct api_call *call,
+                        struct api_call *before, double seconds, int rc)
+{
     cJSON *doc = cJSON_Parse(body_text(call));
     cJSON *bdoc =
             before != NULL && before->status == HTTP_OK ? cJSON_Parse(body_text(before)) : NULL;
-    switch (op) {
+    switch (req->op) {
     case API_TOPICS:
         print_topics(doc);
         break;
@@ -538,7 +510,7 @@ int cli_main(int argc, char **argv)
         print_nodes(doc);
         break;
     case API_TOPIC:
-        if (stats)
+        if (req->stats)
             print_stats(doc, bdoc, seconds, false);
         else
             print_channels(doc);
@@ -558,6 +530,50 @@ int cli_main(int argc, char **argv)
     }
     cJSON_Delete(doc);
     cJSON_Delete(bdoc);
+    return rc;
+}
+
+/* Runs req against the cluster on a private event loop and prints the answer. Returns the exit
+   code. */
+static int run_request(struct cli_opts *o, const struct cli_request *req)
+{
+    int rc = CLI_EXIT_FAILURE;
+    struct event_base *base = event_base_new();
+    struct nsq_http_client_options co;
+    nsqadmin_client_options(&o->admin, &co);
+    struct nsq_http_client *http = base != NULL ? nsq_http_client_new(base, &co) : NULL;
+    struct clusterinfo_sources src = {
+            .lookupd = &o->admin.lookupd_http_addresses.items,
+            .n_lookupd = &o->admin.lookupd_http_addresses.len,
+            .nsqd = &o->admin.nsqd_http_addresses.items,
+            .n_nsqd = &o->admin.nsqd_http_addresses.len,
+    };
+    struct clusterinfo *ci = http != NULL ? clusterinfo_new(base, http, &src) : NULL;
+    struct api_call *before = NULL, *call = NULL;
+    double seconds = 0;
+    if (ci == NULL) {
+        fprintf(stderr, "%s: out of memory\n", PROGRAM);
+        goto done;
+    }
+    if (req->stats && !o->json && o->rate_interval > 0) {
+        before = make_call(ci, req->op, req->topic, req->channel, req->node, req->action);
+        if (before == NULL)
+            goto done;
+        run_call(base, before);
+        sleep_ns(o->rate_interval);
+        seconds = (double)o->rate_interval / NS_PER_SEC_D;
+    }
+    call = make_call(ci, req->op, req->topic, req->channel, req->node, req->action);
+    if (call == NULL)
+        goto done;
+    run_call(base, call);
+    rc = exit_for(call, o->json);
+    if (call->status != HTTP_OK)
+        goto done;
+    if (o->json)
+        printf("%s\n", body_text(call));
+    else
+        rc = print_answer(req, call, before, seconds, rc);
 done:
     api_call_free(before);
     api_call_free(call);
@@ -566,7 +582,21 @@ done:
     clusterinfo_free(ci);
     if (base != NULL)
         event_base_free(base);
-out:
+    return rc;
+}
+
+int cli_main(int argc, char **argv)
+{
+    struct cli_opts *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return CLI_EXIT_FAILURE;
+    cli_table(o);
+    struct cli_request req;
+    int rc = parse_command_line(o, argc, argv, &req);
+    if (rc == 0) {
+        choose_operation(&req);
+        rc = run_request(o, &req);
+    }
     nsq_options_free(o->table, o->n);
     free(o);
     return rc;
