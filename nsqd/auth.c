@@ -259,6 +259,25 @@ static void auth_response(const struct nsq_http_response *r, void *arg)
     auth_try_next(q);
 }
 
+/* Sends the query to one auth server: GET with the query string in the URL, or (with
+   --auth-http-request-method=post) POST with the same parameters as a form body. */
+static int auth_send(struct auth_query *q, struct nsq_http_client *hc, const char *addr)
+{
+    bool post = strcmp(q->n->opts->auth_http_request_method, "post") == 0;
+    const char *sep = post ? "" : "?";
+    const char *query = post ? "" : q->query;
+    char url[4096];
+
+    if (strstr(addr, "://"))
+        snprintf(url, sizeof(url), "%s%s%s", addr, sep, query);
+    else
+        snprintf(url, sizeof(url), "http://%s/auth%s%s", addr, sep, query);
+    if (post)
+        return nsq_http_client_request(hc, "POST", url, q->query, strlen(q->query),
+                                       "application/x-www-form-urlencoded", auth_response, q);
+    return nsq_http_client_request(hc, "GET", url, NULL, 0, NULL, auth_response, q);
+}
+
 static void auth_try_next(struct auth_query *q)
 {
     const struct nsq_strlist *addrs = &q->n->opts->auth_http_addresses;
@@ -267,12 +286,7 @@ static void auth_try_next(struct auth_query *q)
         const char *addr = addrs->items[q->next % addrs->len];
         q->next++;
         q->tried++;
-        char url[4096];
-        if (strstr(addr, "://"))
-            snprintf(url, sizeof(url), "%s?%s", addr, q->query);
-        else
-            snprintf(url, sizeof(url), "http://%s/auth?%s", addr, q->query);
-        if (nsq_http_client_request(hc, "GET", url, NULL, 0, NULL, auth_response, q) == 0)
+        if (auth_send(q, hc, addr) == 0)
             return;
     }
     q->done(NULL, q->arg);

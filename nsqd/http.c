@@ -41,7 +41,7 @@ struct nsqd_http {
     struct nsqd *n;
     struct nsq_http_router *router;
     /* Go tells a never-set list (null) from one set to [] by PUT: remember the latter. */
-    bool lookupd_set_empty;
+    bool lookupd_set_null; /* PUT null: upstream then reports null instead of [] */
 };
 
 static struct nsqd *call_nsqd(struct nsq_http_call *c)
@@ -556,9 +556,9 @@ static void h_config(struct nsq_http_call *c)
                 nsq_http_reply_error(c->req, 400, "INVALID_VALUE");
                 return;
             }
-            ((struct nsqd_http *)c->ctx)->lookupd_set_empty =
-                    n->opts->nsqlookupd_tcp_addresses.len == 0 &&
-                    !(len == 4 && !memcmp(data, "null", 4));
+            ((struct nsqd_http *)c->ctx)->lookupd_set_null =
+                    n->opts->nsqlookupd_tcp_addresses.len == 0 && len == 4 &&
+                    !memcmp(data, "null", 4);
         } else if (strcmp(name, "log_level") == 0) {
             char lvl[32];
             enum nsq_log_level l;
@@ -584,9 +584,13 @@ static void h_config(struct nsq_http_call *c)
         nsq_http_reply_error(c->req, 400, "INVALID_OPTION");
         return;
     }
-    if (strcmp(name, "nsqlookupd_tcp_addresses") == 0 &&
-        ((struct nsqd_http *)c->ctx)->lookupd_set_empty &&
-        n->opts->nsqlookupd_tcp_addresses.len == 0) {
+    /* Both address lists start as empty lists (rendered []), not as null. */
+    bool empty_lookupd = strcmp(name, "nsqlookupd_tcp_addresses") == 0 &&
+                         n->opts->nsqlookupd_tcp_addresses.len == 0 &&
+                         !((struct nsqd_http *)c->ctx)->lookupd_set_null;
+    bool empty_auth = strcmp(name, "auth_http_addresses") == 0 &&
+                      n->opts->auth_http_addresses.len == 0;
+    if (empty_lookupd || empty_auth) {
         struct evbuffer *out = evbuffer_new();
         if (out) {
             evbuffer_add(out, "[]", 2);

@@ -102,6 +102,9 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
                      &o->auth_http_addresses, NULL,
                      "<addr>:<port> or a full url to query auth server (may be given multiple "
                      "times)");
+    table[i++] = OPT("auth-http-request-method", NULL, NSQ_OPT_STRING,
+                     &o->auth_http_request_method, "get",
+                     "HTTP method to use for auth server requests (get or post)");
     table[i++] = OPT("http-client-connect-timeout", NULL, NSQ_OPT_DURATION,
                      &o->http_client_connect_timeout, "2s", "timeout for HTTP connect");
     table[i++] = OPT("http-client-request-timeout", NULL, NSQ_OPT_DURATION,
@@ -251,6 +254,11 @@ int nsqd_options_validate(struct nsqd_options *o, char *err, size_t errlen)
     bool have_tls = o->tls_cert && *o->tls_cert && o->tls_key && *o->tls_key;
     if (o->tls_required != NSQD_TLS_NOT_REQUIRED && !have_tls) {
         snprintf(err, errlen, "cannot require TLS client connections without TLS key and cert");
+        return -EINVAL;
+    }
+    if (strcmp(o->auth_http_request_method ? o->auth_http_request_method : "", "get") != 0 &&
+        strcmp(o->auth_http_request_method ? o->auth_http_request_method : "", "post") != 0) {
+        snprintf(err, errlen, "--auth-http-request-method must be post or get");
         return -EINVAL;
     }
     for (size_t i = 0; i < o->e2e_processing_latency_percentiles.len; i++) {

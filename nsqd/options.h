@@ -42,6 +42,7 @@ struct nsqd_options {
     int broadcast_http_port;
     struct nsq_strlist nsqlookupd_tcp_addresses;
     struct nsq_strlist auth_http_addresses;
+    char *auth_http_request_method; /* "get" or "post" */
     int64_t http_client_connect_timeout;
     int64_t http_client_request_timeout;
 

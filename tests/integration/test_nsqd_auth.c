@@ -75,12 +75,20 @@ static void auth_cb(struct evhttp_request *req, void *arg)
     struct auth_server *s = arg;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *query = evhttp_uri_get_query(uri);
+    bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    char form[QUERY_LEN] = "";
     struct evkeyvalq q;
     const char *secret = NULL;
+    if (post) { /* --auth-http-request-method=post: the parameters are the form body */
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t n = evbuffer_get_length(in);
+        evbuffer_copyout(in, form, n < sizeof(form) - 1 ? n : sizeof(form) - 1);
+        query = form;
+    }
     atomic_fetch_add(&s->requests, 1);
     pthread_mutex_lock(&s->lock);
-    snprintf(s->last_query, sizeof(s->last_query), "%s %s", evhttp_uri_get_path(uri),
-             query ? query : "");
+    snprintf(s->last_query, sizeof(s->last_query), "%s%s %s", post ? "POST " : "",
+             evhttp_uri_get_path(uri), query ? query : "");
     pthread_mutex_unlock(&s->lock);
     if (query && evhttp_parse_query_str(query, &q) == 0) {
         secret = evhttp_find_header(&q, "secret");
@@ -149,10 +157,12 @@ struct auth_nsqd {
 };
 
 /* Starts nsqd with one or two --auth-http-address values (addr2 may be NULL). */
-static void auth_nsqd_start(struct auth_nsqd *t, const char *addr1, const char *addr2)
+/* Starts nsqd asking the auth servers addr1 (and addr2), with one more flag if `flag` is set. */
+static void auth_nsqd_start_flag(struct auth_nsqd *t, const char *addr1, const char *addr2,
+                                 const char *flag)
 {
     char a1[256], a2[256];
-    const char *extra[4] = {NULL};
+    const char *extra[5] = {NULL};
     int n = 0;
     if (addr1) {
         snprintf(a1, sizeof(a1), "--auth-http-address=%s", addr1);
@@ -163,11 +173,18 @@ static void auth_nsqd_start(struct auth_nsqd *t, const char *addr1, const char *
         extra[n++] = a2;
     }
     extra[n++] = "--http-client-request-timeout=2s";
+    if (flag)
+        extra[n++] = flag;
     t->dir = harness_tmpdir();
     t->p = itest_nsqd_start(t->dir, extra);
     ck_assert_ptr_nonnull(t->p);
     t->tcp = harness_port(t->p, "TCP");
     t->http = harness_port(t->p, "HTTP");
+}
+
+static void auth_nsqd_start(struct auth_nsqd *t, const char *addr1, const char *addr2)
+{
+    auth_nsqd_start_flag(t, addr1, addr2, NULL);
 }
 
 static void auth_nsqd_stop(struct auth_nsqd *t)
@@ -285,6 +302,31 @@ START_TEST(auth_allowed)
     expect_frame(fd, ITEST_FRAME_RESP, ALLOWED_REPLY);
     send_auth(fd, "allowed");
     expect_fatal(fd, "E_INVALID AUTH already set");
+
+    auth_nsqd_stop(&t);
+    auth_server_stop(&s);
+}
+END_TEST
+
+/* --auth-http-request-method=post sends the same parameters as a form body. */
+START_TEST(auth_post_method)
+{
+    struct auth_server s;
+    struct auth_nsqd t;
+    char addr[64];
+    auth_server_start(&s);
+    addr_of(&s, addr, sizeof(addr));
+    auth_nsqd_start_flag(&t, addr, NULL, "--auth-http-request-method=post");
+
+    int fd = connect_identified(t.tcp);
+    send_auth(fd, "allowed");
+    expect_frame(fd, ITEST_FRAME_RESP, ALLOWED_REPLY);
+    pthread_mutex_lock(&s.lock);
+    ck_assert_str_eq(s.last_query,
+                     "POST /auth common_name=&remote_ip=127.0.0.1&secret=allowed&tls=false");
+    pthread_mutex_unlock(&s.lock);
+    ck_assert_int_eq(itest_pub(fd, "allowed_topic", "m1", 2), 0);
+    close(fd);
 
     auth_nsqd_stop(&t);
     auth_server_stop(&s);
@@ -473,6 +515,7 @@ static Suite *auth_suite(void)
     TCase *tc = tcase_create("auth");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, auth_allowed);
+    tcase_add_test(tc, auth_post_method);
     tcase_add_test(tc, auth_denied);
     tcase_add_test(tc, auth_first_and_invalid_replies);
     tcase_add_test(tc, auth_expiry_requery);

@@ -374,11 +374,16 @@ START_TEST(config)
     }
     expect("GET", "/config/log_level", NULL, 200, "2");
 
+    /* Both address lists start as empty lists. */
+    expect("GET", "/config/nsqlookupd_tcp_addresses", NULL, 200, "[]");
+    expect("GET", "/config/auth_http_addresses", NULL, 200, "[]");
+    expect("GET", "/config/auth_http_request_method", NULL, 200, "get");
     expect("PUT", "/config/nsqlookupd_tcp_addresses", "[\"127.0.0.1:1\"]", 200,
            "[\"127.0.0.1:1\"]");
     expect("GET", "/config/nsqlookupd_tcp_addresses", NULL, 200, "[\"127.0.0.1:1\"]");
     expect_err("PUT", "/config/nsqlookupd_tcp_addresses", "127.0.0.1:1", 400, "INVALID_VALUE");
     expect("PUT", "/config/nsqlookupd_tcp_addresses", "[]", 200, "[]");
+    expect("PUT", "/config/nsqlookupd_tcp_addresses", "null", 200, "null");
     expect_err("POST", "/config/log_level", "debug", 405, "METHOD_NOT_ALLOWED");
 }
 END_TEST
