@@ -624,7 +624,8 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
                                 err, errlen);
     if (fd < 0)
         goto fail;
-    n->tcp_listener = evconnlistener_new(n->base, nsqd_accept_cb, n, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    /* Backlog 0 keeps the one nsq_listen set; -1 would make libevent listen() again with 128. */
+    n->tcp_listener = evconnlistener_new(n->base, nsqd_accept_cb, n, LEV_OPT_CLOSE_ON_FREE, 0, fd);
     if (!n->tcp_listener) {
         close(fd);
         snprintf(err, errlen, "listen (%s) failed - out of memory", opts->tcp_address);
