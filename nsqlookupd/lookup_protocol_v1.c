@@ -472,13 +472,93 @@ static void exec_line(struct lookup_conn *c, char *raw, size_t len)
     }
 }
 
+/* The read_* steps below each handle one state of process_input. They return true when they
+   consumed input and moved on (the loop goes on), false when they need more input than is
+   buffered or have closed the connection. */
+
+static bool read_magic(struct lookup_conn *c, struct evbuffer *in)
+{
+    char magic[LOOKUP_V1_MAGIC_LEN];
+    if (evbuffer_get_length(in) < LOOKUP_V1_MAGIC_LEN)
+        return false;
+    evbuffer_remove(in, magic, sizeof(magic));
+    nsq_info("CLIENT(%s): desired protocol magic '%.4s'", c->addr, magic);
+    if (memcmp(magic, LOOKUP_V1_MAGIC, LOOKUP_V1_MAGIC_LEN) != 0) {
+        nsq_error("client(%s) bad protocol magic '%.4s'", c->addr, magic);
+        send_reply(c, "E_BAD_PROTOCOL", strlen("E_BAD_PROTOCOL"));
+        close_quietly(c);
+        return false;
+    }
+    c->state = CONN_LINE;
+    return true;
+}
+
+static bool read_line(struct lookup_conn *c, struct evbuffer *in)
+{
+    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+    if (eol.pos < 0) {
+        if (evbuffer_get_length(in) > LOOKUP_V1_MAX_LINE) {
+            nsq_error("PROTOCOL(V1): [%s] - line longer than %d bytes", c->addr,
+                      LOOKUP_V1_MAX_LINE);
+            close_quietly(c);
+        }
+        return false;
+    }
+    size_t len = (size_t)eol.pos + 1;
+    if (len > LOOKUP_V1_MAX_LINE) {
+        nsq_error("PROTOCOL(V1): [%s] - line longer than %d bytes", c->addr, LOOKUP_V1_MAX_LINE);
+        close_quietly(c);
+        return false;
+    }
+    /* nsqd's lines are short: those fit on the stack, without an allocation */
+    char small[LOOKUP_V1_SHORT_LINE];
+    char *line = len < sizeof(small) ? small : malloc(len + 1);
+    if (line == NULL) {
+        close_quietly(c);
+        return false;
+    }
+    evbuffer_remove(in, line, len);
+    line[len] = '\0';
+    exec_line(c, line, strlen(line)); /* a NUL byte ends the command */
+    if (line != small)
+        free(line);
+    return true;
+}
+
+static bool read_body_size(struct lookup_conn *c, struct evbuffer *in)
+{
+    uint8_t hdr[sizeof(int32_t)];
+    if (evbuffer_get_length(in) < sizeof(hdr))
+        return false;
+    evbuffer_remove(in, hdr, sizeof(hdr));
+    int32_t size = (int32_t)nsq_get_be32(hdr);
+    if (size < 0 || size > LOOKUP_V1_MAX_IDENTIFY_BODY) {
+        fail(c, "E_BAD_BODY", "IDENTIFY failed to read body size");
+        return false;
+    }
+    c->body_size = (uint32_t)size;
+    c->state = CONN_BODY;
+    return true;
+}
+
+static bool read_body(struct lookup_conn *c, struct evbuffer *in)
+{
+    if (evbuffer_get_length(in) < c->body_size)
+        return false;
+    const uint8_t *body = evbuffer_pullup(in, c->body_size);
+    c->state = CONN_LINE;
+    finish_identify(c, body != NULL ? body : (const uint8_t *)"", c->body_size);
+    evbuffer_drain(in, c->body_size);
+    return true;
+}
+
 /* Handles what is buffered. Never frees c (on_read does, once a closing connection drained). */
 static void process_input(struct lookup_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    for (;;) {
-        size_t avail = evbuffer_get_length(in);
+    bool more = true;
+    while (more) {
         if (c->state != CONN_CLOSING && evbuffer_get_length(out) > LOOKUP_V1_MAX_PENDING_OUTPUT) {
             c->read_paused = true;
             nsq_debug("CLIENT(%s): replies not read, pausing reads", c->addr);
@@ -486,78 +566,22 @@ static void process_input(struct lookup_conn *c)
             return;
         }
         switch (c->state) {
-        case CONN_MAGIC: {
-            char magic[LOOKUP_V1_MAGIC_LEN];
-            if (avail < LOOKUP_V1_MAGIC_LEN)
-                return;
-            evbuffer_remove(in, magic, sizeof(magic));
-            nsq_info("CLIENT(%s): desired protocol magic '%.4s'", c->addr, magic);
-            if (memcmp(magic, LOOKUP_V1_MAGIC, LOOKUP_V1_MAGIC_LEN) != 0) {
-                nsq_error("client(%s) bad protocol magic '%.4s'", c->addr, magic);
-                send_reply(c, "E_BAD_PROTOCOL", strlen("E_BAD_PROTOCOL"));
-                close_quietly(c);
-                return;
-            }
-            c->state = CONN_LINE;
+        case CONN_MAGIC:
+            more = read_magic(c, in);
             break;
-        }
-        case CONN_LINE: {
-            struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-            if (eol.pos < 0) {
-                if (avail > LOOKUP_V1_MAX_LINE) {
-                    nsq_error("PROTOCOL(V1): [%s] - line longer than %d bytes", c->addr,
-                              LOOKUP_V1_MAX_LINE);
-                    close_quietly(c);
-                }
-                return;
-            }
-            size_t len = (size_t)eol.pos + 1;
-            if (len > LOOKUP_V1_MAX_LINE) {
-                nsq_error("PROTOCOL(V1): [%s] - line longer than %d bytes", c->addr,
-                          LOOKUP_V1_MAX_LINE);
-                close_quietly(c);
-                return;
-            }
-            /* nsqd's lines are short: those fit on the stack, without an allocation */
-            char small[LOOKUP_V1_SHORT_LINE];
-            char *line = len < sizeof(small) ? small : malloc(len + 1);
-            if (line == NULL) {
-                close_quietly(c);
-                return;
-            }
-            evbuffer_remove(in, line, len);
-            line[len] = '\0';
-            exec_line(c, line, strlen(line)); /* a NUL byte ends the command */
-            if (line != small)
-                free(line);
+        case CONN_LINE:
+            more = read_line(c, in);
             break;
-        }
-        case CONN_BODY_SIZE: {
-            uint8_t hdr[4];
-            if (avail < sizeof(hdr))
-                return;
-            evbuffer_remove(in, hdr, sizeof(hdr));
-            int32_t size = (int32_t)nsq_get_be32(hdr);
-            if (size < 0 || size > LOOKUP_V1_MAX_IDENTIFY_BODY) {
-                fail(c, "E_BAD_BODY", "IDENTIFY failed to read body size");
-                return;
-            }
-            c->body_size = (uint32_t)size;
-            c->state = CONN_BODY;
+        case CONN_BODY_SIZE:
+            more = read_body_size(c, in);
             break;
-        }
-        case CONN_BODY: {
-            if (avail < c->body_size)
-                return;
-            const uint8_t *body = evbuffer_pullup(in, c->body_size);
-            c->state = CONN_LINE;
-            finish_identify(c, body != NULL ? body : (const uint8_t *)"", c->body_size);
-            evbuffer_drain(in, c->body_size);
+        case CONN_BODY:
+            more = read_body(c, in);
             break;
-        }
         case CONN_CLOSING:
-            evbuffer_drain(in, avail);
-            return;
+            evbuffer_drain(in, evbuffer_get_length(in));
+            more = false;
+            break;
         }
     }
 }
