@@ -27,6 +27,8 @@
 
 /* Go's zero time.Time as UnixNano(): what /debug reports for a never-tombstoned producer. */
 #define GO_ZERO_TIME_UNIX_NANO (-6795364578871345152LL)
+#define DEBUG_KEYS_INITIAL_CAP 16
+#define NODE_PORT_SUFFIX_LEN   32 /* ":<port>" after a broadcast address */
 
 struct lookup_http {
     struct evhttp *http;
@@ -81,6 +83,22 @@ static void append_string(const char *s, void *arg)
 
 /* ---- handlers ---- */
 
+/* The "topic" query argument; with must_be_valid, also a valid topic name. NULL after replying 400
+   (MISSING_ARG_TOPIC or INVALID_ARG_TOPIC). The string belongs to call. */
+static const char *topic_arg(struct nsq_http_call *call, bool must_be_valid)
+{
+    const char *topic = nsq_http_query(call, "topic");
+    if (topic == NULL) {
+        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "MISSING_ARG_TOPIC");
+        return NULL;
+    }
+    if (must_be_valid && !nsq_topic_name_valid(topic, strlen(topic))) {
+        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "INVALID_ARG_TOPIC");
+        return NULL;
+    }
+    return topic;
+}
+
 static void do_ping(struct nsq_http_call *call)
 {
     nsq_http_reply_plain(call->req, HTTP_OK, "OK");
@@ -117,11 +135,9 @@ static void do_channels(struct nsq_http_call *call)
 {
     if (!params_ok(call))
         return;
-    const char *topic = nsq_http_query(call, "topic");
-    if (topic == NULL) {
-        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "MISSING_ARG_TOPIC");
+    const char *topic = topic_arg(call, false);
+    if (topic == NULL)
         return;
-    }
     struct nsq_json j;
     struct evbuffer *body = json_begin(call, &j);
     if (body == NULL)
@@ -140,11 +156,9 @@ static void do_lookup(struct nsq_http_call *call)
     struct nsqlookupd *ld = ld_of(call);
     if (!params_ok(call))
         return;
-    const char *topic = nsq_http_query(call, "topic");
-    if (topic == NULL) {
-        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "MISSING_ARG_TOPIC");
+    const char *topic = topic_arg(call, false);
+    if (topic == NULL)
         return;
-    }
     if (!registration_db_has_key(ld->db, REG_TOPIC, topic, "")) {
         nsq_http_reply_error(call->req, HTTP_NOTFOUND, "TOPIC_NOT_FOUND");
         return;
@@ -234,7 +248,7 @@ static void collect_key(enum reg_category cat, const char *key, const char *subk
     if (k->oom)
         return;
     if (k->len == k->cap) {
-        size_t ncap = k->cap == 0 ? 16 : k->cap * 2;
+        size_t ncap = k->cap == 0 ? DEBUG_KEYS_INITIAL_CAP : k->cap * 2;
         struct debug_key *n = realloc(k->items, ncap * sizeof(*n));
         if (n == NULL) {
             k->oom = true;
@@ -317,15 +331,9 @@ static void do_topic_create(struct nsq_http_call *call)
     struct nsqlookupd *ld = ld_of(call);
     if (!params_ok(call))
         return;
-    const char *topic = nsq_http_query(call, "topic");
-    if (topic == NULL) {
-        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "MISSING_ARG_TOPIC");
+    const char *topic = topic_arg(call, true);
+    if (topic == NULL)
         return;
-    }
-    if (!nsq_topic_name_valid(topic, strlen(topic))) {
-        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "INVALID_ARG_TOPIC");
-        return;
-    }
     nsq_info("DB: adding topic(%s)", topic);
     if (registration_db_add_key(ld->db, REG_TOPIC, topic, "") != 0) {
         reply_oom(call);
@@ -338,11 +346,9 @@ static void do_topic_delete(struct nsq_http_call *call)
 {
     if (!params_ok(call))
         return;
-    const char *topic = nsq_http_query(call, "topic");
-    if (topic == NULL) {
-        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "MISSING_ARG_TOPIC");
+    const char *topic = topic_arg(call, false);
+    if (topic == NULL)
         return;
-    }
     nsq_info("DB: removing topic(%s) and its channels", topic);
     registration_db_remove_topic(ld_of(call)->db, topic);
     reply_empty(call);
@@ -353,11 +359,9 @@ static void do_topic_tombstone(struct nsq_http_call *call)
     struct nsqlookupd *ld = ld_of(call);
     if (!params_ok(call))
         return;
-    const char *topic = nsq_http_query(call, "topic");
-    if (topic == NULL) {
-        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "MISSING_ARG_TOPIC");
+    const char *topic = topic_arg(call, false);
+    if (topic == NULL)
         return;
-    }
     const char *node = nsq_http_query(call, "node");
     if (node == NULL) {
         nsq_http_reply_error(call->req, HTTP_BADREQUEST, "MISSING_ARG_NODE");
@@ -367,7 +371,7 @@ static void do_topic_tombstone(struct nsq_http_call *call)
     int64_t now = nsq_now_ns();
     for (struct lookup_producer *p = registration_db_producers(ld->db, REG_TOPIC, topic, "");
          p != NULL; p = p->reg_next) {
-        char this_node[NSQ_NET_ADDRSTRLEN + 32];
+        char this_node[NSQ_NET_ADDRSTRLEN + NODE_PORT_SUFFIX_LEN];
         snprintf(this_node, sizeof(this_node), "%s:%lld", p->peer->broadcast_address,
                  (long long)p->peer->http_port);
         if (strcmp(this_node, node) == 0)
@@ -379,15 +383,9 @@ static void do_topic_tombstone(struct nsq_http_call *call)
 /* http-api.md §0.3: topic then channel, present and valid. */
 static bool topic_channel_args(struct nsq_http_call *call, const char **topic, const char **channel)
 {
-    *topic = nsq_http_query(call, "topic");
-    if (*topic == NULL) {
-        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "MISSING_ARG_TOPIC");
+    *topic = topic_arg(call, true);
+    if (*topic == NULL)
         return false;
-    }
-    if (!nsq_topic_name_valid(*topic, strlen(*topic))) {
-        nsq_http_reply_error(call->req, HTTP_BADREQUEST, "INVALID_ARG_TOPIC");
-        return false;
-    }
     *channel = nsq_http_query(call, "channel");
     if (*channel == NULL) {
         nsq_http_reply_error(call->req, HTTP_BADREQUEST, "MISSING_ARG_CHANNEL");
