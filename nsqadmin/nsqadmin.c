@@ -164,6 +164,12 @@ static int resolve_addrs(const struct nsq_strlist *l, const char *flag, char *er
     return 0;
 }
 
+#define IPV4_PREFIX_MAX  32
+#define IPV6_PREFIX_MAX  128
+#define IPV6_ADDR_LEN    16
+#define V4_MAPPED_OFFSET 12 /* ::ffff:a.b.c.d keeps the IPv4 address in its last 4 bytes */
+#define IPV4_ADDR_LEN    4
+
 static int parse_cidr(struct nsqadmin *a, const char *cidr, char *err, size_t errlen)
 {
     char buf[NSQ_NET_ADDRSTRLEN];
@@ -175,26 +181,21 @@ static int parse_cidr(struct nsqadmin *a, const char *cidr, char *err, size_t er
         *slash = '\0';
         bits = strtol(slash + 1, &end, 10);
     }
-    if (slash == NULL || end == slash + 1 || *end != '\0') {
-        snprintf(err, errlen,
-                 "failed to parse --allow-config-from-cidr (%s) - invalid CIDR "
-                 "address: %s",
-                 cidr, cidr);
-        return -EINVAL;
-    }
-    if (inet_pton(AF_INET, buf, a->cidr_addr) == 1 && bits >= 0 && bits <= 32) {
+    if (slash == NULL || end == slash + 1 || *end != '\0')
+        goto invalid;
+    if (inet_pton(AF_INET, buf, a->cidr_addr) == 1 && bits >= 0 && bits <= IPV4_PREFIX_MAX)
         a->cidr_family = AF_INET;
-    } else if (inet_pton(AF_INET6, buf, a->cidr_addr) == 1 && bits >= 0 && bits <= 128) {
+    else if (inet_pton(AF_INET6, buf, a->cidr_addr) == 1 && bits >= 0 && bits <= IPV6_PREFIX_MAX)
         a->cidr_family = AF_INET6;
-    } else {
-        snprintf(err, errlen,
-                 "failed to parse --allow-config-from-cidr (%s) - invalid CIDR "
-                 "address: %s",
-                 cidr, cidr);
-        return -EINVAL;
-    }
+    else
+        goto invalid;
     a->cidr_bits = (int)bits;
     return 0;
+invalid:
+    snprintf(err, errlen,
+             "failed to parse --allow-config-from-cidr (%s) - invalid CIDR address: %s", cidr,
+             cidr);
+    return -EINVAL;
 }
 
 static bool prefix_match(const uint8_t *x, const uint8_t *y, int bits)
@@ -209,22 +210,23 @@ static bool prefix_match(const uint8_t *x, const uint8_t *y, int bits)
 
 int nsqadmin_config_allowed(struct nsqadmin *a, const char *ip)
 {
-    uint8_t addr[16];
+    uint8_t addr[IPV6_ADDR_LEN];
     if (inet_pton(AF_INET, ip, addr) == 1) {
         if (a->cidr_family == AF_INET)
             return prefix_match(addr, a->cidr_addr, a->cidr_bits);
         /* an IPv4 address inside an IPv6 network: compare its ::ffff: form */
-        uint8_t mapped[16] = {0};
-        mapped[10] = mapped[11] = 0xff;
-        memcpy(mapped + 12, addr, 4);
+        uint8_t mapped[IPV6_ADDR_LEN] = {0};
+        mapped[V4_MAPPED_OFFSET - 2] = mapped[V4_MAPPED_OFFSET - 1] = 0xff;
+        memcpy(mapped + V4_MAPPED_OFFSET, addr, IPV4_ADDR_LEN);
         return prefix_match(mapped, a->cidr_addr, a->cidr_bits);
     }
     if (inet_pton(AF_INET6, ip, addr) == 1) {
         if (a->cidr_family == AF_INET6)
             return prefix_match(addr, a->cidr_addr, a->cidr_bits);
-        static const uint8_t v4prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        static const uint8_t v4prefix[V4_MAPPED_OFFSET] = {0, 0, 0, 0, 0,    0,
+                                                           0, 0, 0, 0, 0xff, 0xff};
         return memcmp(addr, v4prefix, sizeof(v4prefix)) == 0 &&
-               prefix_match(addr + 12, a->cidr_addr, a->cidr_bits);
+               prefix_match(addr + V4_MAPPED_OFFSET, a->cidr_addr, a->cidr_bits);
     }
     return -EINVAL;
 }

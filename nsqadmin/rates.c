@@ -17,7 +17,9 @@
 #include "nsq_json.h"
 #include "nsq_time.h"
 
-#define NS_PER_SEC 1000000000.0
+#define NS_PER_SEC   1000000000LL
+#define NS_PER_USEC  1000LL
+#define NS_PER_SEC_D 1e9
 
 struct rate_sample {
     int64_t ts_ns;
@@ -167,8 +169,8 @@ struct rates *rates_new(struct clusterinfo *ci, int64_t interval_ns, size_t samp
     r->interval_ns = interval_ns;
     r->samples = samples > 0 ? samples : 1;
     r->timer = event_new(clusterinfo_base(ci), -1, EV_PERSIST, on_tick, r);
-    struct timeval tv = {(time_t)(interval_ns / 1000000000LL),
-                         (suseconds_t)(interval_ns % 1000000000LL / 1000)};
+    struct timeval tv = {(time_t)(interval_ns / NS_PER_SEC),
+                         (suseconds_t)(interval_ns % NS_PER_SEC / NS_PER_USEC)};
     if (r->timer == NULL || event_add(r->timer, &tv) != 0) {
         rates_free(r);
         return NULL;
@@ -211,14 +213,14 @@ void rates_json(struct rates *r, const char *topic, const char *channel, struct 
     for (size_t i = 0; s != NULL && i < s->count; i++) {
         const struct rate_sample *x = &s->ring[(s->head + i) % r->samples];
         nsq_json_object_begin(j);
-        nsq_json_kv_int(j, "timestamp", x->ts_ns / 1000000000LL);
+        nsq_json_kv_int(j, "timestamp", x->ts_ns / NS_PER_SEC);
         nsq_json_kv_int(j, "message_count", x->message_count);
         nsq_json_kv_int(j, "depth", x->depth);
         if (i == 0) {
             nsq_json_kv_null(j, "rate");
         } else {
             const struct rate_sample *p = &s->ring[(s->head + i - 1) % r->samples];
-            double dt = (double)(x->ts_ns - p->ts_ns) / NS_PER_SEC;
+            double dt = (double)(x->ts_ns - p->ts_ns) / NS_PER_SEC_D;
             int64_t dc = x->message_count - p->message_count;
             nsq_json_kv_double(j, "rate", dt > 0 && dc > 0 ? (double)dc / dt : 0);
         }
