@@ -9,6 +9,8 @@
 #define TICK_NS      (1LL << NSQ_GUID_TS_SHIFT_NS)
 #define IDS_PER_TICK (NSQ_GUID_SEQ_MASK + 1)
 #define MANY_IDS     100000
+/* Making MANY_IDS under a sanitizer on a busy machine can outlast Check's default of 4 seconds. */
+#define CASE_TIMEOUT_S 60
 
 /* A real ID and publish timestamp from the upstream data directory (events queue, node 7). */
 #define UPSTREAM_TS  0x18ea3e28dee6f25fLL
@@ -161,6 +163,7 @@ int main(void)
 {
     Suite *s = suite_create("nsq_guid");
     TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, CASE_TIMEOUT_S);
     tcase_add_test(tc, test_upstream_layout);
     tcase_add_test(tc, test_fields);
     tcase_add_test(tc, test_many_unique_ordered);
