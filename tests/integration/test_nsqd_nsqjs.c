@@ -78,6 +78,47 @@ static void run_mode(const char *mode)
     free(dir);
 }
 
+/* The same against an nsqd with TLS: a self-signed certificate made here with openssl. */
+static void run_mode_tls(const char *mode)
+{
+    char *dir = harness_tmpdir();
+    char cmd[PATH_MAX * 3], cert[PATH_MAX + 16], key[PATH_MAX + 16];
+    const char *extra[] = {cert, key, NULL};
+    struct harness_proc *p;
+
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+             "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+             dir, dir);
+    ck_assert_msg(system(cmd) == 0, "openssl could not make a certificate");
+    snprintf(cert, sizeof(cert), "--tls-cert=%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "--tls-key=%s/key.pem", dir);
+    p = itest_nsqd_start(dir, extra);
+    ck_assert_ptr_nonnull(p);
+    run_script(mode, harness_port(p, "TCP"), harness_port(p, "HTTP"), 0, p);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+
+START_TEST(nsqjs_tls)
+{
+    run_mode_tls("tls");
+}
+END_TEST
+
+START_TEST(nsqjs_tls_snappy)
+{
+    run_mode_tls("tls-snappy");
+}
+END_TEST
+
+START_TEST(nsqjs_tls_deflate)
+{
+    run_mode_tls("tls-deflate");
+}
+END_TEST
+
 START_TEST(nsqjs_plain)
 {
     run_mode("plain");
@@ -128,6 +169,9 @@ static Suite *suite(void)
     tcase_add_test(tc, nsqjs_snappy);
     tcase_add_test(tc, nsqjs_deflate);
     tcase_add_test(tc, nsqjs_lookupd_discovery);
+    tcase_add_test(tc, nsqjs_tls);
+    tcase_add_test(tc, nsqjs_tls_snappy);
+    tcase_add_test(tc, nsqjs_tls_deflate);
     suite_add_tcase(s, tc);
     return s;
 }

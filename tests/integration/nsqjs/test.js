@@ -1,8 +1,9 @@
 // Interoperability check with a client library written elsewhere: nsqjs publishes <count>
 // messages to nsqd (PUB, MPUB and DPUB) and consumes them on one channel, with the connection
-// option named by <mode> (plain, snappy or deflate). Every body must arrive exactly once.
+// options named by <mode> (plain, snappy, deflate, tls, tls-snappy or tls-deflate). Every body must
+// arrive exactly once.
 //
-// The consumer's connection must show the negotiated compression in nsqd's /stats. With a lookupd
+// The consumer's connection must show the negotiated TLS and compression in nsqd's /stats. With a lookupd
 // HTTP port the reader discovers nsqd through nsqlookupd's /lookup instead of connecting directly.
 //
 // usage: node test.js <nsqd host> <nsqd tcp port> <count> <mode> <nsqd http port> [<lookupd http port>]
@@ -23,14 +24,20 @@ const topic = lookupdPort ? `nsqjs_${mode}_lookupd` : `nsqjs_${mode}`
 const LOOKUP_POLL_MS = 50
 const channel = 'interop'
 
-if (!host || !port || !count || !httpPort || !['plain', 'snappy', 'deflate'].includes(mode)) {
-  console.error('usage: node test.js <host> <tcp port> <count> <plain|snappy|deflate> <http port>')
+const MODES = ['plain', 'snappy', 'deflate', 'tls', 'tls-snappy', 'tls-deflate']
+if (!host || !port || !count || !httpPort || !MODES.includes(mode)) {
+  console.error(`usage: node test.js <host> <tcp port> <count> <${MODES.join('|')}> <http port>`)
   process.exit(2)
 }
 
+const tls = mode.startsWith('tls')
+const snappy = mode.endsWith('snappy')
+const deflate = mode.endsWith('deflate')
 const conn = {}
-if (mode === 'snappy') conn.snappy = true
-if (mode === 'deflate') conn.deflate = true
+// nsqd's certificate is self-signed by the test, so nsqjs is told not to verify it.
+if (tls) Object.assign(conn, { tls: true, tlsVerification: false })
+if (snappy) conn.snappy = true
+if (deflate) conn.deflate = true
 
 function die(what) {
   console.error(`nsqjs ${mode}: FAIL: ${what}`)
@@ -76,8 +83,8 @@ async function checkCompression() {
   const clients = stats.topics[0].channels[0].clients
   if (clients.length !== 1) throw new Error(`${clients.length} consumers in /stats`)
   const c = clients[0]
-  if (c.snappy !== (mode === 'snappy') || c.deflate !== (mode === 'deflate')) {
-    throw new Error(`negotiated snappy=${c.snappy} deflate=${c.deflate}`)
+  if (c.tls !== tls || c.snappy !== snappy || c.deflate !== deflate) {
+    throw new Error(`negotiated tls=${c.tls} snappy=${c.snappy} deflate=${c.deflate}`)
   }
   if (c.message_count !== count) throw new Error(`message_count ${c.message_count}`)
 }
