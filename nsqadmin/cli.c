@@ -542,12 +542,8 @@ static int run_request(struct cli_opts *o, const struct cli_request *req)
     struct nsq_http_client_options co;
     nsqadmin_client_options(&o->admin, &co);
     struct nsq_http_client *http = base != NULL ? nsq_http_client_new(base, &co) : NULL;
-    struct clusterinfo_sources src = {
-            .lookupd = &o->admin.lookupd_http_addresses.items,
-            .n_lookupd = &o->admin.lookupd_http_addresses.len,
-            .nsqd = &o->admin.nsqd_http_addresses.items,
-            .n_nsqd = &o->admin.nsqd_http_addresses.len,
-    };
+    struct clusterinfo_sources src;
+    nsqadmin_cluster_sources(&o->admin, &src);
     struct clusterinfo *ci = http != NULL ? clusterinfo_new(base, http, &src) : NULL;
     struct api_call *before = NULL, *call = NULL;
     double seconds = 0;

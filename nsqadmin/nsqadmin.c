@@ -296,13 +296,22 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     nsqadmin_exit(arg);
 }
 
-struct nsqadmin *nsqadmin_new(struct nsqadmin_options *opts, const struct nsq_opt *table,
-                              size_t n_table, char *err, size_t errlen)
+void nsqadmin_cluster_sources(struct nsqadmin_options *o, struct clusterinfo_sources *out)
+{
+    out->lookupd = &o->lookupd_http_addresses.items;
+    out->n_lookupd = &o->lookupd_http_addresses.len;
+    out->nsqd = &o->nsqd_http_addresses.items;
+    out->n_nsqd = &o->nsqd_http_addresses.len;
+}
+
+/* The checks the daemon makes on its options before it starts: sources, addresses, the graphite
+   URL and the readability of the TLS files. Returns 0 or -EINVAL with err set. */
+static int check_options(struct nsqadmin_options *opts, char *err, size_t errlen)
 {
     if (nsqadmin_check_sources(opts, err, errlen) != 0 ||
         resolve_addrs(&opts->lookupd_http_addresses, "--lookupd-http-address", err, errlen) != 0 ||
         resolve_addrs(&opts->nsqd_http_addresses, "--nsqd-http-address", err, errlen) != 0)
-        return NULL;
+        return -EINVAL;
     if (opts->proxy_graphite &&
         (opts->graphite_url == NULL || strstr(opts->graphite_url, "://") == NULL)) {
         snprintf(err, errlen,
@@ -310,17 +319,24 @@ struct nsqadmin *nsqadmin_new(struct nsqadmin_options *opts, const struct nsq_op
                  "for request",
                  opts->graphite_url != NULL ? opts->graphite_url : "",
                  opts->graphite_url != NULL ? opts->graphite_url : "");
-        return NULL;
+        return -EINVAL;
     }
     const char *files[] = {opts->http_client_tls_root_ca_file, opts->http_client_tls_cert,
                            opts->http_client_tls_key};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (files[i] != NULL && files[i][0] != '\0' && access(files[i], R_OK) != 0) {
             snprintf(err, errlen, "open %s: %s", files[i], strerror(errno));
-            return NULL;
+            return -EINVAL;
         }
     }
+    return 0;
+}
 
+struct nsqadmin *nsqadmin_new(struct nsqadmin_options *opts, const struct nsq_opt *table,
+                              size_t n_table, char *err, size_t errlen)
+{
+    if (check_options(opts, err, errlen) != 0)
+        return NULL;
     struct nsqadmin *a = calloc(1, sizeof(*a));
     if (a == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -343,12 +359,8 @@ struct nsqadmin *nsqadmin_new(struct nsqadmin_options *opts, const struct nsq_op
     struct nsq_http_client_options co;
     nsqadmin_client_options(opts, &co);
     a->http_client = nsq_http_client_new(a->base, &co);
-    struct clusterinfo_sources src = {
-            .lookupd = &opts->lookupd_http_addresses.items,
-            .n_lookupd = &opts->lookupd_http_addresses.len,
-            .nsqd = &opts->nsqd_http_addresses.items,
-            .n_nsqd = &opts->nsqd_http_addresses.len,
-    };
+    struct clusterinfo_sources src;
+    nsqadmin_cluster_sources(opts, &src);
     a->ci = a->http_client != NULL ? clusterinfo_new(a->base, a->http_client, &src) : NULL;
     if (a->ci == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -23,6 +23,7 @@ struct evbuffer;
 struct nsq_http_client;
 struct nsq_http_client_options;
 struct clusterinfo;
+struct clusterinfo_sources;
 struct admin_http;
 struct rates;
 
@@ -100,6 +101,9 @@ void nsqadmin_free(struct nsqadmin *a);
 int nsqadmin_check_sources(const struct nsqadmin_options *o, char *err, size_t errlen);
 /* HTTP client options from the --http-client-* flags (strings point into o). */
 void nsqadmin_client_options(const struct nsqadmin_options *o, struct nsq_http_client_options *out);
+/* The cluster's address lists for clusterinfo: pointers into o, so that lists changed later
+   (PUT /config) are seen by the next query. */
+void nsqadmin_cluster_sources(struct nsqadmin_options *o, struct clusterinfo_sources *out);
 
 /* POSTs body (a JSON object, drained) to --notification-http-endpoint without waiting; a failure
    is logged. No-op when the endpoint is not set. */
