@@ -44,6 +44,7 @@ struct bench {
     uint64_t done;
     int64_t start_ns, end_ns;
     struct event *timer;
+    struct event *nothing;
 };
 
 static void finish_run(struct bench *b)
@@ -56,6 +57,17 @@ static void finish_run(struct bench *b)
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     finish_run(arg);
+}
+
+/* A consumer that got nothing within --runfor gives up (no topic, or nsqd refused the client). */
+static void nothing_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct bench *b = arg;
+    if (b->done == 0) {
+        fprintf(stderr, "no message within --runfor\n");
+        b->failed = true;
+        finish_run(b);
+    }
 }
 
 static void start_clock(struct bench *b)
@@ -180,6 +192,7 @@ int main(int argc, char **argv)
     }
     b.base = event_base_new();
     b.timer = evtimer_new(b.base, timer_cb, &b);
+    b.nothing = evtimer_new(b.base, nothing_cb, &b);
     struct nsq_config *cfg = nsq_config_new();
     char mif[32];
     snprintf(mif, sizeof(mif), "%ld", b.max_in_flight);
@@ -198,6 +211,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "cannot create the consumer\n");
             return 1;
         }
+        struct timeval tv = {.tv_sec = (time_t)b.runfor + 1};
+        evtimer_add(b.nothing, &tv);
     } else {
         body = malloc((size_t)b.size + 1);
         b.bodies = calloc((size_t)b.batch, sizeof(*b.bodies));
@@ -227,6 +242,7 @@ int main(int argc, char **argv)
     nsq_consumer_free(b.consumer);
     nsq_producer_free(b.producer);
     event_free(b.timer);
+    event_free(b.nothing);
     nsq_config_free(cfg);
     event_base_free(b.base);
     free(body);
