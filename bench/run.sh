@@ -12,6 +12,8 @@
 # Environment: RUNFOR (default 10s) run time of each timed case; PREFILL (default 1000000) messages
 # published before the reader cases; RATE (default 50000) messages/s of the latency case; NSQD
 # (default: the nsqd built in BUILD_DIR) another nsqd binary to measure with the same cases.
+# The "libnsq" rows measure the client library (libnsq_bench) instead of raw sockets: one consumer
+# with max_in_flight 2500 whose handler only FINs, and one asynchronous MPUB producer.
 set -euo pipefail
 
 BUILD_DIR=${1:-build}
@@ -26,14 +28,15 @@ if [[ ! -d "$BUILD_DIR" ]]; then
     exit 2
 fi
 if [[ -n "${NSQD:-}" ]]; then
-    cmake --build "$BUILD_DIR" --target nsq_bench -j"$(nproc)" >/dev/null
+    cmake --build "$BUILD_DIR" --target nsq_bench libnsq_bench -j"$(nproc)" >/dev/null
 else
-    cmake --build "$BUILD_DIR" --target nsqd nsq_bench -j"$(nproc)" >/dev/null
+    cmake --build "$BUILD_DIR" --target nsqd nsq_bench libnsq_bench -j"$(nproc)" >/dev/null
     NSQD=$(find "$BUILD_DIR" -type f -name nsqd -perm -u+x | head -n1)
 fi
 BENCH=$(find "$BUILD_DIR" -type f -name nsq_bench -perm -u+x | head -n1)
-if [[ -z "$NSQD" || -z "$BENCH" ]]; then
-    echo "nsqd or nsq_bench not found under $BUILD_DIR" >&2
+LIBBENCH=$(find "$BUILD_DIR" -type f -name libnsq_bench -perm -u+x | head -n1)
+if [[ -z "$NSQD" || -z "$BENCH" || -z "$LIBBENCH" ]]; then
+    echo "nsqd, nsq_bench or libnsq_bench not found under $BUILD_DIR" >&2
     exit 2
 fi
 
@@ -84,11 +87,11 @@ field() {
     echo "${v:--}"
 }
 
-# Runs nsq_bench with the given arguments; prints its RESULT line.
+# Runs nsq_bench (or, with BIN set, that program) with the given arguments; prints its RESULT line.
 bench() {
     local out
-    if ! out=$("$BENCH" "$@" 2>&1); then
-        echo "nsq_bench $* failed:" >&2
+    if ! out=$("${BIN:-$BENCH}" "$@" 2>&1); then
+        echo "$(basename "${BIN:-$BENCH}") $* failed:" >&2
         echo "$out" >&2
         exit 1
     fi
@@ -146,6 +149,29 @@ reader_case() { # name size readers
     add_row "$1" "$r" "$(limit_for message "$2" "$3")"
 }
 
+libnsq_consumer_case() { # name size
+    n=$((n + 1))
+    start_nsqd "$n"
+    bench writer --nsqd-tcp-address="$TCP_ADDR" --topic=$TOPIC --size="$2" --batch-size=200 \
+        --writers=1 --runfor=600s --count="$PREFILL" >/dev/null
+    local r
+    r=$(BIN="$LIBBENCH" bench consumer --nsqd-tcp-address="$TCP_ADDR" --topic=$TOPIC \
+        --channel=$CHANNEL --size="$2" --max-in-flight=2500 --runfor="$RUNFOR" \
+        --count="$PREFILL" --label="$1")
+    stop_nsqd
+    add_row "$1" "$r" "$(limit_for message "$2" 1)"
+}
+
+libnsq_producer_case() { # name size
+    n=$((n + 1))
+    start_nsqd "$n"
+    local r
+    r=$(BIN="$LIBBENCH" bench producer --nsqd-tcp-address="$TCP_ADDR" --topic=$TOPIC \
+        --size="$2" --batch-size=200 --pipeline=4 --runfor="$RUNFOR" --label="$1")
+    stop_nsqd
+    add_row "$1" "$r" "$(limit_for mpub "$2" 1)"
+}
+
 pubsub_case() { # name size batch rate
     n=$((n + 1))
     start_nsqd "$n"
@@ -164,6 +190,8 @@ writer_case "write 16B x4" 16 4
 reader_case "read 200B x1" 200 1
 reader_case "read 200B x4" 200 4
 reader_case "read 16B x1" 16 1
+libnsq_producer_case "libnsq write 200B" 200
+libnsq_consumer_case "libnsq read 200B" 200
 pubsub_case "pubsub 200B max" 200 200 0
 pubsub_case "pubsub 200B @${RATE}/s" 200 10 "$RATE"
 

@@ -9,10 +9,11 @@
  *
  * Flags: --nsqd-tcp-address=ADDR (127.0.0.1:4150), --topic=NAME (sub_bench), --channel=NAME (ch),
  * --max-in-flight=N (2500), --size=N (200), --batch-size=N (200), --pipeline=N (4),
- * --runfor=SECONDS (10), --count=N (0: no limit), --opt=key,value (any library option, repeatable).
+ * --runfor=DURATION (10s, Go syntax), --count=N (0: no limit), --opt=key,value (any library option, repeatable).
  *
  * The clock starts at the first message (consumer) or the first publish (producer). The last
- * line is "RESULT mode=... msgs=... secs=... rate=..." for scripts.
+ * line is "RESULT label=... mode=... msgs=... secs=... msgs_per_sec=... mb_per_sec=..." for scripts
+ * (bench/run.sh); --label=TEXT names the run.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <event2/event.h>
 
 #include "nsq.h"
+#include "nsq_options.h"
 #include "nsq_time.h"
 
 #define BENCH_MAX_BATCH 100000
@@ -29,7 +31,7 @@
 
 struct bench {
     struct event_base *base;
-    const char *addr, *topic, *channel;
+    const char *addr, *topic, *channel, *label;
     long max_in_flight, size, batch, pipeline, count;
     double runfor;
     /* consumer */
@@ -147,12 +149,13 @@ int main(int argc, char **argv)
                       .size = 200,
                       .batch = 200,
                       .pipeline = 4,
+                      .label = "",
                       .runfor = 10};
     if (argc < 2 || (strcmp(argv[1], "consumer") && strcmp(argv[1], "producer"))) {
         fprintf(stderr,
                 "usage: %s consumer|producer [--nsqd-tcp-address=ADDR] [--topic=NAME] "
                 "[--channel=NAME] [--max-in-flight=N] [--size=N] [--batch-size=N] "
-                "[--pipeline=N] [--runfor=SECONDS] [--count=N] [--opt=key,value]\n",
+                "[--pipeline=N] [--runfor=DURATION] [--count=N] [--opt=key,value]\n",
                 argv[0]);
         return 2;
     }
@@ -175,8 +178,15 @@ int main(int argc, char **argv)
             b.batch = atol(v);
         else if ((v = flag_value(argv[i], "--pipeline")))
             b.pipeline = atol(v);
-        else if ((v = flag_value(argv[i], "--runfor")))
-            b.runfor = atof(v);
+        else if ((v = flag_value(argv[i], "--runfor"))) {
+            int64_t ns;
+            if (nsq_parse_duration(v, &ns) < 0) {
+                fprintf(stderr, "invalid --runfor %s\n", v);
+                return 2;
+            }
+            b.runfor = (double)ns / 1e9;
+        } else if ((v = flag_value(argv[i], "--label")))
+            b.label = v;
         else if ((v = flag_value(argv[i], "--count")))
             b.count = atol(v);
         else if ((v = flag_value(argv[i], "--opt")) && nopts < BENCH_MAX_OPTS)
@@ -236,7 +246,8 @@ int main(int argc, char **argv)
     double secs = b.start_ns ? (double)(b.end_ns - b.start_ns) / 1e9 : 0;
     double rate = secs > 0 ? (double)b.done / secs : 0;
     printf("%s: %" PRIu64 " messages in %.3fs = %.0f msgs/s\n", argv[1], b.done, secs, rate);
-    printf("RESULT mode=%s msgs=%" PRIu64 " secs=%.3f rate=%.0f\n", argv[1], b.done, secs, rate);
+    printf("RESULT label=%s mode=%s msgs=%" PRIu64 " secs=%.3f msgs_per_sec=%.1f mb_per_sec=%.3f\n",
+           b.label, argv[1], b.done, secs, rate, rate * (double)b.size / (1024.0 * 1024.0));
     if (b.failed)
         rc = 1;
     nsq_consumer_free(b.consumer);

@@ -21,6 +21,11 @@
  * the shorter time while it stays above 0); at level 0 normal distribution resumes. Signals that
  * arrive during a backoff sleep are ignored.
  *
+ * Hot path. Per message: one decode, a pooled message object (no malloc), the handler, and a FIN
+ * encoded straight into the connection's batch buffer (conn.c writes a whole read's FINs at once).
+ * No clock is read per message: activity is noted in a flag that the redistribution tick turns
+ * into last_msg_ns.
+ *
  * Lifetimes. A consumer connection (struct cconn) is reference counted: one reference while it is
  * in the consumer's list, one per message the handler still holds, so a message answered after
  * its connection closed is simply released.
