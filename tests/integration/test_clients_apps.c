@@ -732,6 +732,47 @@ START_TEST(test_nsq_to_http_https)
 }
 END_TEST
 
+/* nsq_to_nsq --mode hostpool / epsilon-greedy: a destination that refuses connections fails one
+   publish, is marked dead and gets no more; every message reaches the live one. */
+START_TEST(test_nsq_to_nsq_modes)
+{
+    static const char *const modes[] = {"hostpool", "epsilon-greedy"};
+    struct nsqd d;
+    char cmd[2048], log[700], src[64], dest[64];
+    nsqd_start(&d);
+    int http_port = harness_port(d.p, "HTTP");
+    for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+        const char *bodies[21];
+        char store[20][16];
+        for (int i = 0; i < 20; i++) {
+            snprintf(store[i], sizeof(store[i]), "r%d", i);
+            bodies[i] = store[i];
+        }
+        bodies[20] = NULL;
+        snprintf(src, sizeof(src), "rsrc%zu", m);
+        snprintf(dest, sizeof(dest), "rdest%zu", m);
+        publish(d.tcp, src, bodies);
+        snprintf(log, sizeof(log), "%s/to_nsq_%zu.log", d.dir, m);
+        snprintf(cmd, sizeof(cmd),
+                 "exec " BIN("nsq_to_nsq") " --topic=%s --nsqd-tcp-address=%s --mode=%s "
+                                           "--destination-topic=%s --max-in-flight=1 "
+                                           "--destination-nsqd-tcp-address=127.0.0.1:1 "
+                                           "--destination-nsqd-tcp-address=%s "
+                                           "--status-every=0 "
+                                           "--consumer-opt=default_requeue_delay,0s "
+                                           "--consumer-opt=backoff_multiplier,10ms "
+                                           "--consumer-opt=max_attempts,0 2>%s",
+                 src, d.tcp, modes[m], dest, d.tcp, log);
+        pid_t pid = spawn(cmd);
+        struct topic_count tc = {http_port, dest, 20};
+        ck_assert(harness_wait_until(topic_has, &tc, 30000));
+        ck_assert_int_eq(stop_proc(pid, SIGINT), 0);
+        ck_assert_int_le(count_lines_with(log, "publish failed"), 1);
+    }
+    nsqd_stop(&d);
+}
+END_TEST
+
 START_TEST(test_nsq_stat)
 {
     struct nsqd d;
@@ -782,6 +823,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_nsq_to_http);
     tcase_add_test(tc, test_nsq_to_http_modes);
     tcase_add_test(tc, test_nsq_to_http_https);
+    tcase_add_test(tc, test_nsq_to_nsq_modes);
     tcase_add_test(tc, test_nsq_stat);
     suite_add_tcase(s, tc);
     return s;
