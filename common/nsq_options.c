@@ -726,6 +726,37 @@ static int apply_defaults(const struct nsq_opt *table, size_t n, char *err, size
     return 0;
 }
 
+/* Sets every option not given on the command line (explicit[i] false) that the TOML file at path
+   names. Returns NSQ_OPTIONS_OK, or NSQ_OPTIONS_CONFIG_ERROR with err set at the first failure. */
+static int apply_config_file(const struct nsq_opt *table, size_t n, const char *path,
+                             const bool *explicit, char *err, size_t errlen)
+{
+    struct nsq_toml *doc = NULL;
+    char terr[VALUE_TEXT_MAX];
+    terr[0] = '\0';
+    if (nsq_toml_load(path, &doc, terr, sizeof(terr)) < 0) {
+        seterr(err, errlen, "failed to load config file %s - %s", path, terr);
+        return NSQ_OPTIONS_CONFIG_ERROR;
+    }
+    int rc = NSQ_OPTIONS_OK;
+    for (size_t i = 0; i < n && rc == NSQ_OPTIONS_OK; i++) {
+        char cname[CFG_NAME_MAX];
+        if (explicit[i] || nsq_options_cfg_name(&table[i], cname, sizeof(cname)) || !cname[0])
+            continue;
+        const struct nsq_toml_value *v = nsq_toml_get(doc, cname);
+        if (!v)
+            continue;
+        if (set_from_config(&table[i], v)) {
+            char shown[VALUE_TEXT_MAX];
+            toml_value_show(v, shown, sizeof(shown));
+            seterr(err, errlen, "failed parsing %s %s", cname, shown);
+            rc = NSQ_OPTIONS_CONFIG_ERROR;
+        }
+    }
+    nsq_toml_free(doc);
+    return rc;
+}
+
 int nsq_options_parse(const struct nsq_opt *table, size_t n, const char *program, int argc,
                       char **argv, char *err, size_t errlen)
 {
@@ -847,31 +878,8 @@ int nsq_options_parse(const struct nsq_opt *table, size_t n, const char *program
         goto out;
     }
 
-    if (config && config[0]) {
-        struct nsq_toml *doc = NULL;
-        char terr[VALUE_TEXT_MAX];
-        terr[0] = '\0';
-        if (nsq_toml_load(config, &doc, terr, sizeof(terr)) < 0) {
-            seterr(err, errlen, "failed to load config file %s - %s", config, terr);
-            rc = NSQ_OPTIONS_CONFIG_ERROR;
-            goto out;
-        }
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            char cname[CFG_NAME_MAX];
-            if (explicit[i] || nsq_options_cfg_name(&table[i], cname, sizeof(cname)) || !cname[0])
-                continue;
-            const struct nsq_toml_value *v = nsq_toml_get(doc, cname);
-            if (!v)
-                continue;
-            if (set_from_config(&table[i], v)) {
-                char shown[VALUE_TEXT_MAX];
-                toml_value_show(v, shown, sizeof(shown));
-                seterr(err, errlen, "failed parsing %s %s", cname, shown);
-                rc = NSQ_OPTIONS_CONFIG_ERROR;
-            }
-        }
-        nsq_toml_free(doc);
-    }
+    if (config && config[0])
+        rc = apply_config_file(table, n, config, explicit, err, errlen);
 out:
     free(config);
     free(explicit);
