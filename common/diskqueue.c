@@ -198,6 +198,18 @@ static int dq_do_empty(struct diskqueue *dq)
 
 /* ---------------------------------------------------------------- the run */
 
+/* Close/delete: both tasks retire; the waiter `w` gets `rc` once both have (dq_task_retired). */
+static int dq_retire(struct diskqueue *dq, struct dq_waiter *w, int rc)
+{
+    dq->retire_waiter = w;
+    dq->retire_rc = rc;
+    pthread_mutex_lock(&dq->mu);
+    dq->sync_retire = true;
+    pthread_mutex_unlock(&dq->mu);
+    dqs_schedule(dq->svc, &dq->sync_task);
+    return DQS_RUN_RETIRE;
+}
+
 static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool timer_fired)
 {
     struct diskqueue *dq = DQ_CONTAINER_OF(t, struct diskqueue, task);
@@ -210,12 +222,11 @@ static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool
     pthread_mutex_unlock(&dq->mu);
 
     if (req == REQ_EMPTY || req == REQ_DELETE) {
+        dq_sync_discard(dq); /* no metadata may be stored after the empty removed it */
         int rc = dq_do_empty(dq);
         if (req == REQ_DELETE) {
             dq_close_files(dq);
-            dq->retire_waiter = w;
-            dq->retire_rc = rc;
-            return DQS_RUN_RETIRE;
+            return dq_retire(dq, w, rc);
         }
         waiter_complete(w, rc);
         return DQS_RUN_KEEP;
@@ -229,9 +240,7 @@ static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool
         dq_check_tail(dq);
         int rc = dq_sync(dq);
         dq_close_files(dq);
-        dq->retire_waiter = w;
-        dq->retire_rc = wrc != 0 ? wrc : rc;
-        return DQS_RUN_RETIRE;
+        return dq_retire(dq, w, wrc != 0 ? wrc : rc);
     }
 
     need_sync |= dq_fill(dq, &became_ready);
@@ -244,12 +253,16 @@ static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool
     if ((dq->sync_every > 0 && count >= dq->sync_every) || (timer_fired && count > 0) ||
         req == REQ_FLUSH)
         need_sync = true;
-    if (need_sync) {
+    if (need_sync && req == REQ_FLUSH) {
         dq_sync(dq);
         /* The owner kept popping during the fsync: top the read-ahead up again now rather than
            on the next run. A corruption met here is handled (and synced) by that run. */
         if (dq_fill(dq, &became_ready))
             dqs_schedule(dq->svc, t);
+    } else if (need_sync) {
+        /* fsync and metadata on the sync task: this queue's reads and writes go on meanwhile,
+           and syncs requested while one is under way are merged into the next */
+        dq_sync_async(dq);
     }
 
     if (became_ready && dq->ready)
@@ -269,10 +282,24 @@ static int dq_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool
     return DQS_RUN_KEEP;
 }
 
+/* Called by each of the two tasks once the service has forgotten it; the last one wakes the
+   closing thread, which frees dq (so nothing of dq is touched after the decrement). */
+static void dq_task_retired(struct diskqueue *dq)
+{
+    struct dq_waiter *w = dq->retire_waiter;
+    int rc = dq->retire_rc;
+    if (atomic_fetch_sub(&dq->retire_left, 1) == 1)
+        waiter_complete(w, rc);
+}
+
 static void dq_retired(struct dqs_task *t)
 {
-    struct diskqueue *dq = DQ_CONTAINER_OF(t, struct diskqueue, task);
-    waiter_complete(dq->retire_waiter, dq->retire_rc);
+    dq_task_retired(DQ_CONTAINER_OF(t, struct diskqueue, task));
+}
+
+static void dq_sync_retired(struct dqs_task *t)
+{
+    dq_task_retired(DQ_CONTAINER_OF(t, struct diskqueue, sync_task));
 }
 
 /* ---------------------------------------------------------------- owner-side API */
@@ -288,6 +315,9 @@ static void dq_free(struct diskqueue *dq)
     free(dq->ra);
     dq_buf_release(&dq->pending);
     dq_buf_release(&dq->batch);
+    for (size_t i = 0; i < dq->sync_nfds; i++)
+        close(dq->sync_fds[i]);
+    pthread_cond_destroy(&dq->sync_cv);
     pthread_cond_destroy(&dq->space_cv);
     pthread_mutex_destroy(&dq->mu);
     free(dq->name);
@@ -425,6 +455,8 @@ struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskq
         return NULL;
     pthread_mutex_init(&dq->mu, NULL);
     pthread_cond_init(&dq->space_cv, NULL);
+    pthread_cond_init(&dq->sync_cv, NULL);
+    atomic_init(&dq->retire_left, 2);
     dq->wr_fd = dq->rd_fd = -1;
     dq->rd_fd_file = -1;
     dq->rd_size = -1;
@@ -438,6 +470,7 @@ struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskq
     dq->sync_every = o->sync_every;
     dq->sync_timeout_ns = o->sync_timeout_ns > 0 ? o->sync_timeout_ns : DQ_DEFAULT_SYNC_TIMEOUT_NS;
     dqs_task_init(&dq->task, dq_run, dq_retired);
+    dqs_task_init(&dq->sync_task, dq_sync_task_run, dq_sync_retired);
 
     dq->name = strdup(o->name);
     dq->base = build_base(o->data_path, o->name);

@@ -21,12 +21,14 @@
 #define DISKQUEUE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
 
 #include "diskqueue.h"
+#include "diskqueue_meta.h"
 #include "nsq_frame.h" /* nsq_put_be32 / nsq_get_be32 */
 
 #define DQ_FILE_MODE 0600
@@ -44,6 +46,8 @@
 #define DQ_RD_MIN_CHUNK 4096
 /* Largest read chunk (one pread), unless a single record is larger. */
 #define DQ_CHUNK_BYTES (1024 * 1024)
+/* Files (segments finished since) a posted sync may hold; beyond, the run fsyncs itself. */
+#define DQ_SYNC_FDS 8
 /* A write buffer larger than this is released after its batch is written. */
 #define DQ_BUF_KEEP_BYTES          (1024 * 1024)
 #define DQ_DEFAULT_SYNC_TIMEOUT_NS (2000LL * 1000 * 1000)
@@ -131,6 +135,17 @@ struct diskqueue {
     struct dq_chunk *view;  /* chunk of the record last returned by diskqueue_pop_view */
     struct dq_chunk *spare; /* a released chunk kept for the reader's next read */
 
+    /* (mu) the sync slot: what the sync task fsyncs (fds, owned) and then stores (sync_meta) */
+    struct dqs_task sync_task; /* scheduling state: service mutex */
+    pthread_cond_t sync_cv;    /* signalled when sync_busy goes false */
+    bool sync_posted;
+    bool sync_busy;   /* the sync task is fsyncing / storing */
+    bool sync_retire; /* close/delete: the sync task retires on its next run */
+    struct diskqueue_meta sync_meta;
+    int sync_fds[DQ_SYNC_FDS];
+    int64_t sync_fd_file[DQ_SYNC_FDS];
+    size_t sync_nfds;
+
     /* (mu) accounting and requests */
     int64_t depth;
     int64_t count; /* writes + records handed out since the last sync */
@@ -153,6 +168,7 @@ struct diskqueue {
     size_t rd_avg_rec; /* on-disk size of recently read records, to size read chunks */
     struct dq_waiter *retire_waiter;
     int retire_rc;
+    atomic_int retire_left; /* tasks (run, sync) still to retire at close/delete */
     char *path_a, *path_b;
 };
 
@@ -179,8 +195,15 @@ void dq_buf_release(struct dq_buf *b);
 void dq_seg_path(const struct diskqueue *dq, char *out, int64_t file, bool bad);
 /* Publishes wr_file/wr_pos to the owner side (for pop's catch-up test). */
 void dq_publish_write_pos(struct diskqueue *dq);
-/* fsync the write segment if it changed, then persist the metadata (storage.md §3.2). */
+/* Synchronous sync (storage.md §3.2): waits for the sync task to be idle, fsyncs what it was
+   given and the write segment if it changed, then stores the metadata. Returns 0 or -errno. */
 int dq_sync(struct diskqueue *dq);
+/* The same, handed to the sync task: the run does not wait for the fsyncs. */
+void dq_sync_async(struct diskqueue *dq);
+/* Waits for the sync task to be idle and drops what was posted (files closed unsynced). */
+void dq_sync_discard(struct diskqueue *dq);
+/* The sync task's run (see diskqueue_service.h). */
+int dq_sync_task_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool timer_fired);
 /* Writes everything pending (storage.md §2.1). Returns 0 or the write error (sticky). */
 int dq_write_pending(struct diskqueue *dq);
 

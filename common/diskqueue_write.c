@@ -52,24 +52,74 @@ static void errno_text(int err, char *buf, size_t len)
 
 /* ---------------------------------------------------------------- sync */
 
-int dq_sync(struct diskqueue *dq)
+/* fsyncs and closes fds taken from the sync slot. Returns 0 or the first -errno. */
+static int dq_fsync_fds(struct diskqueue *dq, const int *fds, size_t n)
 {
     int rc = 0;
-    if (dq->wr_fd >= 0 && dq->wr_dirty && fsync(dq->wr_fd) != 0) {
-        rc = -errno;
-        DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) failed to sync - %s", dq->name, strerror(-rc));
+    for (size_t i = 0; i < n; i++) {
+        if (fsync(fds[i]) != 0 && rc == 0) {
+            rc = -errno;
+            DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) failed to sync - %s", dq->name, strerror(-rc));
+        }
+        close(fds[i]);
     }
-    if (rc == 0)
+    return rc;
+}
+
+/* The metadata as of now (mu held); starts a new sync-every count. */
+static void dq_meta_snapshot_locked(struct diskqueue *dq, struct diskqueue_meta *m)
+{
+    m->depth = dq->depth - dq->unwritten;
+    m->read_file = dq->cons_file;
+    m->read_pos = dq->cons_pos;
+    m->write_file = dq->wr_file;
+    m->write_pos = dq->wr_pos;
+    dq->count = 0;
+}
+
+/* Waits until the sync task is idle and takes what was posted for it (mu held). The fds taken go
+   to fds/nfds (the caller fsyncs or closes them). */
+static void dq_sync_quiesce_locked(struct diskqueue *dq, int *fds, size_t *nfds)
+{
+    while (dq->sync_busy)
+        pthread_cond_wait(&dq->sync_cv, &dq->mu);
+    memcpy(fds, dq->sync_fds, dq->sync_nfds * sizeof(int));
+    *nfds = dq->sync_nfds;
+    dq->sync_nfds = 0;
+    dq->sync_posted = false;
+}
+
+void dq_sync_discard(struct diskqueue *dq)
+{
+    int fds[DQ_SYNC_FDS];
+    size_t n;
+    pthread_mutex_lock(&dq->mu);
+    dq_sync_quiesce_locked(dq, fds, &n);
+    pthread_mutex_unlock(&dq->mu);
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+int dq_sync(struct diskqueue *dq)
+{
+    int fds[DQ_SYNC_FDS];
+    size_t n;
+    pthread_mutex_lock(&dq->mu);
+    dq_sync_quiesce_locked(dq, fds, &n);
+    pthread_mutex_unlock(&dq->mu);
+    int rc = dq_fsync_fds(dq, fds, n);
+
+    if (dq->wr_fd >= 0 && dq->wr_dirty && fsync(dq->wr_fd) != 0) {
+        if (rc == 0)
+            rc = -errno;
+        DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) failed to sync - %s", dq->name, strerror(errno));
+    } else {
         dq->wr_dirty = false;
+    }
     struct diskqueue_meta m;
     pthread_mutex_lock(&dq->mu);
-    m.depth = dq->depth - dq->unwritten;
-    m.read_file = dq->cons_file;
-    m.read_pos = dq->cons_pos;
-    dq->count = 0;
+    dq_meta_snapshot_locked(dq, &m);
     pthread_mutex_unlock(&dq->mu);
-    m.write_file = dq->wr_file;
-    m.write_pos = dq->wr_pos;
 
     int mrc = diskqueue_meta_store(dq->meta_path, &m);
     if (mrc != 0) {
@@ -78,6 +128,92 @@ int dq_sync(struct diskqueue *dq)
             rc = mrc;
     }
     return rc;
+}
+
+/*
+ * Hands a sync to the sync task: `fd` (owned, segment `file`; -1 for none) joins the files to
+ * fsync, the metadata as of now replaces any snapshot not yet stored. When the slot has no room
+ * for another file, that file is fsynced here instead.
+ */
+static void dq_sync_post_fd(struct diskqueue *dq, int fd, int64_t file)
+{
+    bool sync_here = false;
+    pthread_mutex_lock(&dq->mu);
+    if (fd >= 0) {
+        bool have = false;
+        for (size_t i = 0; i < dq->sync_nfds; i++)
+            have |= dq->sync_fd_file[i] == file;
+        if (have) {
+            /* another descriptor of the same file is queued: its fsync covers this one's data */
+        } else if (dq->sync_nfds < DQ_SYNC_FDS) {
+            dq->sync_fds[dq->sync_nfds] = fd;
+            dq->sync_fd_file[dq->sync_nfds] = file;
+            dq->sync_nfds++;
+            fd = -1;
+        } else {
+            sync_here = true;
+        }
+    }
+    pthread_mutex_unlock(&dq->mu);
+    if (fd >= 0) {
+        if (sync_here)
+            dq_fsync_fds(dq, &fd, 1);
+        else
+            close(fd);
+    }
+    pthread_mutex_lock(&dq->mu);
+    dq_meta_snapshot_locked(dq, &dq->sync_meta);
+    dq->sync_posted = true;
+    pthread_mutex_unlock(&dq->mu);
+    dqs_schedule(dq->svc, &dq->sync_task);
+}
+
+void dq_sync_async(struct diskqueue *dq)
+{
+    int fd = -1;
+    if (dq->wr_fd >= 0 && dq->wr_dirty) {
+        fd = fcntl(dq->wr_fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) {
+            dq_sync(dq); /* no descriptor to spare: sync here */
+            return;
+        }
+        dq->wr_dirty = false;
+    }
+    dq_sync_post_fd(dq, fd, dq->wr_file);
+}
+
+int dq_sync_task_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool timer_fired)
+{
+    struct diskqueue *dq = DQ_CONTAINER_OF(t, struct diskqueue, sync_task);
+    int fds[DQ_SYNC_FDS];
+    size_t n;
+    struct diskqueue_meta m;
+
+    pthread_mutex_lock(&dq->mu);
+    bool posted = dq->sync_posted;
+    if (posted) {
+        memcpy(fds, dq->sync_fds, dq->sync_nfds * sizeof(int));
+        n = dq->sync_nfds;
+        m = dq->sync_meta;
+        dq->sync_nfds = 0;
+        dq->sync_posted = false;
+        dq->sync_busy = true;
+    }
+    pthread_mutex_unlock(&dq->mu);
+
+    if (posted) {
+        dq_fsync_fds(dq, fds, n);
+        int mrc = diskqueue_meta_store(dq->meta_path, &m);
+        if (mrc != 0)
+            DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) failed to sync - %s", dq->name, strerror(-mrc));
+    }
+
+    pthread_mutex_lock(&dq->mu);
+    dq->sync_busy = false;
+    pthread_cond_broadcast(&dq->sync_cv);
+    bool retire = dq->sync_retire;
+    pthread_mutex_unlock(&dq->mu);
+    return retire ? DQS_RUN_RETIRE : DQS_RUN_KEEP;
 }
 
 /* ---------------------------------------------------------------- writing */
@@ -144,11 +280,21 @@ static void dq_roll(struct diskqueue *dq)
     dq->sealed_size = dq->wr_pos;
     if (dq->rd_fd >= 0 && dq->rd_fd_file == dq->wr_file)
         dq->rd_size = dq->wr_pos;
+    int64_t old_file = dq->wr_file;
+    int old_fd = dq->wr_fd;
+    bool dirty = dq->wr_dirty;
+    dq->wr_fd = -1;
+    dq->wr_dirty = false;
     dq->wr_file++;
     dq->wr_pos = 0;
     dq_publish_write_pos(dq);
-    dq_sync(dq);
-    dq_close_fd(&dq->wr_fd);
+    /* the finished segment is fsynced (by the sync task) before the metadata naming the new one
+       is stored */
+    if (old_fd >= 0 && !dirty) {
+        close(old_fd);
+        old_fd = -1;
+    }
+    dq_sync_post_fd(dq, old_fd, old_file);
 }
 
 /* Records a write error: sticky until a write succeeds, reported by put and diskqueue_health. */

@@ -1019,12 +1019,45 @@ END_TEST
 
 /* A write failing after part of a batch went out (at a roll): the rest is kept, in order, and
    written to the same places once the disk recovers. */
+/* A task that occupies a service worker until released (then retires). */
+struct worker_blocker {
+    struct dqs_task task;
+    int started, release;
+};
+
+static int blocker_run(struct dqs_task *t, uint8_t *scratch, size_t len, bool timer_fired)
+{
+    struct worker_blocker *b = (struct worker_blocker *)t;
+    __atomic_store_n(&b->started, 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&b->release, __ATOMIC_SEQ_CST))
+        short_wait();
+    return DQS_RUN_RETIRE;
+}
+
+static void blocker_retired(struct dqs_task *t)
+{
+    (void)t;
+}
+
 START_TEST(test_write_error_mid_batch)
 {
     struct diskqueue *dq = open_q("wm", 100);
     ck_assert_int_eq(mkdir(seg("wm", 1), 0700), 0);
+    /* both workers held: the five records form one batch, whatever the scheduling */
+    ck_assert_int_eq(diskqueue_flush(dq), 0);
+    struct worker_blocker b[2];
+    memset(b, 0, sizeof(b));
+    for (int i = 0; i < 2; i++) {
+        dqs_task_init(&b[i].task, blocker_run, blocker_retired);
+        dqs_schedule(svc, &b[i].task);
+    }
+    for (int i = 0; i < 2; i++)
+        while (!__atomic_load_n(&b[i].started, __ATOMIC_SEQ_CST))
+            short_wait();
     for (uint32_t i = 0; i < 5; i++)
         put_seq(dq, i, 60); /* 64 bytes each: one record per segment */
+    for (int i = 0; i < 2; i++)
+        __atomic_store_n(&b[i].release, 1, __ATOMIC_SEQ_CST);
     char msg[128];
     int64_t deadline = now_ms() + WAIT_MS;
     while (diskqueue_health(dq, msg, sizeof(msg)) == 0 && now_ms() < deadline)
@@ -1190,6 +1223,50 @@ START_TEST(test_read_ahead_refill)
     expect_none(dq);
     ck_assert(wait_depth(dq, 0));
     ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+static bool wait_file_text(const char *p, const char *want)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    for (;;) {
+        char *got = slurp(p, NULL);
+        bool same = got && strcmp(got, want) == 0;
+        free(got);
+        if (same)
+            return true;
+        if (now_ms() > deadline)
+            return false;
+        short_wait();
+    }
+}
+
+/* Syncs run beside the reads and writes (sync task): with sync-every 10 the metadata follows the
+   consumer and the writer without any flush, across rolls, and close still writes the final
+   state. */
+START_TEST(test_sync_in_background)
+{
+    struct diskqueue_options o = opts("bg", 200);
+    o.sync_every = 10;
+    o.sync_timeout_ns = 100LL * NSQ_NS_PER_MS;
+    struct diskqueue *dq = diskqueue_open(svc, &o, NULL, NULL);
+    ck_assert_ptr_nonnull(dq);
+    for (uint32_t i = 0; i < 25; i++)
+        put_seq(dq, i, 30); /* 5 records of 34 bytes per segment */
+    for (uint32_t i = 0; i < 12; i++)
+        expect_seq(dq, i, 30);
+    ck_assert(wait_file_text(qpath("bg", ".meta.dat"), "13\n2,68\n4,170\n"));
+    ck_assert(wait_gone(seg("bg", 1)));
+    for (uint32_t i = 12; i < 25; i++)
+        expect_seq(dq, i, 30);
+    ck_assert(wait_file_text(qpath("bg", ".meta.dat"), "0\n4,170\n4,170\n"));
+    put_seq(dq, 25, 30);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    dq = diskqueue_open(svc, &o, NULL, NULL);
+    ck_assert_int_eq(diskqueue_depth(dq), 1);
+    expect_seq(dq, 25, 30);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    assert_file_text(qpath("bg", ".meta.dat"), "0\n5,34\n5,34\n");
 }
 END_TEST
 
@@ -1628,6 +1705,7 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_million_records);
     tcase_add_test(tc, test_pop_view);
     tcase_add_test(tc, test_read_ahead_refill);
+    tcase_add_test(tc, test_sync_in_background);
     tcase_add_loop_test(tc, test_random_model, 0, 4);
     tcase_add_test(tc, test_vector_read);
     tcase_add_test(tc, test_vector_write);
