@@ -76,7 +76,8 @@ char *ci_strdup(struct ci_arena *a, const char *s)
     return d;
 }
 
-static char *ci_vsprintf(struct ci_arena *a, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static char *ci_vsprintf(struct ci_arena *a,
+                                                              const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);

@@ -90,7 +90,7 @@ static int conn(int port)
     return fd;
 }
 
-static void sendf(int fd, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sendf(int fd, const char *fmt, ...)
 {
     char buf[4096];
     va_list ap;

@@ -172,7 +172,6 @@ START_TEST(test_messages_both_ways)
     struct pair p;
     pair_init(&p, kinds[_i], true);
     static const size_t sizes[] = {1, 10, 1000, 65536, 65537, 300000};
-    size_t total = 0;
 
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         uint8_t *d = make_data(sizes[i], (unsigned)i);
@@ -189,7 +188,6 @@ START_TEST(test_messages_both_ways)
         ck_assert_uint_eq(evbuffer_get_length(p.got_a), sizes[i]);
         ck_assert_mem_eq(evbuffer_pullup(p.got_a, -1), d, sizes[i]);
         evbuffer_drain(p.got_a, sizes[i]);
-        total += sizes[i];
         free(d);
     }
     ck_assert_int_eq(p.a_events, 0);
