@@ -210,11 +210,13 @@ static int dq_read_end(struct diskqueue *dq, int64_t *end)
     return 0;
 }
 
-static int pread_full(int fd, uint8_t *p, size_t n, int64_t off)
+/* Reads n bytes at off. Returns 0, -ENODATA when the file ends first (*got tells how many bytes
+   were read), or -errno. */
+static int pread_full(int fd, uint8_t *p, size_t n, int64_t off, size_t *got)
 {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(fd, p + got, n - got, (off_t)(off + (int64_t)got));
+    *got = 0;
+    while (*got < n) {
+        ssize_t r = pread(fd, p + *got, n - *got, (off_t)(off + (int64_t)*got));
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -222,7 +224,7 @@ static int pread_full(int fd, uint8_t *p, size_t n, int64_t off)
         }
         if (r == 0)
             return -ENODATA;
-        got += (size_t)r;
+        *got += (size_t)r;
     }
     return 0;
 }
@@ -379,7 +381,15 @@ static bool dq_fill_chunks(struct diskqueue *dq, struct rd_chunk *c, bool *becam
             c->buf = dq_chunk_get(dq, want);
             if (!c->buf)
                 return need_sync; /* out of memory: try again on the next run */
-            rc = pread_full(dq->rd_fd, c->buf->data, want, dq->rd_pos);
+            size_t got;
+            rc = pread_full(dq->rd_fd, c->buf->data, want, dq->rd_pos, &got);
+            if (rc == -ENODATA && got > 0) {
+                /* The segment ends before its recorded end (truncated): the whole records in what
+                   was read are still handed out; the damage is met, and handled (§4.1), after them. */
+                want = got;
+                end = dq->rd_pos + (int64_t)got;
+                rc = 0;
+            }
             if (rc != 0) {
                 rd_chunk_drop(dq, c);
                 if (dq_read_failed(dq, rc == -ENODATA ? "EOF" : strerror(-rc), dq->rd_pos, false))
