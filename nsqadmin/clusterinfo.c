@@ -273,6 +273,29 @@ static void fanout_complete_one(struct fanout *f)
 }
 
 /* Go's http client error wording: `Get "<url>": <reason>`. */
+/* "404 Not Found": the status as Go's HTTP client prints it (code and reason phrase). Codes
+   without a listed phrase come back as the bare number (thread-local storage). */
+static const char *status_line(long status)
+{
+    static const struct {
+        long code;
+        const char *line;
+    } known[] = {
+            {400, "400 Bad Request"},         {401, "401 Unauthorized"},
+            {403, "403 Forbidden"},           {404, "404 Not Found"},
+            {405, "405 Method Not Allowed"},  {413, "413 Request Entity Too Large"},
+            {500, "500 Internal Server Error"}, {502, "502 Bad Gateway"},
+            {503, "503 Service Unavailable"}, {504, "504 Gateway Timeout"},
+    };
+    static _Thread_local char other[24];
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (known[i].code == status)
+            return known[i].line;
+    snprintf(other, sizeof(other), "%ld", status);
+    return other;
+}
+
 static const char *method_word(const char *method)
 {
     if (strcmp(method, "GET") == 0)
@@ -307,7 +330,7 @@ static void fanout_on_reply(const struct nsq_http_response *resp, void *arg)
         if (q != NULL) {
             nsq_goquote(q, rep->body, rep->body_len);
             evbuffer_add(q, "", 1);
-            rep->error = ci_sprintf(f->arena, "got response %ld %s", resp->status,
+            rep->error = ci_sprintf(f->arena, "got response %s %s", status_line(resp->status),
                                     (const char *)evbuffer_pullup(q, -1));
             evbuffer_free(q);
         }
