@@ -76,7 +76,7 @@ static void auth_cb(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *query = evhttp_uri_get_query(uri);
     bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
-    char form[QUERY_LEN] = "";
+    char form[QUERY_LEN / 2] = ""; /* room left in last_query for the method and path */
     struct evkeyvalq q;
     const char *secret = NULL;
     if (post) { /* --auth-http-request-method=post: the parameters are the form body */
