@@ -48,8 +48,7 @@
 /* In an AddressSanitizer build (this test is built with the same flags as nsqd) the sanitizer's shadow
    memory and its quarantine of freed blocks (256 MiB by default) dominate VmRSS, so the memory
    bounds are widened there by a factor for the shadow plus twice the quarantine (its fill varies
-   with timing). Normal builds keep them
-   exact. */
+   with timing). Normal builds keep them exact. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
 #define __SANITIZE_ADDRESS__ 1
