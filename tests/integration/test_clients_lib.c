@@ -313,14 +313,20 @@ static void rdy_distribution(int max_in_flight)
     }
     char mif[16];
     snprintf(mif, sizeof(mif), "%d", max_in_flight);
+    /* a connection dropped under a loaded machine is redialed quickly (the default waits for
+       the lookupd poll interval, a minute) so that its requeued messages still arrive */
     struct nsq_config *cfg = config((const char *const[]){
             "max_in_flight", mif, "rdy_redistribute_interval", "20ms", "low_rdy_idle_timeout",
-            "50ms", "low_rdy_timeout", "100ms", NULL});
+            "50ms", "low_rdy_timeout", "100ms", "lookupd_poll_interval", "100ms", NULL});
     struct sink s = {.base = event_base_new(), .expected = 60, .hold_ms = 3};
     s.c = nsq_consumer_new(s.base, "rdy", "ch", cfg, sink_handle, &s);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(nsq_consumer_connect_nsqd(s.c, d[i].tcp), 0);
-    ck_assert_msg(run_until(s.base, sink_done, &s, 30000), "received %d of 60", s.received);
+    bool done = run_until(s.base, sink_done, &s, 30000);
+    struct nsq_consumer_stats st;
+    nsq_consumer_get_stats(s.c, &st);
+    ck_assert_msg(done, "received %d of 60 (%d connections subscribed, %d held, backoff %d)",
+                  s.received, st.connections, st.in_flight, st.backoff_level);
     ck_assert_int_le(s.max_held, max_in_flight);
     ck_assert_int_ge(s.max_held, 1);
     for (int i = 0; i < 3; i++) {
