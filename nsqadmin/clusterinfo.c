@@ -984,10 +984,8 @@ static int channel_add(struct ci_arena *a, struct ci_channel *c, struct ci_chann
     if (ci_vec_push(a, &c->nodes, n) != 0)
         return -ENOMEM;
     vec_sort(&c->nodes, cmp_channel_host);
-    if (!c->e2e.aggregated) {
-        c->e2e.topic = c->topic_name;
-        c->e2e.channel = c->channel_name;
-    }
+    /* c started as a copy of the first node's channel, whose latency names no topic or channel:
+       the sum keeps them empty, as upstream's does */
     latency_add(a, &c->e2e, &n->e2e);
     for (size_t i = 0; i < n->clients.n; i++)
         if (ci_vec_push(a, &c->clients, n->clients.v[i]) != 0)

@@ -228,6 +228,11 @@ START_TEST(api_topic_shape)
     ck_assert_str_eq(jstr(ch, "channel_name"), "billing");
     ck_assert_str_eq(jstr(ch, "node"), "*");
     ck_assert_int_eq((int)cJSON_GetObjectItemCaseSensitive(ch, "depth")->valuedouble, 2);
+    /* its latency sum names no topic or channel, only the aggregate host */
+    const cJSON *e2e = cJSON_GetObjectItemCaseSensitive(ch, "e2e_processing_latency");
+    ck_assert_str_eq(jstr(e2e, "topic"), "");
+    ck_assert_str_eq(jstr(e2e, "channel"), "");
+    ck_assert_str_eq(jstr(e2e, "host"), "*");
     cJSON_Delete(j);
 }
 END_TEST
