@@ -443,9 +443,22 @@ bool nsq_http_require_query(struct nsq_http_call *c)
 
 /* ---- encoders ----------------------------------------------------------------------------- */
 
+void nsq_http_send(struct evhttp_request *req, int code, const char *reason, struct evbuffer *body)
+{
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        char len[24];
+        size_t n = body ? evbuffer_get_length(body) : 0;
+        snprintf(len, sizeof(len), "%zu", n);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+        if (body)
+            evbuffer_drain(body, n);
+    }
+    evhttp_send_reply(req, code, reason, body);
+}
+
 static void send_reply(struct evhttp_request *req, int code, struct evbuffer *body)
 {
-    evhttp_send_reply(req, code, NULL, body);
+    nsq_http_send(req, code, NULL, body);
 }
 
 void nsq_http_reply_text(struct evhttp_request *req, int code, const char *text, size_t len)
@@ -564,7 +577,7 @@ static void redirect(struct evhttp_request *req, const char *path, const char *r
         evbuffer_add_printf(body, "\">%s</a>.\n\n",
                             code == HTTP_MOVEPERM ? "Moved Permanently" : "Temporary Redirect");
     }
-    evhttp_send_reply(req, code, NULL, body);
+    nsq_http_send(req, code, NULL, body);
 out:
     evbuffer_free(loc);
     evbuffer_free(body);

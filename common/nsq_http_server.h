@@ -70,6 +70,11 @@ bool nsq_http_require_query(struct nsq_http_call *c);
    malformed (the well-formed pairs are still added), or -ENOMEM. */
 int nsq_http_parse_query(const char *query, struct evkeyvalq *q);
 
+/* Sends the reply with body (may be NULL; drained). Every reply goes through here: a response to
+   HEAD carries the body's Content-Length and no body, as HTTP requires (evhttp would send the
+   body). */
+void nsq_http_send(struct evhttp_request *req, int code, const char *reason, struct evbuffer *body);
+
 /* V1 encoder, string/bytes result: 200-style reply with raw body (Content-Type text/plain;
    charset=utf-8 when non-empty) and X-NSQ-Content-Type. */
 void nsq_http_reply_text(struct evhttp_request *req, int code, const char *text, size_t len);

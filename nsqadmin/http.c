@@ -163,13 +163,13 @@ static void reply(struct evhttp_request *req, int code, enum reply_kind kind, st
     if (z != NULL) {
         evhttp_add_header(h, "Content-Encoding", enc == 1 ? "gzip" : "deflate");
         evhttp_add_header(h, "Vary", "Accept-Encoding");
-        evhttp_send_reply(req, code, NULL, z);
+        nsq_http_send(req, code, NULL, z);
         buf_free(z);
         if (body != NULL)
             evbuffer_drain(body, len);
         return;
     }
-    evhttp_send_reply(req, code, NULL, body);
+    nsq_http_send(req, code, NULL, body);
 }
 
 static void reply_error(struct evhttp_request *req, int code, const char *message)

@@ -656,7 +656,7 @@ static void h_metrics(struct nsq_http_call *c)
     nsqd_stats_free(s);
     evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
                       NSQD_METRICS_CONTENT_TYPE);
-    evhttp_send_reply(c->req, 200, "OK", out);
+    nsq_http_send(c->req, 200, "OK", out);
     evbuffer_free(out);
 }
 #endif
@@ -721,7 +721,7 @@ static void tls_required_cb(struct evhttp_request *req, void *arg)
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
     evhttp_add_header(hdr, "X-NSQ-Content-Type", "nsq; version=1.0");
     evhttp_add_header(hdr, "Content-Type", "application/json; charset=utf-8");
-    evhttp_send_reply(req, 403, "Forbidden", out);
+    nsq_http_send(req, 403, "Forbidden", out);
     evbuffer_free(out);
 }
 

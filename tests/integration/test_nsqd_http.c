@@ -21,6 +21,27 @@ static struct harness_proc *g_nsqd;
 static char *g_dir;
 static int g_http, g_tcp;
 
+/* Sends request on a fresh connection to the HTTP port and returns everything read until the
+   server closes (malloc'd, NUL-terminated), or NULL. */
+static char *raw_http_exchange(const char *request)
+{
+    int fd = harness_connect(g_http);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf || harness_tcp_send_str(fd, request) != 0) {
+        free(buf);
+        close(fd);
+        return NULL;
+    }
+    while (len + 1 < cap && harness_tcp_read_n(fd, buf + len, 1, 5000) == 0)
+        len++;
+    buf[len] = '\0';
+    close(fd);
+    return buf;
+}
+
 static void start_nsqd(void)
 {
     static const char *const extra[] = {"--max-msg-size=100",
@@ -148,6 +169,16 @@ START_TEST(routing)
     ck_assert_ptr_nonnull(allow);
     free(allow);
     expect("HEAD", "/ping", NULL, 405, NULL);
+    {
+        /* on the wire: HEAD gets the error's Content-Length and no body */
+        char *raw = raw_http_exchange("HEAD /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        ck_assert_ptr_nonnull(raw);
+        ck_assert_msg(strncmp(raw, "HTTP/1.1 405 ", 13) == 0, "%s", raw);
+        ck_assert_msg(strcasestr(raw, "\r\nContent-Length: 32\r\n") != NULL, "%s", raw);
+        size_t n = strlen(raw);
+        ck_assert_msg(n >= 4 && strcmp(raw + n - 4, "\r\n\r\n") == 0, "body after HEAD: %s", raw);
+        free(raw);
+    }
     {
         char *xct = header_of("GET", "/nope", NULL, "X-NSQ-Content-Type", &st);
         ck_assert_ptr_nonnull(xct);
