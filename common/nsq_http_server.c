@@ -583,90 +583,122 @@ out:
     evbuffer_free(body);
 }
 
-static void router_cb(struct evhttp_request *req, void *arg)
+/* Splits the request target into its raw path (absolute-form "http://host/path" reduced to
+   "/path") and raw query (a fragment is dropped). Both malloc'd; *query NULL when there is none.
+   Returns 0 or -ENOMEM. */
+static int split_target(const char *uri, char **rawpath, char **query)
 {
-    struct nsq_http_router *r = arg;
-    const char *uri = evhttp_request_get_uri(req);
-    int method = (int)evhttp_request_get_command(req);
-    char allow[128];
-    struct match *m = NULL;
-    char *rawpath = NULL, *path = NULL, *query = NULL;
-    bool bad = false;
-
-    /* Split the request target into path and raw query (a fragment is dropped). */
     const char *q = strchr(uri, '?');
     const char *hash = strchr(uri, '#');
     size_t plen = q ? (size_t)(q - uri) : hash ? (size_t)(hash - uri) : strlen(uri);
+    *query = NULL;
     if (q) {
         size_t ql = hash && hash > q ? (size_t)(hash - q - 1) : strlen(q + 1);
-        query = strndup(q + 1, ql);
+        if (!(*query = strndup(q + 1, ql)))
+            return -ENOMEM;
     }
-    rawpath = strndup(uri, plen);
-    m = malloc(sizeof(*m));
-    if (!rawpath || (q && !query) || !m) {
+    if (!(*rawpath = strndup(uri, plen))) {
+        free(*query);
+        *query = NULL;
+        return -ENOMEM;
+    }
+    if ((*rawpath)[0] != '/') {
+        const char *s = strstr(*rawpath, "://");
+        const char *slash = s ? strchr(s + 3, '/') : NULL;
+        const char *tail = slash ? slash : "/";
+        memmove(*rawpath, tail, strlen(tail) + 1);
+    }
+    return 0;
+}
+
+/* Runs the handler of a matched route with its parameters and parsed query. */
+static void call_route(struct nsq_http_router *r, const struct route *rt, const struct match *m,
+                       struct evhttp_request *req, const char *query)
+{
+    struct nsq_http_call call;
+    memset(&call, 0, sizeof(call));
+    call.req = req;
+    call.ctx = r->ctx;
+    call.nparams = m->nparams;
+    for (size_t i = 0; i < m->nparams; i++)
+        call.params[i] = m->params[i];
+    TAILQ_INIT(&call.query);
+    call.query_ok = nsq_http_parse_query(query, &call.query) == 0;
+    rt->fn(&call);
+    evhttp_clear_headers(&call.query);
+}
+
+/* Redirects, as upstream's router does, a path that matches a route once its trailing slash is
+   toggled (301 for GET, 307 otherwise) or once it is cleaned ("//", "/./", "/../").
+   Returns true if a redirect was sent. */
+static bool try_redirect(struct nsq_http_router *r, struct evhttp_request *req, const char *path,
+                         int method, const char *query, struct match *m)
+{
+    if (!(r->all_methods & method) || strcmp(path, "/") == 0)
+        return false;
+    char alt[MAX_PATH + 4];
+    toggle_slash(path, alt, sizeof(alt));
+    if (find_route(r, alt, method, false, m)) {
+        redirect(req, alt, query);
+        return true;
+    }
+    char cleaned[MAX_PATH + 4];
+    clean_path(path, cleaned, sizeof(cleaned));
+    if (find_route(r, cleaned, method, true, m)) {
+        redirect(req, m->fixed, query);
+        return true;
+    }
+    toggle_slash(cleaned, alt, sizeof(alt));
+    if (find_route(r, alt, method, true, m)) {
+        redirect(req, m->fixed, query);
+        return true;
+    }
+    return false;
+}
+
+/* No route for this method: OPTIONS lists the allowed methods, another method on a known path
+   gets 405 with Allow, anything else 404. */
+static void reply_unrouted(struct nsq_http_router *r, struct evhttp_request *req, const char *path,
+                           int method)
+{
+    char allow[128];
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (method == EVHTTP_REQ_OPTIONS) {
+        if (allowed(r, path, EVHTTP_REQ_OPTIONS, allow, sizeof(allow))) {
+            evhttp_add_header(h, "Allow", allow);
+            nsq_http_send(req, HTTP_OK, NULL, NULL);
+            return;
+        }
+    } else if (allowed(r, path, method, allow, sizeof(allow))) {
+        evhttp_add_header(h, "Allow", allow);
+        nsq_http_reply_error(req, HTTP_BADMETHOD, "METHOD_NOT_ALLOWED");
+        return;
+    }
+    nsq_http_reply_error(req, HTTP_NOTFOUND, "NOT_FOUND");
+}
+
+static void router_cb(struct evhttp_request *req, void *arg)
+{
+    struct nsq_http_router *r = arg;
+    int method = (int)evhttp_request_get_command(req);
+    char *rawpath = NULL, *path = NULL, *query = NULL;
+    struct match *m = malloc(sizeof(*m));
+    bool bad = false;
+
+    if (!m || split_target(evhttp_request_get_uri(req), &rawpath, &query) != 0) {
         nsq_http_reply_error(req, HTTP_INTERNAL, "INTERNAL_ERROR");
         goto out;
-    }
-    if (rawpath[0] != '/') {
-        /* absolute-form target ("http://host/path") */
-        const char *s = strstr(rawpath, "://");
-        const char *slash = s ? strchr(s + 3, '/') : NULL;
-        memmove(rawpath, slash ? slash : "/", strlen(slash ? slash : "/") + 1);
     }
     path = unescape(rawpath, strlen(rawpath), false, &bad);
     if (bad || !path || strlen(path) > MAX_PATH) {
         nsq_http_reply_plain(req, HTTP_BADREQUEST, "400 Bad Request");
         goto out;
     }
-
     const struct route *rt = find_route(r, path, method, false, m);
-    if (rt) {
-        struct nsq_http_call call;
-        memset(&call, 0, sizeof(call));
-        call.req = req;
-        call.ctx = r->ctx;
-        call.nparams = m->nparams;
-        for (size_t i = 0; i < m->nparams; i++)
-            call.params[i] = m->params[i];
-        TAILQ_INIT(&call.query);
-        call.query_ok = nsq_http_parse_query(query, &call.query) == 0;
-        rt->fn(&call);
-        evhttp_clear_headers(&call.query);
-        goto out;
-    }
-
-    if ((r->all_methods & method) && strcmp(path, "/") != 0) {
-        char alt[MAX_PATH + 4];
-        toggle_slash(path, alt, sizeof(alt));
-        if (find_route(r, alt, method, false, m)) {
-            redirect(req, alt, query);
-            goto out;
-        }
-        char cleaned[MAX_PATH + 4];
-        clean_path(path, cleaned, sizeof(cleaned));
-        if (find_route(r, cleaned, method, true, m)) {
-            redirect(req, m->fixed, query);
-            goto out;
-        }
-        toggle_slash(cleaned, alt, sizeof(alt));
-        if (find_route(r, alt, method, true, m)) {
-            redirect(req, m->fixed, query);
-            goto out;
-        }
-    }
-
-    if (method == EVHTTP_REQ_OPTIONS) {
-        if (allowed(r, path, EVHTTP_REQ_OPTIONS, allow, sizeof(allow))) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-            evhttp_send_reply(req, HTTP_OK, NULL, NULL);
-            goto out;
-        }
-    } else if (allowed(r, path, method, allow, sizeof(allow))) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-        nsq_http_reply_error(req, HTTP_BADMETHOD, "METHOD_NOT_ALLOWED");
-        goto out;
-    }
-    nsq_http_reply_error(req, HTTP_NOTFOUND, "NOT_FOUND");
+    if (rt)
+        call_route(r, rt, m, req, query);
+    else if (!try_redirect(r, req, path, method, query, m))
+        reply_unrouted(r, req, path, method);
 out:
     free(m);
     free(rawpath);
