@@ -757,132 +757,167 @@ static int apply_config_file(const struct nsq_opt *table, size_t n, const char *
     return rc;
 }
 
+/* State of one command-line parse. */
+struct flag_parser {
+    const struct nsq_opt *table;
+    size_t n;
+    const char *program;
+    int argc;
+    char **argv;
+    int a;          /* index of the argument being parsed */
+    bool *explicit; /* per table entry: given on the command line (owned) */
+    char *config;   /* -config value (owned), or NULL */
+    bool version;
+    char *err;
+    size_t errlen;
+};
+
+/* Outcome of parse_flag beside the NSQ_OPTIONS_* codes: the flags have ended. */
+#define FLAGS_END 2 /* distinct from every NSQ_OPTIONS_* code */
+
+/* The flag's value: "=value" in the same argument, else the next argument. NULL (with the error
+   set) when there is none. */
+static const char *flag_value(struct flag_parser *p, const char *inline_value, const char *name)
+{
+    if (inline_value)
+        return inline_value;
+    if (p->a + 1 >= p->argc) {
+        seterr(p->err, p->errlen, "flag needs an argument: -%s", name);
+        return NULL;
+    }
+    return p->argv[++p->a];
+}
+
+/* -config, -version, -help/-h: flags every program has outside its table. Returns 1 when name
+   was one of them (handled, or *rc set to an error/exit code), 0 otherwise. */
+static int builtin_flag(struct flag_parser *p, const char *name, size_t nlen, const char *value,
+                        int *rc)
+{
+    char quoted[VALUE_TEXT_MAX + 8];
+    *rc = NSQ_OPTIONS_OK;
+    if (nlen == strlen("config") && memcmp(name, "config", nlen) == 0) {
+        if (!(value = flag_value(p, value, "config"))) {
+            *rc = NSQ_OPTIONS_FLAG_ERROR;
+            return 1;
+        }
+        free(p->config);
+        if (!(p->config = strdup(value)))
+            *rc = NSQ_OPTIONS_FLAG_ERROR;
+        return 1;
+    }
+    if (nlen == strlen("version") && memcmp(name, "version", nlen) == 0) {
+        if (value && nsq_parse_bool(value, &p->version) < 0) {
+            goquote(value, quoted, sizeof(quoted));
+            seterr(p->err, p->errlen, "invalid boolean value %s for -version: parse error", quoted);
+            *rc = NSQ_OPTIONS_FLAG_ERROR;
+        } else if (!value) {
+            p->version = true;
+        }
+        return 1;
+    }
+    if ((nlen == 4 && memcmp(name, "help", 4) == 0) || (nlen == 1 && name[0] == 'h')) {
+        nsq_options_usage(p->table, p->n, p->program, stderr);
+        *rc = NSQ_OPTIONS_EXIT;
+        return 1;
+    }
+    return 0;
+}
+
+/* Sets table flag o (entry idx) from the command line. Returns an NSQ_OPTIONS_* code. */
+static int set_flag(struct flag_parser *p, const struct nsq_opt *o, size_t idx, const char *value)
+{
+    char quoted[VALUE_TEXT_MAX + 8], why[VALUE_TEXT_MAX];
+    /* A repeatable flag given on the command line replaces its default list. */
+    if (!p->explicit[idx] && (o->type == NSQ_OPT_STRING_LIST || o->type == NSQ_OPT_FLOAT_LIST ||
+                              o->type == NSQ_OPT_CUSTOM))
+        clear_target(o);
+    p->explicit[idx] = true;
+
+    bool boolean = is_bool_flag(o);
+    if (boolean && !value)
+        value = "true";
+    if (!boolean && !(value = flag_value(p, value, o->flag)))
+        return NSQ_OPTIONS_FLAG_ERROR;
+    int r = nsq_options_set(o, value);
+    if (r == 0)
+        return NSQ_OPTIONS_OK;
+    goquote(value, quoted, sizeof(quoted));
+    set_error_text(o, value, r, why, sizeof(why));
+    if (boolean)
+        seterr(p->err, p->errlen, "invalid boolean value %s for -%s: %s", quoted, o->flag, why);
+    else
+        seterr(p->err, p->errlen, "invalid value %s for flag -%s: %s", quoted, o->flag, why);
+    return NSQ_OPTIONS_FLAG_ERROR;
+}
+
+/* Parses argv[p->a] (Go flag syntax: -name, --name, -name=value, -name value). Returns
+   NSQ_OPTIONS_OK, FLAGS_END at the first non-flag argument or "--", or an error/exit code. */
+static int parse_flag(struct flag_parser *p)
+{
+    const char *s = p->argv[p->a];
+    if (strlen(s) < 2 || s[0] != '-')
+        return FLAGS_END;
+    int minuses = s[1] == '-' ? 2 : 1;
+    if (minuses == 2 && s[2] == '\0')
+        return FLAGS_END;
+    const char *name = s + minuses;
+    if (name[0] == '\0' || name[0] == '-' || name[0] == '=') {
+        seterr(p->err, p->errlen, "bad flag syntax: %s", s);
+        return NSQ_OPTIONS_FLAG_ERROR;
+    }
+    const char *eq = strchr(name, '=');
+    size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+    const char *value = eq ? eq + 1 : NULL;
+    size_t idx = 0;
+    const struct nsq_opt *o = find_flag(p->table, p->n, name, nlen, &idx);
+    if (o)
+        return set_flag(p, o, idx, value);
+    int rc;
+    if (builtin_flag(p, name, nlen, value, &rc))
+        return rc;
+    seterr(p->err, p->errlen, "flag provided but not defined: -%.*s", (int)nlen, name);
+    return NSQ_OPTIONS_FLAG_ERROR;
+}
+
 int nsq_options_parse(const struct nsq_opt *table, size_t n, const char *program, int argc,
                       char **argv, char *err, size_t errlen)
 {
-    char quoted[VALUE_TEXT_MAX + 8];
-    char *config = NULL;
-    bool version = false;
+    struct flag_parser p = {.table = table,
+                            .n = n,
+                            .program = program,
+                            .argc = argc,
+                            .argv = argv,
+                            .err = err,
+                            .errlen = errlen};
     int rc = NSQ_OPTIONS_OK;
-    bool *explicit = calloc(n ? n : 1, sizeof(bool));
-    if (!explicit) {
+    if (err && errlen)
+        err[0] = '\0';
+    if (!(p.explicit = calloc(n ? n : 1, sizeof(bool)))) {
         seterr(err, errlen, "out of memory");
         return NSQ_OPTIONS_FLAG_ERROR;
     }
-    if (err && errlen)
-        err[0] = '\0';
     if ((rc = apply_defaults(table, n, err, errlen)))
         goto out;
-
-    for (int a = 1; a < argc; a++) {
-        const char *s = argv[a];
-        if (strlen(s) < 2 || s[0] != '-')
-            break; /* first non-flag argument */
-        int minuses = 1;
-        if (s[1] == '-') {
-            minuses = 2;
-            if (s[2] == '\0')
-                break; /* "--" terminates the flags */
+    for (p.a = 1; p.a < argc; p.a++) {
+        rc = parse_flag(&p);
+        if (rc == FLAGS_END) {
+            rc = NSQ_OPTIONS_OK;
+            break;
         }
-        const char *name = s + minuses;
-        if (name[0] == '\0' || name[0] == '-' || name[0] == '=') {
-            seterr(err, errlen, "bad flag syntax: %s", s);
-            rc = NSQ_OPTIONS_FLAG_ERROR;
+        if (rc != NSQ_OPTIONS_OK)
             goto out;
-        }
-        const char *eq = strchr(name, '=');
-        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        const char *value = eq ? eq + 1 : NULL;
-        size_t idx = 0;
-        const struct nsq_opt *o = find_flag(table, n, name, nlen, &idx);
-
-        if (!o && nlen == strlen("config") && memcmp(name, "config", nlen) == 0) {
-            if (!value) {
-                if (a + 1 >= argc) {
-                    seterr(err, errlen, "flag needs an argument: -config");
-                    rc = NSQ_OPTIONS_FLAG_ERROR;
-                    goto out;
-                }
-                value = argv[++a];
-            }
-            free(config);
-            if (!(config = strdup(value))) {
-                rc = NSQ_OPTIONS_FLAG_ERROR;
-                goto out;
-            }
-            continue;
-        }
-        if (!o && nlen == strlen("version") && memcmp(name, "version", nlen) == 0) {
-            if (value && nsq_parse_bool(value, &version) < 0) {
-                goquote(value, quoted, sizeof(quoted));
-                seterr(err, errlen, "invalid boolean value %s for -version: parse error", quoted);
-                rc = NSQ_OPTIONS_FLAG_ERROR;
-                goto out;
-            }
-            if (!value)
-                version = true;
-            continue;
-        }
-        if (!o) {
-            if ((nlen == 4 && memcmp(name, "help", 4) == 0) || (nlen == 1 && name[0] == 'h')) {
-                nsq_options_usage(table, n, program, stderr);
-                rc = NSQ_OPTIONS_EXIT;
-                goto out;
-            }
-            seterr(err, errlen, "flag provided but not defined: -%.*s", (int)nlen, name);
-            rc = NSQ_OPTIONS_FLAG_ERROR;
-            goto out;
-        }
-
-        /* A repeatable flag given on the command line replaces its default list. */
-        if (!explicit[idx] && (o->type == NSQ_OPT_STRING_LIST || o->type == NSQ_OPT_FLOAT_LIST ||
-                               o->type == NSQ_OPT_CUSTOM))
-            clear_target(o);
-        explicit[idx] = true;
-
-        if (is_bool_flag(o)) {
-            int r = nsq_options_set(o, value ? value : "true");
-            if (r) {
-                goquote(value ? value : "true", quoted, sizeof(quoted));
-                char why[VALUE_TEXT_MAX];
-                set_error_text(o, value ? value : "true", r, why, sizeof(why));
-                seterr(err, errlen, "invalid boolean value %s for -%s: %s", quoted, o->flag, why);
-                rc = NSQ_OPTIONS_FLAG_ERROR;
-                goto out;
-            }
-            continue;
-        }
-        if (!value) {
-            if (a + 1 >= argc) {
-                seterr(err, errlen, "flag needs an argument: -%s", o->flag);
-                rc = NSQ_OPTIONS_FLAG_ERROR;
-                goto out;
-            }
-            value = argv[++a];
-        }
-        int r = nsq_options_set(o, value);
-        if (r) {
-            goquote(value, quoted, sizeof(quoted));
-            char why[VALUE_TEXT_MAX];
-            set_error_text(o, value, r, why, sizeof(why));
-            seterr(err, errlen, "invalid value %s for flag -%s: %s", quoted, o->flag, why);
-            rc = NSQ_OPTIONS_FLAG_ERROR;
-            goto out;
-        }
     }
-
-    if (version) {
+    if (p.version) {
         printf("%s\n", nsq_version_string(program));
         fflush(stdout);
         rc = NSQ_OPTIONS_EXIT;
         goto out;
     }
-
-    if (config && config[0])
-        rc = apply_config_file(table, n, config, explicit, err, errlen);
+    if (p.config && p.config[0])
+        rc = apply_config_file(table, n, p.config, p.explicit, err, errlen);
 out:
-    free(config);
-    free(explicit);
+    free(p.config);
+    free(p.explicit);
     return rc;
 }
 
