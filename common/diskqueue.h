@@ -99,6 +99,24 @@ void diskqueue_release_view(struct diskqueue *dq);
 int64_t diskqueue_depth(struct diskqueue *dq);
 
 /*
+ * Called by diskqueue_peek for each record, in pop order, with the queue's lock held: copy what
+ * is needed and return quickly; never call into the queue. Return 0 to go on, non-zero to stop.
+ */
+typedef int (*diskqueue_peek_fn)(const uint8_t *data, size_t len, void *arg);
+
+/*
+ * Non-destructive, non-blocking read of the next records: calls fn for up to `max` records in the
+ * order pop would return them, without moving the consumer position, the depth or the metadata
+ * and without any file I/O. It sees the read-ahead list, then (only when the reader has caught up
+ * with every record written and no write batch is in flight, so that the order is certain) the
+ * records accepted by put but not yet written. Records written but not yet read ahead (the reader
+ * is behind, or the read-ahead byte bound was reached) are not seen: the result is then a prefix
+ * of the queue, shorter than min(max, depth). Returns the number of records passed to fn
+ * (including the one that stopped it).
+ */
+size_t diskqueue_peek(struct diskqueue *dq, size_t max, diskqueue_peek_fn fn, void *arg);
+
+/*
  * Synchronous, for tests and tools: one I/O pass (writes everything pending, refills the read-ahead
  * list, deletes consumed segments, syncs). Returns 0 or the write error. After it, pop returns
  * every record readable so far unless the read-ahead bound was reached (then pop and flush again).

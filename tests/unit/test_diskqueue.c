@@ -1667,6 +1667,110 @@ START_TEST(test_pending_bound)
 }
 END_TEST
 
+/* Peek: collects the sequence numbers of the records it is shown, checking each record's bytes. */
+struct peek_seen {
+    uint32_t seq[256];
+    size_t n;
+    size_t stop_after; /* 0 = never stop */
+    bool bad;
+};
+
+static int peek_collect(const uint8_t *data, size_t len, void *arg)
+{
+    struct peek_seen *ps = arg;
+    uint32_t seq = payload_seq(data);
+    uint8_t want[4096];
+    if (len > sizeof(want) || make_payload(want, len, seq) != len || memcmp(want, data, len) != 0)
+        ps->bad = true;
+    if (ps->n < sizeof(ps->seq) / sizeof(ps->seq[0]))
+        ps->seq[ps->n] = seq;
+    ps->n++;
+    return ps->stop_after && ps->n >= ps->stop_after;
+}
+
+/* Peeks until `want` records are visible (the reader catches up in the background). */
+static void peek_wait(struct diskqueue *dq, size_t max, size_t want, struct peek_seen *ps)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    for (;;) {
+        memset(ps, 0, sizeof(*ps));
+        size_t got = diskqueue_peek(dq, max, peek_collect, ps);
+        ck_assert_uint_eq(got, ps->n);
+        if (got >= want)
+            return;
+        ck_assert_msg(now_ms() < deadline, "only %zu of %zu records peeked", got, want);
+        short_wait();
+    }
+}
+
+/* diskqueue_peek shows the next records in pop order across segments, after partial
+   consumption, without changing depth or what pop returns; max and an early stop bound it. */
+START_TEST(test_peek_order)
+{
+    enum { TOTAL = 100, POPPED = 10, PEEK = 50 };
+    struct diskqueue *dq = open_q("pk", 1024); /* a few records per segment */
+    for (uint32_t i = 0; i < TOTAL; i++)
+        put_seq(dq, i, 26 + i % 90);
+    for (uint32_t i = 0; i < POPPED; i++)
+        expect_seq(dq, i, 26 + i % 90);
+
+    struct peek_seen ps;
+    peek_wait(dq, PEEK, PEEK, &ps);
+    ck_assert_uint_eq(ps.n, PEEK);
+    ck_assert(!ps.bad);
+    for (uint32_t i = 0; i < PEEK; i++)
+        ck_assert_uint_eq(ps.seq[i], POPPED + i);
+    ck_assert_int_eq(diskqueue_depth(dq), TOTAL - POPPED);
+
+    memset(&ps, 0, sizeof(ps));
+    ck_assert_uint_eq(diskqueue_peek(dq, 0, peek_collect, &ps), 0);
+    ps.stop_after = 3;
+    ck_assert_uint_eq(diskqueue_peek(dq, PEEK, peek_collect, &ps), 3);
+    ck_assert_uint_eq(ps.seq[2], POPPED + 2);
+
+    peek_wait(dq, TOTAL, TOTAL - POPPED, &ps); /* more than are left: all of them */
+    ck_assert_uint_eq(ps.n, TOTAL - POPPED);
+    for (uint32_t i = POPPED; i < TOTAL; i++)
+        expect_seq(dq, i, 26 + i % 90);
+    ck_assert_int_eq(diskqueue_depth(dq), 0);
+    memset(&ps, 0, sizeof(ps));
+    ck_assert_uint_eq(diskqueue_peek(dq, PEEK, peek_collect, &ps), 0);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+/* Peeking while records are being put and written: every answer is the head of the queue in
+   order (never a gap, never a record twice), and peeking moves nothing on disk: after a
+   restart the same records come out. */
+START_TEST(test_peek_while_writing)
+{
+    enum { TOTAL = 2000, PEEK = 200 };
+    struct diskqueue *dq = open_q("pw", 64 * 1024);
+    for (uint32_t i = 0; i < TOTAL; i++) {
+        put_seq(dq, i, 26 + i % 200);
+        struct peek_seen ps = {0};
+        size_t got = diskqueue_peek(dq, PEEK, peek_collect, &ps);
+        ck_assert(!ps.bad);
+        ck_assert_uint_le(got, i + 1);
+        for (size_t k = 0; k < got; k++)
+            ck_assert_uint_eq(ps.seq[k], k);
+    }
+    struct peek_seen ps;
+    peek_wait(dq, PEEK, PEEK, &ps);
+    ck_assert_int_eq(diskqueue_depth(dq), TOTAL);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+
+    dq = open_q("pw", 64 * 1024);
+    ck_assert_int_eq(diskqueue_depth(dq), TOTAL);
+    peek_wait(dq, PEEK, PEEK, &ps);
+    ck_assert_uint_eq(ps.seq[0], 0);
+    ck_assert_uint_eq(ps.seq[PEEK - 1], PEEK - 1);
+    for (uint32_t i = 0; i < TOTAL; i++)
+        expect_seq(dq, i, 26 + i % 200);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
 static Suite *diskqueue_suite(void)
 {
     Suite *s = suite_create("diskqueue");
@@ -1714,6 +1818,8 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_service_timers);
     tcase_add_test(tc, test_service_schedule_while_running);
     tcase_add_test(tc, test_pending_bound);
+    tcase_add_test(tc, test_peek_order);
+    tcase_add_test(tc, test_peek_while_writing);
     suite_add_tcase(s, tc);
     return s;
 }
