@@ -26,6 +26,7 @@
 #include "nsq_time.h"
 #include "nsq_version.h"
 #include "nsqd.h"
+#include "peek.h"
 #include "topic.h"
 #ifdef NSQD_HAVE_LOOKUP
 #include "lookup.h"
@@ -443,6 +444,51 @@ static void h_channel_empty(struct nsq_http_call *c)
     reply_empty(c);
 }
 
+/* ---- /channel/peek (--http-peek, not in upstream: docs/peek.md) ---- */
+
+/* The optional count "n": NSQD_PEEK_DEFAULT when absent. Returns 0, or -EINVAL. */
+static int peek_count_arg(struct nsq_http_call *c, size_t *n)
+{
+    const char *v = nsq_http_query(c, "n");
+    *n = NSQD_PEEK_DEFAULT;
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno != 0 || x < 1 || x > NSQD_PEEK_MAX)
+        return -EINVAL;
+    *n = (size_t)x;
+    return 0;
+}
+
+static void h_channel_peek(struct nsq_http_call *c)
+{
+    const char *ch;
+    struct topic *t = channel_args(c, &ch);
+    if (!t)
+        return;
+    struct channel *chan = topic_find_channel(t, ch);
+    if (!chan) {
+        nsq_http_reply_error(c->req, 404, "CHANNEL_NOT_FOUND");
+        return;
+    }
+    size_t n;
+    if (peek_count_arg(c, &n) != 0) {
+        nsq_http_reply_error(c->req, 400, "INVALID_ARG_N");
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    if (!out || channel_peek_render(chan, n, out) != 0) {
+        if (out)
+            evbuffer_free(out);
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    nsq_http_reply_json(c->req, 200, out);
+    evbuffer_free(out);
+}
+
 static void channel_pause_common(struct nsq_http_call *c, bool pause)
 {
     const char *ch;
@@ -705,6 +751,8 @@ static const struct nsq_http_route routes[] = {
         {"/config/:opt", EVHTTP_REQ_GET | EVHTTP_REQ_PUT, h_config},
         {"/debug/setblockrate", EVHTTP_REQ_PUT, h_setblockrate},
         {"/debug/freememory", EVHTTP_REQ_POST, h_freememory},
+        /* last: left out of the router unless --http-peek */
+        {"/channel/peek", EVHTTP_REQ_GET, h_channel_peek},
 };
 
 /* --tls-required=true on the plain listener: the literal body upstream writes by hand. */
@@ -731,7 +779,10 @@ struct nsqd_http *nsqd_http_new(struct nsqd *n, struct evhttp *http, bool is_tls
     if (!h)
         return NULL;
     h->n = n;
-    h->router = nsq_http_router_new("", routes, sizeof(routes) / sizeof(routes[0]), h);
+    size_t nroutes = sizeof(routes) / sizeof(routes[0]);
+    if (!n->opts->http_peek)
+        nroutes--;
+    h->router = nsq_http_router_new("", routes, nroutes, h);
     if (!h->router) {
         free(h);
         return NULL;

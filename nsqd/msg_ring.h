@@ -25,6 +25,11 @@ static inline size_t msg_ring_len(const struct msg_ring *r)
 }
 /* Appends m. Returns 0 or -ENOMEM. */
 int msg_ring_push(struct msg_ring *r, struct nsqd_message *m);
+/* The i-th oldest message (i < len), left in place. */
+static inline struct nsqd_message *msg_ring_at(const struct msg_ring *r, size_t i)
+{
+    return r->slots[(r->head + i) & (r->cap - 1)];
+}
 /* Removes and returns the oldest, or NULL. */
 struct nsqd_message *msg_ring_pop(struct msg_ring *r);
 /* Frees the storage (not the messages). */

@@ -207,6 +207,9 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
                      "compression, > cpu usage)");
     table[i++] = OPT("snappy", NULL, NSQ_OPT_BOOL, &o->snappy, "true",
                      "enable snappy feature negotiation (client compression)");
+    table[i++] = OPT("http-peek", NULL, NSQ_OPT_BOOL, &o->http_peek, "false",
+                     "serve GET /channel/peek: a channel's next messages, not consumed (not in "
+                     "upstream nsqd)");
     table_len = i;
     *n = i;
     return table;

@@ -87,6 +87,7 @@ struct nsqd_options {
     bool deflate;
     int max_deflate_level;
     bool snappy;
+    bool http_peek; /* GET /channel/peek (peek.h) */
 };
 
 /* The option table bound to `o` (static storage; one instance per process). */

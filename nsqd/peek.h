@@ -1,0 +1,32 @@
+/*
+ * peek: the next messages of a channel, shown without consuming them (GET /channel/peek,
+ * docs/peek.md). Not part of upstream NSQ; nsqd serves it only with --http-peek.
+ *
+ * Owned by the loop thread like the channel it reads. The messages come in delivery order: the
+ * memory ring, then the diskqueue (through diskqueue_peek: no file I/O, nothing consumed). Nothing
+ * about the channel changes: depth, attempts, in-flight and deferred state, order and delivery
+ * are exactly as before the call.
+ */
+#ifndef NSQD_PEEK_H
+#define NSQD_PEEK_H
+
+#include <stddef.h>
+
+struct channel;
+struct evbuffer;
+
+/* Messages shown when the request names no count, and the largest count accepted. */
+#define NSQD_PEEK_DEFAULT 10
+#define NSQD_PEEK_MAX     1000
+/* Body bytes one answer copies at most (at least one message is shown, whatever its size):
+   bounds the memory and the time the loop spends on a peek of large messages. */
+#define NSQD_PEEK_MAX_BYTES (16 * 1024 * 1024)
+
+/*
+ * Appends the JSON answer for the next `n` messages of c (1..NSQD_PEEK_MAX) to out:
+ * {"messages": [{"id", "timestamp", "attempts", "size", "body"[, "encoding": "base64"]}, ...],
+ *  "depth", "in_flight_count", "deferred_count"}. Returns 0 or -ENOMEM.
+ */
+int channel_peek_render(struct channel *c, size_t n, struct evbuffer *out);
+
+#endif
