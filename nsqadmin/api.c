@@ -570,6 +570,64 @@ static int start_action(struct api_call *call)
     }
 }
 
+/* ---- GET /api/topics/:topic/:channel/peek (not upstream: docs/peek.md) ---- */
+
+/* A node that does not have the topic or the channel is left out of the answer. */
+static bool peek_lacks_channel(const struct ci_reply *r)
+{
+    return r->status == HTTP_NOTFOUND && r->body != NULL &&
+           (strstr(r->body, "\"CHANNEL_NOT_FOUND\"") != NULL ||
+            strstr(r->body, "\"TOPIC_NOT_FOUND\"") != NULL);
+}
+
+/* {"nodes": [{"node", "peek": <the nsqd's answer>} or {"node", "error"}], "message"} */
+static void on_peek_replies(struct ci_reply *replies, size_t n, void *arg)
+{
+    struct api_call *call = arg;
+    struct nsq_json j;
+    if (answer_begin(call, &j) == NULL)
+        return;
+    nsq_json_key(&j, "nodes");
+    nsq_json_array_begin(&j);
+    for (size_t i = 0; i < n; i++) {
+        const struct ci_reply *r = &replies[i];
+        if (peek_lacks_channel(r))
+            continue;
+        nsq_json_object_begin(&j);
+        nsq_json_kv_string(&j, "node", ((struct ci_producer *)call->producers->v[i])->http_addr);
+        cJSON *doc = r->error == NULL ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
+        if (cJSON_IsObject(doc)) {
+            nsq_json_key(&j, "peek");
+            nsq_json_raw(&j, r->body, r->body_len); /* valid JSON: passed on as the node wrote it */
+        } else {
+            nsq_json_kv_string(&j, "error", r->error != NULL ? r->error : "invalid JSON answer");
+        }
+        cJSON_Delete(doc);
+        nsq_json_object_end(&j);
+    }
+    nsq_json_array_end(&j);
+    answer_end(call, &j);
+}
+
+static void on_peek_producers(struct ci_vec *producers, struct ci_result *res, void *arg)
+{
+    struct api_call *call = arg;
+    if (!step_ok(call, res))
+        return;
+    call->producers = producers;
+    char **urls = ci_alloc(call->a, (producers->n + 1) * sizeof(*urls));
+    if (urls == NULL) {
+        finish_error(call, HTTP_INTERNAL, "INTERNAL_ERROR");
+        return;
+    }
+    for (size_t i = 0; i < producers->n; i++)
+        urls[i] = ci_sprintf(call->a, "http://%s/channel/peek?%s&n=%d",
+                             ((struct ci_producer *)producers->v[i])->http_addr, channel_qs(call),
+                             call->peek_n);
+    start_failed(call, ci_fanout(call->ci, call->a, "GET", urls, producers->n, NULL, 0,
+                                 on_peek_replies, call));
+}
+
 int api_call_start(struct api_call *call, api_done_fn done, void *arg)
 {
     call->done = done;
@@ -585,6 +643,9 @@ int api_call_start(struct api_call *call, api_done_fn done, void *arg)
     case API_NODE:
     case API_COUNTER:
         return ci_get_producers(call->ci, call->a, on_producers, call);
+    case API_CHANNEL_PEEK:
+        return ci_get_topic_producers(call->ci, call->a, call->topic, false, on_peek_producers,
+                                      call);
     default:
         return start_action(call);
     }

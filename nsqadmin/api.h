@@ -37,6 +37,7 @@ enum api_op {
     API_TOPIC_DELETE,   /* DELETE /api/topics/:topic */
     API_CHANNEL_DELETE, /* DELETE /api/topics/:topic/:channel */
     API_TOMBSTONE,      /* DELETE /api/nodes/:node {topic} */
+    API_CHANNEL_PEEK,   /* GET /api/topics/:topic/:channel/peek?n= (not upstream, docs/peek.md) */
 };
 
 struct api_call {
@@ -46,6 +47,7 @@ struct api_call {
     /* arguments (arena strings; NULL when absent) */
     const char *topic, *channel, *node, *action;
     bool inactive;
+    int peek_n; /* API_CHANNEL_PEEK: messages asked of each nsqd (validated by the caller) */
     /* result */
     int status;             /* 200 on success */
     const char *error_text; /* when status != 200 */

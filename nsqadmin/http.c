@@ -51,6 +51,9 @@
 #define DECODE_ERR_LEN      256                      /* a JSON decoder error message */
 #define HTTP_FORBIDDEN      403                      /* not among libevent's HTTP_* codes */
 #define CONFIG_PLACEHOLDER  "<!--NSQADMIN_CONFIG-->" /* where index.html takes its configuration */
+/* GET .../peek: messages asked of each nsqd by default and at most (nsqd/peek.h has the same) */
+#define ADMIN_PEEK_DEFAULT 10
+#define ADMIN_PEEK_MAX     1000
 
 struct http_op;
 
@@ -407,10 +410,10 @@ static void on_api_done(struct api_call *call)
     api_call_free(call);
 }
 
-/* Starts op with its arguments (copied into the call's arena). */
-static void run_api(struct nsq_http_call *c, enum api_op op, const char *topic, const char *channel,
-                    const char *node, const char *action, bool inactive, const char *notify1,
-                    const char *notify2)
+/* Starts op with its arguments (copied into the call's arena); peek_n for API_CHANNEL_PEEK. */
+static void run_api_n(struct nsq_http_call *c, enum api_op op, const char *topic,
+                      const char *channel, const char *node, const char *action, bool inactive,
+                      const char *notify1, const char *notify2, int peek_n)
 {
     struct nsqadmin *a = admin_of(c);
     struct api_call *call = api_call_new(a->ci, op);
@@ -430,6 +433,7 @@ static void run_api(struct nsq_http_call *c, enum api_op op, const char *topic, 
     call->node = node != NULL ? ci_strdup(call->a, node) : NULL;
     call->action = action != NULL ? ci_strdup(call->a, action) : NULL;
     call->inactive = inactive;
+    call->peek_n = peek_n;
     if (api_call_start(call, on_api_done, hop) != 0) {
         api_call_free(call);
         reply_error(c->req, HTTP_INTERNAL, "INTERNAL_ERROR");
@@ -439,6 +443,13 @@ static void run_api(struct nsq_http_call *c, enum api_op op, const char *topic, 
     if (hop->next != NULL)
         hop->next->prev = hop;
     a->http->ops = hop;
+}
+
+static void run_api(struct nsq_http_call *c, enum api_op op, const char *topic, const char *channel,
+                    const char *node, const char *action, bool inactive, const char *notify1,
+                    const char *notify2)
+{
+    run_api_n(c, op, topic, channel, node, action, inactive, notify1, notify2, 0);
 }
 
 /* ---- handlers: pages and assets ---- */
@@ -630,6 +641,29 @@ static void do_topic(struct nsq_http_call *c)
 static void do_channel(struct nsq_http_call *c)
 {
     run_api(c, API_CHANNEL, c->params[0], c->params[1], NULL, NULL, false, NULL, NULL);
+}
+
+/* GET /api/topics/:topic/:channel/peek?n= (not upstream: docs/peek.md). n as nsqd checks it.
+   It shows message bodies: with --admin-user, admins only, as for the actions. */
+static void do_channel_peek(struct nsq_http_call *c)
+{
+    if (!is_admin(admin_of(c), c->req)) {
+        reply_error(c->req, HTTP_FORBIDDEN, "FORBIDDEN");
+        return;
+    }
+    int n = ADMIN_PEEK_DEFAULT;
+    const char *v = nsq_http_query(c, "n");
+    if (v != NULL) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (end == v || *end != '\0' || errno != 0 || x < 1 || x > ADMIN_PEEK_MAX) {
+            reply_error(c->req, HTTP_BADREQUEST, "INVALID_ARG_N");
+            return;
+        }
+        n = (int)x;
+    }
+    run_api_n(c, API_CHANNEL_PEEK, c->params[0], c->params[1], NULL, NULL, false, NULL, NULL, n);
 }
 
 static void do_nodes(struct nsq_http_call *c)
@@ -1064,6 +1098,7 @@ static const struct nsq_http_route admin_routes[] = {
         {"/api/topics/:topic/:channel", GET, do_channel},
         {"/api/topics/:topic/:channel", POST, do_channel_action},
         {"/api/topics/:topic/:channel", DELETE, do_channel_delete},
+        {"/api/topics/:topic/:channel/peek", GET, do_channel_peek},
         {"/api/nodes", GET, do_nodes},
         {"/api/nodes/:node", GET, do_node},
         {"/api/nodes/:node", DELETE, do_tombstone},
