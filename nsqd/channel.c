@@ -56,6 +56,7 @@ struct channel *channel_new(struct topic *t, const char *name)
     if (!c->name || !c->timer || !c->pump_ev)
         goto err;
     c->ephemeral = nsq_name_is_ephemeral(name, strlen(name));
+    c->topology_aware = topology_aware(n->opts);
     c->mem_cap = n->opts->mem_queue_size > 0 ? (size_t)n->opts->mem_queue_size : 0;
 #ifdef CHANNEL_HAVE_E2E
     if (n->opts->e2e_processing_latency_percentiles.len > 0) {
@@ -106,28 +107,41 @@ static void ready_remove(struct channel *c, struct client *cl)
 {
     if (!cl->in_ready_list)
         return;
+    int k = cl->topology_class;
     if (cl->rdy_prev)
         cl->rdy_prev->rdy_next = cl->rdy_next;
     else
-        c->ready_head = cl->rdy_next;
+        c->ready_head[k] = cl->rdy_next;
     if (cl->rdy_next)
         cl->rdy_next->rdy_prev = cl->rdy_prev;
     else
-        c->ready_tail = cl->rdy_prev;
+        c->ready_tail[k] = cl->rdy_prev;
     cl->rdy_next = cl->rdy_prev = NULL;
     cl->in_ready_list = false;
 }
 
 static void ready_append(struct channel *c, struct client *cl)
 {
+    int k = cl->topology_class;
     cl->rdy_next = NULL;
-    cl->rdy_prev = c->ready_tail;
-    if (c->ready_tail)
-        c->ready_tail->rdy_next = cl;
+    cl->rdy_prev = c->ready_tail[k];
+    if (c->ready_tail[k])
+        c->ready_tail[k]->rdy_next = cl;
     else
-        c->ready_head = cl;
-    c->ready_tail = cl;
+        c->ready_head[k] = cl;
+    c->ready_tail[k] = cl;
     cl->in_ready_list = true;
+}
+
+/* The client to deliver to next: the head of the nearest class with a ready client, or NULL. A
+   client's class is fixed while it is subscribed, so the lists never need re-sorting. */
+static struct client *ready_next(const struct channel *c)
+{
+    for (int k = 0; k < TOPOLOGY_CLASSES; k++) {
+        if (c->ready_head[k])
+            return c->ready_head[k];
+    }
+    return NULL;
 }
 
 static bool channel_backlog_empty(const struct channel *c)
@@ -137,7 +151,7 @@ static bool channel_backlog_empty(const struct channel *c)
 
 static void channel_schedule_pump(struct channel *c)
 {
-    if (c->ready_head && !c->paused && !c->exiting && !channel_backlog_empty(c))
+    if (ready_next(c) && !c->paused && !c->exiting && !channel_backlog_empty(c))
         event_active(c->pump_ev, EV_READ, 0);
 }
 
@@ -323,7 +337,7 @@ static void channel_put_tracked(struct channel *c, struct nsqd_message *m)
     }
     char id[NSQ_MSG_ID_LEN];
     memcpy(id, m->id, NSQ_MSG_ID_LEN);
-    bool direct = c->ready_head && !c->paused && !c->exiting && channel_backlog_empty(c);
+    bool direct = ready_next(c) && !c->paused && !c->exiting && channel_backlog_empty(c);
     channel_put(c, m);
     if (!direct && !c->exiting) {
         journal_done(c->journal, id, true);
@@ -360,6 +374,10 @@ static void channel_deliver(struct channel *c, struct client *cl, struct nsqd_me
     channel_arm_timer(c, m->pri);
     cl->in_flight++;
     cl->message_count++;
+    if (c->topology_aware) {
+        c->topology_msg_count[cl->topology_class]++;
+        cl->topology_msg_count[cl->topology_class]++;
+    }
     channel_send(c, cl, m);
     /* Round-robin: the client goes to the back of the ready list, or leaves it. */
     ready_remove(c, cl);
@@ -373,8 +391,8 @@ int channel_put(struct channel *c, struct nsqd_message *m)
         nsqd_message_free(m);
         return -ESHUTDOWN;
     }
-    if (c->ready_head && !c->paused && channel_backlog_empty(c)) {
-        channel_deliver(c, c->ready_head, m);
+    if (ready_next(c) && !c->paused && channel_backlog_empty(c)) {
+        channel_deliver(c, ready_next(c), m);
         return 0;
     }
     if (msg_ring_len(&c->memq) < c->mem_cap && msg_ring_push(&c->memq, m) == 0) {
@@ -416,7 +434,7 @@ static void channel_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct channel *c = arg;
     int budget = CHANNEL_PUMP_BATCH;
-    while (c->ready_head && !c->paused && !c->exiting) {
+    while (ready_next(c) && !c->paused && !c->exiting) {
         if (budget-- <= 0) {
             event_active(c->pump_ev, EV_READ, 0);
             return;
@@ -436,7 +454,7 @@ static void channel_pump_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (!m)
             return;
-        channel_deliver(c, c->ready_head, m);
+        channel_deliver(c, ready_next(c), m);
     }
 }
 

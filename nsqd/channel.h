@@ -4,7 +4,7 @@
  * Owned by the loop thread. Holds the memory ring (capacity mem-queue-size, grown lazily), the
  * diskqueue (none for ephemeral channels: overflow dropped), the in-flight table (hash by ID +
  * deadline heap), the deferred heap, the subscribed clients and the subset of them ready for a
- * message (in round-robin order).
+ * message (in round-robin order, nearest locality class first: topology.h).
  *
  * One timer per channel is armed for the earliest in-flight deadline or deferred due time; it is
  * re-armed only when a new earliest appears or after it fired. The pump event pulls from the ring,
@@ -27,6 +27,7 @@
 #include "in_flight_pqueue.h"
 #include "msg_ring.h"
 #include "msg_table.h"
+#include "topology.h"
 
 struct topic;
 struct client;
@@ -58,13 +59,18 @@ struct channel {
 
     struct client *clients; /* subscribed clients (client->ch_next) */
     size_t client_count;
-    struct client *ready_head; /* clients with in_flight < rdy (client->rdy_next/rdy_prev) */
-    struct client *ready_tail;
+    /* Clients with in_flight < rdy (client->rdy_next/rdy_prev), one round-robin list per
+       locality class (topology.h): delivery takes the head of the nearest non-empty list. Without
+       topology every client is global: one list. */
+    struct client *ready_head[TOPOLOGY_CLASSES];
+    struct client *ready_tail[TOPOLOGY_CLASSES];
+    bool topology_aware; /* count deliveries per class (the experiment is enabled) */
 
     uint64_t message_count;
     uint64_t requeue_count;
     uint64_t timeout_count;
-    struct nsq_quantile *e2e; /* NULL when no percentiles are configured */
+    uint64_t topology_msg_count[TOPOLOGY_CLASSES]; /* deliveries by class, when topology_aware */
+    struct nsq_quantile *e2e;                      /* NULL when no percentiles are configured */
 };
 
 /* Creates a channel of t (no side effects on lookupd/metadata). NULL on failure. */

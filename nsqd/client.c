@@ -45,6 +45,8 @@ static void client_free(struct client *c)
     free(c->client_id);
     free(c->hostname);
     free(c->user_agent);
+    free(c->topology_zone);
+    free(c->topology_region);
     for (size_t i = 0; i < c->npub_counts; i++)
         free(c->pub_counts[i].topic);
     free(c->pub_counts);
@@ -234,6 +236,7 @@ struct client *client_new(struct nsqd *n, int fd)
     c->client_id = strdup(host);
     c->hostname = strdup(host);
     c->user_agent = strdup("");
+    c->topology_class = TOPOLOGY_GLOBAL;
     c->connect_ts = time(NULL);
     c->state = CLIENT_STATE_INIT;
     c->heartbeat_interval_ns = NSQD_CLIENT_TIMEOUT_NS / 2;

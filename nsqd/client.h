@@ -16,6 +16,7 @@
 
 #include "nsq_command.h"
 #include "nsq_net.h"
+#include "topology.h"
 
 struct nsqd;
 struct channel;
@@ -64,6 +65,13 @@ struct client {
     uint64_t message_count;
     uint64_t finish_count;
     uint64_t requeue_count;
+
+    /* Topology (topology.h): what IDENTIFY sent (owned, NULL when not sent), the class it puts the
+       client in (fixed before SUB: IDENTIFY is only accepted first) and deliveries per class. */
+    char *topology_zone;
+    char *topology_region;
+    int topology_class; /* enum topology_class */
+    uint64_t topology_msg_count[TOPOLOGY_CLASSES];
 
     /* IDENTIFY results */
     bool identified;

@@ -28,6 +28,7 @@
 #include "nsqd.h"
 #include "peek.h"
 #include "topic.h"
+#include "topology.h"
 #ifdef NSQD_HAVE_LOOKUP
 #include "lookup.h"
 #endif
@@ -102,6 +103,10 @@ static void h_info(struct nsq_http_call *c)
     nsq_json_kv_int(&j, "max_output_buffer_size", n->opts->max_output_buffer_size);
     nsq_json_kv_int(&j, "max_output_buffer_timeout", n->opts->max_output_buffer_timeout);
     nsq_json_kv_int(&j, "max_deflate_level", n->opts->max_deflate_level);
+    if (topology_configured(n->opts)) { /* upstream's topology experiment adds these */
+        nsq_json_kv_string(&j, "topology_zone", n->opts->topology_zone);
+        nsq_json_kv_string(&j, "topology_region", n->opts->topology_region);
+    }
     nsq_json_object_end(&j);
     nsq_http_reply_json(c->req, 200, out);
     evbuffer_free(out);

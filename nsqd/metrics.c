@@ -272,6 +272,46 @@ static void render_channels(struct out *o, const struct nsqd_stats *s)
     }
 }
 
+static bool channel_has_topology(const struct nsqd_channel_stats *c)
+{
+    return c->zone_local_msg_count || c->region_local_msg_count || c->global_msg_count;
+}
+
+/* Deliveries by locality class (topology.h): only channels that have any, so that the family is
+   absent while the topology experiment is off. */
+static void render_channel_topology(struct out *o, const struct nsqd_stats *s)
+{
+    static const char name[] = "nsqd_channel_delivered_by_locality_total";
+    bool any = false;
+    for (size_t i = 0; i < s->n_topics; i++) {
+        const struct nsqd_topic_stats *t = &s->topics[i];
+        for (size_t k = 0; k < t->n_channels; k++) {
+            const struct nsqd_channel_stats *c = &t->channels[k];
+            if (!channel_has_topology(c))
+                continue;
+            if (!any)
+                header(o, name, "counter",
+                       "Messages delivered by the consumer's locality (zone_local, "
+                       "region_local, global).");
+            any = true;
+            const struct {
+                const char *locality;
+                uint64_t v;
+            } rows[] = {{"zone_local", c->zone_local_msg_count},
+                        {"region_local", c->region_local_msg_count},
+                        {"global", c->global_msg_count}};
+            for (size_t r = 0; r < NELEMS(rows); r++) {
+                labels_open(o, name, t->topic_name, c->channel_name);
+                put(o, ",locality=\"");
+                put(o, rows[r].locality);
+                put(o, "\"} ");
+                putf_u64(o, rows[r].v);
+                put(o, "\n");
+            }
+        }
+    }
+}
+
 static void gauge(struct out *o, const char *name, const char *help, int64_t v)
 {
     header(o, name, "gauge", help);
@@ -335,6 +375,7 @@ int nsqd_metrics_render(const struct nsqd_stats *s, struct evbuffer *out)
           s->start_time);
     render_topics(&o, s);
     render_channels(&o, s);
+    render_channel_topology(&o, s);
     render_clients(&o, s);
     render_memory(&o, s);
     return o.err;

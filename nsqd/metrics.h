@@ -16,6 +16,9 @@
  *   nsqd_channel_e2e_processing_latency_seconds{topic,channel,quantile}  summary (quantiles,
  * _count) nsqd_client_connections{role="consumer"|"producer"}  gauge: subscribed / publishing
  * connections nsqd_client_in_flight, nsqd_client_ready   gauges: sums over subscribed connections
+ *   nsqd_channel_delivered_by_locality_total{topic,channel,locality}  counter, locality =
+ *                                             zone_local|region_local|global; only channels with
+ *                                             deliveries counted by the topology experiment
  *   nsqd_memory_heap_in_use_bytes, nsqd_memory_heap_idle_bytes, nsqd_memory_heap_released_bytes
  *                                             gauges (with the snapshot's memory section)
  *

@@ -13,6 +13,7 @@
 
 #include "nsq_guid.h"
 #include "nsq_log.h"
+#include "topology.h"
 
 static int render_int(const void *target, struct evbuffer *out)
 {
@@ -109,6 +110,11 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
                      &o->http_client_connect_timeout, "2s", "timeout for HTTP connect");
     table[i++] = OPT("http-client-request-timeout", NULL, NSQ_OPT_DURATION,
                      &o->http_client_request_timeout, "5s", "timeout for HTTP request");
+    table[i++] = OPT("topology-region", NULL, NSQ_OPT_STRING, &o->topology_region, "",
+                     "A region represents a larger domain, made up of one or more zones for "
+                     "preferring closer consumer");
+    table[i++] = OPT("topology-zone", NULL, NSQ_OPT_STRING, &o->topology_zone, "",
+                     "A zone represents a logical failure domain for preferring closer consumer");
     table[i++] = OPT("data-path", NULL, NSQ_OPT_STRING, &o->data_path, "",
                      "path to store disk-backed messages");
     table[i++] = OPT("mem-queue-size", NULL, NSQ_OPT_INT64, &o->mem_queue_size, "10000",
@@ -210,6 +216,9 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
     table[i++] = OPT("http-peek", NULL, NSQ_OPT_BOOL, &o->http_peek, "false",
                      "serve GET /channel/peek: a channel's next messages, not consumed (not in "
                      "upstream nsqd)");
+    table[i++] = OPT("enable-experiment", NULL, NSQ_OPT_STRING_LIST, &o->enable_experiment, NULL,
+                     "enable experimental feature (may be given multiple times) (valid options: "
+                     "\"" NSQD_EXPERIMENT_TOPOLOGY "\")");
     table_len = i;
     *n = i;
     return table;
@@ -264,6 +273,8 @@ int nsqd_options_validate(struct nsqd_options *o, char *err, size_t errlen)
         snprintf(err, errlen, "--auth-http-request-method must be post or get");
         return -EINVAL;
     }
+    if (topology_validate_experiments(o, err, errlen) != 0)
+        return -EINVAL;
     for (size_t i = 0; i < o->e2e_processing_latency_percentiles.len; i++) {
         double p = o->e2e_processing_latency_percentiles.items[i];
         if (!(p > 0 && p <= 1)) {

@@ -45,6 +45,8 @@ struct nsqd_options {
     char *auth_http_request_method; /* "get" or "post" */
     int64_t http_client_connect_timeout;
     int64_t http_client_request_timeout;
+    char *topology_region; /* "" = not set (topology.h) */
+    char *topology_zone;
 
     char *data_path;
     int64_t mem_queue_size;
@@ -88,6 +90,8 @@ struct nsqd_options {
     int max_deflate_level;
     bool snappy;
     bool http_peek; /* GET /channel/peek (peek.h) */
+
+    struct nsq_strlist enable_experiment; /* experimental features by name (topology.h) */
 };
 
 /* The option table bound to `o` (static storage; one instance per process). */

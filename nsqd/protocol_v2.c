@@ -39,6 +39,7 @@
 #include "nsq_version.h"
 #include "nsqd.h"
 #include "topic.h"
+#include "topology.h"
 
 #define V2_MAGIC     "  V2"
 #define V2_MAGIC_LEN 4
@@ -626,7 +627,7 @@ static bool json_str(const cJSON *obj, const char *key, char **out)
 }
 
 struct identify_data {
-    char *client_id, *hostname, *user_agent;
+    char *client_id, *hostname, *user_agent, *topology_zone, *topology_region;
     int64_t heartbeat_interval, output_buffer_size, output_buffer_timeout, sample_rate, msg_timeout,
             deflate_level;
     bool feature_negotiation, tls_v1, snappy, deflate;
@@ -640,6 +641,8 @@ static bool identify_decode(const uint8_t *body, size_t len, struct identify_dat
     bool ok = cJSON_IsObject(root) && json_str(root, "client_id", &d->client_id) &&
               json_str(root, "hostname", &d->hostname) &&
               json_str(root, "user_agent", &d->user_agent) &&
+              json_str(root, "topology_zone", &d->topology_zone) &&
+              json_str(root, "topology_region", &d->topology_region) &&
               json_int(root, "heartbeat_interval", &d->heartbeat_interval) &&
               json_int(root, "output_buffer_size", &d->output_buffer_size) &&
               json_int(root, "output_buffer_timeout", &d->output_buffer_timeout) &&
@@ -651,6 +654,22 @@ static bool identify_decode(const uint8_t *body, size_t len, struct identify_dat
               json_bool(root, "deflate", &d->deflate);
     cJSON_Delete(root);
     return ok;
+}
+
+/* Takes the consumer's topology_zone / topology_region and classifies it (topology.h). */
+static void identify_topology(struct client *c, struct identify_data *d)
+{
+    if (d->topology_zone) {
+        free(c->topology_zone);
+        c->topology_zone = d->topology_zone;
+        d->topology_zone = NULL;
+    }
+    if (d->topology_region) {
+        free(c->topology_region);
+        c->topology_region = d->topology_region;
+        d->topology_region = NULL;
+    }
+    c->topology_class = topology_classify(c->n->opts, c->topology_zone, c->topology_region);
 }
 
 /* Applies the IDENTIFY settings in upstream's order; returns false after a fatal error. */
@@ -672,6 +691,7 @@ static bool identify_apply(struct client *c, struct identify_data *d)
         c->user_agent = d->user_agent;
         d->user_agent = NULL;
     }
+    identify_topology(c, d);
     int64_t hb = d->heartbeat_interval;
     if (hb == -1) {
         c->heartbeat_interval_ns = 0;
@@ -732,6 +752,8 @@ static void identify_free(struct identify_data *d)
     free(d->client_id);
     free(d->hostname);
     free(d->user_agent);
+    free(d->topology_zone);
+    free(d->topology_region);
 }
 
 /* Switches the connection to a compression filter and sends the "OK" through it. */
@@ -776,6 +798,30 @@ static bool upgrade_tls(struct client *c)
     return true;
 }
 
+/* Sends the IDENTIFY answer head (an object left open) with this nsqd's topology_region and
+   topology_zone appended, as upstream's topology experiment answers. */
+static void send_identify_with_topology(struct client *c, const char *head, size_t len)
+{
+    const struct nsqd_options *o = c->n->opts;
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        fatal(c, "E_IDENTIFY_FAILED IDENTIFY failed out of memory");
+        return;
+    }
+    struct nsq_json j;
+    evbuffer_add(out, head, len);
+    evbuffer_add_printf(out, ",\"topology_region\":");
+    nsq_json_init(&j, out);
+    nsq_json_string(&j, o->topology_region);
+    evbuffer_add_printf(out, ",\"topology_zone\":");
+    nsq_json_init(&j, out);
+    nsq_json_string(&j, o->topology_zone);
+    evbuffer_add(out, "}", 1);
+    size_t n = evbuffer_get_length(out);
+    client_send_response(c, evbuffer_pullup(out, -1), n);
+    evbuffer_free(out);
+}
+
 static void body_identify(struct client *c, struct nsq_command *cmd)
 {
     struct identify_data d = {.deflate_level = 0};
@@ -814,15 +860,19 @@ static void body_identify(struct client *c, struct nsq_command *cmd)
                      "\"msg_timeout\":%lld,\"tls_v1\":%s,\"deflate\":%s,\"deflate_level\":%d,"
                      "\"max_deflate_level\":%d,\"snappy\":%s,\"sample_rate\":%d,"
                      "\"auth_required\":%s,\"output_buffer_size\":%d,"
-                     "\"output_buffer_timeout\":%lld}",
+                     "\"output_buffer_timeout\":%lld%s",
                      (long long)o->max_rdy_count, NSQ_VERSION,
                      (long long)(o->max_msg_timeout / NSQ_NS_PER_MS),
                      (long long)(c->msg_timeout_ns / NSQ_NS_PER_MS), tls ? "true" : "false",
                      deflate ? "true" : "false", level, o->max_deflate_level,
                      snappy ? "true" : "false", c->sample_rate, auth_enabled(c) ? "true" : "false",
                      c->output_buffer_size,
-                     (long long)(c->output_buffer_timeout_ns / NSQ_NS_PER_MS));
-    client_send_response(c, buf, (size_t)n);
+                     (long long)(c->output_buffer_timeout_ns / NSQ_NS_PER_MS),
+                     topology_configured(o) ? "" : "}");
+    if (topology_configured(o))
+        send_identify_with_topology(c, buf, (size_t)n);
+    else
+        client_send_response(c, buf, (size_t)n);
     if (tls && !upgrade_tls(c))
         return;
     if (snappy) {

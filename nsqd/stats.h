@@ -49,6 +49,14 @@ struct nsqd_client_stats {
     int64_t ready_count;
     int64_t in_flight_count;
     uint64_t message_count;
+    /* Topology experiment (topology.h): rendered only when `topology` (the experiment is on);
+       the counts only when non-zero (upstream's omitempty). */
+    bool topology;
+    uint64_t zone_local_msg_count;
+    uint64_t region_local_msg_count;
+    uint64_t global_msg_count;
+    char *topology_zone;   /* owned; "" when not sent */
+    char *topology_region; /* owned; "" when not sent */
     uint64_t finish_count;
     uint64_t requeue_count;
     int64_t connect_ts; /* Unix seconds */
@@ -78,6 +86,10 @@ struct nsqd_channel_stats {
     int64_t in_flight_count;
     int64_t deferred_count;
     uint64_t message_count;
+    /* Deliveries by the consumer's locality class (topology.h), each rendered when non-zero. */
+    uint64_t zone_local_msg_count;
+    uint64_t region_local_msg_count;
+    uint64_t global_msg_count;
     uint64_t requeue_count;
     uint64_t timeout_count;
     int64_t client_count;              /* always rendered */

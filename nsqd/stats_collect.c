@@ -45,6 +45,14 @@ static bool client_fill(struct nsqd_client_stats *cs, const struct client *c, co
     cs->ready_count = c->rdy;
     cs->in_flight_count = c->in_flight;
     cs->message_count = c->message_count;
+    if (c->channel && c->channel->topology_aware) {
+        cs->topology = true;
+        cs->zone_local_msg_count = c->topology_msg_count[TOPOLOGY_ZONE_LOCAL];
+        cs->region_local_msg_count = c->topology_msg_count[TOPOLOGY_REGION_LOCAL];
+        cs->global_msg_count = c->topology_msg_count[TOPOLOGY_GLOBAL];
+        cs->topology_zone = dup_or_empty(c->topology_zone);
+        cs->topology_region = dup_or_empty(c->topology_region);
+    }
     cs->finish_count = c->finish_count;
     cs->requeue_count = c->requeue_count;
     cs->connect_ts = c->connect_ts;
@@ -96,6 +104,9 @@ static void channel_fill(struct nsqd_channel_stats *cs, struct channel *c, bool 
     cs->in_flight_count = (int64_t)channel_in_flight_count(c);
     cs->deferred_count = (int64_t)channel_deferred_count(c);
     cs->message_count = c->message_count;
+    cs->zone_local_msg_count = c->topology_msg_count[TOPOLOGY_ZONE_LOCAL];
+    cs->region_local_msg_count = c->topology_msg_count[TOPOLOGY_REGION_LOCAL];
+    cs->global_msg_count = c->topology_msg_count[TOPOLOGY_GLOBAL];
     cs->requeue_count = c->requeue_count;
     cs->timeout_count = c->timeout_count;
     cs->client_count = (int64_t)c->client_count;

@@ -40,6 +40,8 @@ void nsqd_client_stats_clear(struct nsqd_client_stats *c)
     free(c->version);
     free(c->remote_address);
     free(c->user_agent);
+    free(c->topology_zone);
+    free(c->topology_region);
     free(c->auth_identity);
     free(c->auth_identity_url);
     for (size_t i = 0; i < c->n_pub_counts; i++)
@@ -154,6 +156,18 @@ static void render_latency_json(struct nsq_json *j, const struct nsq_quantile_re
     nsq_json_object_end(j);
 }
 
+/* Deliveries by locality class (topology.h), each only when non-zero (upstream's omitempty). */
+static void render_topology_counts_json(struct nsq_json *j, uint64_t zone, uint64_t region,
+                                        uint64_t global)
+{
+    if (zone > 0)
+        json_kv_uint(j, "zone_local_msg_count", zone);
+    if (region > 0)
+        json_kv_uint(j, "region_local_msg_count", region);
+    if (global > 0)
+        json_kv_uint(j, "global_msg_count", global);
+}
+
 static void render_client_json(struct nsq_json *j, const struct nsqd_client_stats *c)
 {
     nsq_json_object_begin(j);
@@ -165,6 +179,8 @@ static void render_client_json(struct nsq_json *j, const struct nsqd_client_stat
     json_kv_int(j, "ready_count", c->ready_count);
     json_kv_int(j, "in_flight_count", c->in_flight_count);
     json_kv_uint(j, "message_count", c->message_count);
+    render_topology_counts_json(j, c->zone_local_msg_count, c->region_local_msg_count,
+                                c->global_msg_count);
     json_kv_uint(j, "finish_count", c->finish_count);
     json_kv_uint(j, "requeue_count", c->requeue_count);
     json_kv_int(j, "connect_ts", c->connect_ts);
@@ -178,6 +194,10 @@ static void render_client_json(struct nsq_json *j, const struct nsqd_client_stat
         json_kv_str(j, "auth_identity", c->auth_identity);
     if (c->auth_identity_url != NULL && c->auth_identity_url[0] != '\0')
         json_kv_str(j, "auth_identity_url", c->auth_identity_url);
+    if (c->topology) {
+        json_kv_str(j, "topology_zone", c->topology_zone);
+        json_kv_str(j, "topology_region", c->topology_region);
+    }
     if (c->n_pub_counts > 0) {
         nsq_json_key(j, "pub_counts");
         nsq_json_array_begin(j);
@@ -206,6 +226,8 @@ static void render_channel_json(struct nsq_json *j, const struct nsqd_channel_st
     json_kv_int(j, "in_flight_count", c->in_flight_count);
     json_kv_int(j, "deferred_count", c->deferred_count);
     json_kv_uint(j, "message_count", c->message_count);
+    render_topology_counts_json(j, c->zone_local_msg_count, c->region_local_msg_count,
+                                c->global_msg_count);
     json_kv_uint(j, "requeue_count", c->requeue_count);
     json_kv_uint(j, "timeout_count", c->timeout_count);
     json_kv_int(j, "client_count", c->client_count);
@@ -398,6 +420,16 @@ static void add_client_text(struct evbuffer *out, const struct nsqd_stats *s,
     evbuffer_free(id);
 }
 
+/* A channel's deliveries by locality class (topology.h), only once there are any, so that the
+   line is upstream's while the experiment is off. */
+static void add_topology_text(struct evbuffer *out, const struct nsqd_channel_stats *c)
+{
+    if (c->zone_local_msg_count == 0 && c->region_local_msg_count == 0 && c->global_msg_count == 0)
+        return;
+    evbuffer_add_printf(out, " zone-local: %" PRIu64 " region-local: %" PRIu64 " global: %" PRIu64,
+                        c->zone_local_msg_count, c->region_local_msg_count, c->global_msg_count);
+}
+
 /* Go's time.Format(time.RFC3339) in local time: "2006-01-02T15:04:05Z07:00". */
 static void add_rfc3339(struct evbuffer *out, int64_t unix_ns)
 {
@@ -465,6 +497,7 @@ void nsqd_stats_render_text(const struct nsqd_stats *s, bool include_mem, struct
                                 c->depth, c->backend_depth, c->in_flight_count, c->deferred_count,
                                 c->requeue_count, c->timeout_count, c->message_count);
             add_latency_text(out, &c->e2e);
+            add_topology_text(out, c);
             evbuffer_add(out, "\n", 1);
             for (size_t m = 0; m < c->n_clients; m++) {
                 evbuffer_add(out, "        ", 8);

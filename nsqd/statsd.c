@@ -79,6 +79,29 @@ static void emit_latency(struct nsq_statsd *sink, const char *base,
     }
 }
 
+/* Deliveries by locality class (topology.h), once the channel has any (none while the topology
+   experiment is off). */
+static void emit_topology(struct nsq_statsd *sink, const char *base,
+                          const struct nsqd_channel_stats *c, const struct nsqd_channel_stats *lc)
+{
+    const struct {
+        const char *key;
+        uint64_t cur, last;
+    } rows[] = {
+            {"zone_local_msg_count", c->zone_local_msg_count, lc ? lc->zone_local_msg_count : 0},
+            {"region_local_msg_count", c->region_local_msg_count,
+             lc ? lc->region_local_msg_count : 0},
+            {"global_msg_count", c->global_msg_count, lc ? lc->global_msg_count : 0},
+    };
+    if (!c->zone_local_msg_count && !c->region_local_msg_count && !c->global_msg_count)
+        return;
+    char name[STATSD_NAME_LEN + 64];
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        snprintf(name, sizeof(name), "%s.%s", base, rows[i].key);
+        nsq_statsd_counter(sink, name, (int64_t)(rows[i].cur - rows[i].last));
+    }
+}
+
 static void emit_channel(struct nsq_statsd *sink, const char *topic,
                          const struct nsqd_channel_stats *c, const struct nsqd_channel_stats *lc)
 {
@@ -102,6 +125,7 @@ static void emit_channel(struct nsq_statsd *sink, const char *topic,
     nsq_statsd_counter(sink, name, (int64_t)(c->timeout_count - (lc ? lc->timeout_count : 0)));
     snprintf(name, sizeof(name), "%s.clients", base);
     nsq_statsd_gauge(sink, name, c->client_count);
+    emit_topology(sink, base, c, lc);
     emit_latency(sink, base, &c->e2e);
 }
 
