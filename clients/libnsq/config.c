@@ -68,6 +68,8 @@ static const struct cfg_opt cfg_opts[] = {
         OPT("max_in_flight", CFG_INT, max_in_flight, 0, 1e9),
         OPT("msg_timeout", CFG_DURATION, msg_timeout, 0, 60 * 60 * SEC),
         OPT("auth_secret", CFG_STRING, auth_secret, 1, 0),
+        OPT("topology_region", CFG_STRING, topology_region, 1, 0),
+        OPT("topology_zone", CFG_STRING, topology_zone, 1, 0),
 };
 
 void nsq_config_defaults(struct nsq_config *cfg)

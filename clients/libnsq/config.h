@@ -50,6 +50,8 @@ struct nsq_config {
     int max_in_flight;
     int64_t msg_timeout; /* ns; 0 = server default */
     char auth_secret[NSQ_CFG_STR];
+    char topology_region[NSQ_CFG_STR]; /* sent in IDENTIFY when set (nsqd's topology experiment) */
+    char topology_zone[NSQ_CFG_STR];
 };
 
 /* Fills cfg with the defaults. */

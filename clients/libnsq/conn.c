@@ -288,6 +288,11 @@ static char *identify_json(const struct nsq_config *cfg)
     cJSON_AddBoolToObject(o, "snappy", cfg->snappy);
     cJSON_AddBoolToObject(o, "tls_v1", cfg->tls_v1);
     cJSON_AddStringToObject(o, "user_agent", cfg->user_agent);
+    /* Only when set, so that the IDENTIFY of a client without topology stays as before. */
+    if (cfg->topology_region[0])
+        cJSON_AddStringToObject(o, "topology_region", cfg->topology_region);
+    if (cfg->topology_zone[0])
+        cJSON_AddStringToObject(o, "topology_zone", cfg->topology_zone);
     s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

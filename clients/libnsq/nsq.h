@@ -22,7 +22,12 @@
  *   heartbeat_interval 30s, sample_rate 0, tls_v1, tls_root_ca_file, tls_insecure_skip_verify,
  *   tls_cert, tls_key, tls_min_version, deflate, deflate_level 6, snappy,
  *   output_buffer_size 16384, output_buffer_timeout 250ms, max_in_flight 1, msg_timeout 0,
- *   auth_secret.
+ *   auth_secret, topology_region, topology_zone.
+ *
+ * topology_region / topology_zone tell nsqd where the consumer runs (sent in IDENTIFY only when
+ * set): an nsqd with the topology-aware-consumption experiment and the same zone (or region)
+ * delivers to such consumers first (docs/topology.md). The tools take them as
+ * --consumer-opt=topology_zone,<zone>.
  *
  * Durations use Go syntax ("250ms", "1m30s"); booleans "true"/"false"/"1"/"0".
  */

@@ -651,6 +651,35 @@ static bool lookupd_has(void *arg)
     return count >= w->producers;
 }
 
+/* The consumer's topology_zone / topology_region reach nsqd in IDENTIFY: an nsqd in the same zone
+   (topology experiment on) counts its deliveries as zone-local and shows the fields. */
+START_TEST(test_topology_sent)
+{
+    const char *flags[] = {"--enable-experiment=topology-aware-consumption", "--topology-zone=z1",
+                           "--topology-region=r1", NULL};
+    struct nsqd d;
+    nsqd_start(&d, flags);
+    publish_n(d.tcp, "topo", 1, "t-");
+    struct sink s = {.base = event_base_new(), .expected = 1};
+    struct nsq_config *cfg =
+            config((const char *const[]){"topology_zone", "z1", "topology_region", "r1", NULL});
+    s.c = nsq_consumer_new(s.base, "topo", "ch", cfg, sink_handle, &s);
+    ck_assert_ptr_nonnull(s.c);
+    ck_assert_int_eq(nsq_consumer_connect_nsqd(s.c, d.tcp), 0);
+    ck_assert(run_until(s.base, sink_done, &s, WAIT_MS));
+    struct harness_response r;
+    ck_assert_int_eq(
+            harness_http("GET", harness_port(d.p, "HTTP"), "/stats?format=json", NULL, 0, &r), 0);
+    ck_assert_msg(strstr(r.body, "\"zone_local_msg_count\":1") != NULL, "stats: %s", r.body);
+    ck_assert_msg(strstr(r.body, "\"topology_zone\":\"z1\",\"topology_region\":\"r1\"") != NULL,
+                  "stats: %s", r.body);
+    harness_response_free(&r);
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    nsqd_stop(&d);
+}
+END_TEST
+
 START_TEST(test_lookupd_discovery)
 {
     const char *largs[] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0",
@@ -708,6 +737,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_snappy_and_deflate);
     tcase_add_test(tc, test_tls);
     tcase_add_test(tc, test_lookupd_discovery);
+    tcase_add_test(tc, test_topology_sent);
     tcase_add_test(tc, test_heartbeats_answered);
     tcase_add_test(tc, test_auth);
     suite_add_tcase(s, tc);
