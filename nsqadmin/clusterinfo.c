@@ -836,6 +836,8 @@ static struct ci_client *parse_client(struct ci_arena *a, const cJSON *o, const 
     c->tls_version = jstr(a, o, "tls_version");
     c->tls_negotiated_protocol = jstr(a, o, "tls_negotiated_protocol");
     c->tls_negotiated_protocol_is_mutual = jbool(o, "tls_negotiated_protocol_is_mutual");
+    c->topology_region = jstr(a, o, "topology_region");
+    c->topology_zone = jstr(a, o, "topology_zone");
     return c;
 }
 
@@ -857,6 +859,9 @@ static struct ci_channel *parse_channel(struct ci_arena *a, const cJSON *o, cons
     c->requeue_count = jint(o, "requeue_count");
     c->timeout_count = jint(o, "timeout_count");
     c->message_count = jint(o, "message_count");
+    c->zone_local_msg_count = jint(o, "zone_local_msg_count");
+    c->region_local_msg_count = jint(o, "region_local_msg_count");
+    c->global_msg_count = jint(o, "global_msg_count");
     c->client_count = jint(o, "client_count");
     c->paused = jbool(o, "paused");
     parse_latency(a, cJSON_GetObjectItemCaseSensitive(o, "e2e_processing_latency"), &c->e2e);
@@ -978,6 +983,9 @@ static int channel_add(struct ci_arena *a, struct ci_channel *c, struct ci_chann
     c->requeue_count += n->requeue_count;
     c->timeout_count += n->timeout_count;
     c->message_count += n->message_count;
+    c->zone_local_msg_count += n->zone_local_msg_count;
+    c->region_local_msg_count += n->region_local_msg_count;
+    c->global_msg_count += n->global_msg_count;
     c->client_count += n->client_count;
     if (n->paused)
         c->paused = true;
@@ -1277,12 +1285,33 @@ void ci_json_client(struct nsq_json *j, const struct ci_client *c)
     nsq_json_kv_bool(j, "authed", c->authed);
     nsq_json_kv_string(j, "auth_identity", c->auth_identity);
     nsq_json_kv_string(j, "auth_identity_url", c->auth_identity_url);
+    /* upstream's topology experiment: omitted when empty */
+    if (c->topology_region && c->topology_region[0])
+        nsq_json_kv_string(j, "topology_region", c->topology_region);
+    if (c->topology_zone && c->topology_zone[0])
+        nsq_json_kv_string(j, "topology_zone", c->topology_zone);
     nsq_json_kv_bool(j, "tls", c->tls);
     nsq_json_kv_string(j, "tls_cipher_suite", c->tls_cipher_suite);
     nsq_json_kv_string(j, "tls_version", c->tls_version);
     nsq_json_kv_string(j, "tls_negotiated_protocol", c->tls_negotiated_protocol);
     nsq_json_kv_bool(j, "tls_negotiated_protocol_is_mutual", c->tls_negotiated_protocol_is_mutual);
     nsq_json_object_end(j);
+}
+
+/* Deliveries by consumer locality, as upstream's topology experiment names them: the total
+   (delivery_msg_count) and each class, all omitted when zero. */
+static void json_channel_locality(struct nsq_json *j, const struct ci_channel *c)
+{
+    int64_t total = c->zone_local_msg_count + c->region_local_msg_count + c->global_msg_count;
+    if (total == 0)
+        return;
+    nsq_json_kv_int(j, "delivery_msg_count", total);
+    if (c->zone_local_msg_count)
+        nsq_json_kv_int(j, "zone_local_msg_count", c->zone_local_msg_count);
+    if (c->region_local_msg_count)
+        nsq_json_kv_int(j, "region_local_msg_count", c->region_local_msg_count);
+    if (c->global_msg_count)
+        nsq_json_kv_int(j, "global_msg_count", c->global_msg_count);
 }
 
 void ci_json_channel_members(struct nsq_json *j, const struct ci_channel *c)
@@ -1299,6 +1328,7 @@ void ci_json_channel_members(struct nsq_json *j, const struct ci_channel *c)
     nsq_json_kv_int(j, "requeue_count", c->requeue_count);
     nsq_json_kv_int(j, "timeout_count", c->timeout_count);
     nsq_json_kv_int(j, "message_count", c->message_count);
+    json_channel_locality(j, c);
     nsq_json_kv_int(j, "client_count", c->client_count);
     nsq_json_key(j, "nodes");
     ci_json_vec(j, &c->nodes, json_channel_item);

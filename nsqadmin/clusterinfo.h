@@ -68,12 +68,15 @@ struct ci_client {
     bool deflate, snappy, authed, tls, tls_negotiated_protocol_is_mutual;
     const char *auth_identity, *auth_identity_url, *tls_cipher_suite, *tls_version,
             *tls_negotiated_protocol;
+    const char *topology_region, *topology_zone; /* "" when nsqd reports none */
 };
 
 struct ci_channel {
     const char *node, *hostname, *topic_name, *channel_name;
     int64_t depth, memory_depth, backend_depth, in_flight_count, deferred_count, requeue_count,
             timeout_count, message_count, client_count;
+    /* Deliveries by consumer locality (nsqd's topology experiment; 0 without it). */
+    int64_t zone_local_msg_count, region_local_msg_count, global_msg_count;
     struct ci_vec nodes;   /* struct ci_channel * */
     struct ci_vec clients; /* struct ci_client * */
     bool paused;

@@ -488,7 +488,18 @@ function clientAttrs(cl) {
         const id = cl.auth_identity || "authed";
         out.push(cl.auth_identity_url ? h("a", { href: cl.auth_identity_url, class: "badge yes", rel: "noopener" }, id) : h("span", { class: "badge yes" }, id));
     }
+    if (cl.topology_region) out.push(h("span", { class: "badge", title: "topology region" }, cl.topology_region));
+    if (cl.topology_zone) out.push(h("span", { class: "badge", title: "topology zone" }, cl.topology_zone));
     return out.length ? out.flatMap((x, i) => (i ? [" ", x] : [x])) : "";
+}
+
+// Share of a channel's deliveries by consumer locality (nsqd's topology-aware-consumption).
+function localityCell(st) {
+    const total = st.delivery_msg_count || 0;
+    if (!total) return td("–");
+    const pct = v => `${(100 * (v || 0) / total).toFixed(1)}%`;
+    return h("td", { class: "num locality", title: `zone-local ${num(st.zone_local_msg_count || 0)}, region-local ${num(st.region_local_msg_count || 0)}, global ${num(st.global_msg_count || 0)}` },
+        `${pct(st.zone_local_msg_count)} zone · ${pct(st.region_local_msg_count)} region · ${pct(st.global_msg_count)} global`);
 }
 
 function clientsTable(clients) {
@@ -538,15 +549,18 @@ pages.channel = (topic, channel) => {
 
             const nodes = d.nodes || [];
             const qs = quantilesOf([d, ...nodes]);
+            const locality = (d.delivery_msg_count || 0) > 0;
             const row = (st, total) => h("tr", { class: total ? "total" : (st.paused ? "paused" : null), "data-node": total ? null : st.node },
                 total ? h("td", {}, "Total") : hostCell(st),
                 td(num(st.depth)), td(`${num(st.memory_depth)} + ${num(st.backend_depth)}`),
                 td(num(st.in_flight_count)), td(num(st.deferred_count)), td(num(st.requeue_count)), td(num(st.timeout_count)),
-                td(num(st.message_count)), td(rateText(currentRate(total ? key : `${key}@${st.node}`))), td(num(st.client_count)), e2eCells(st, qs), td(total ? "" : pausedBadge(st.paused), ""));
+                td(num(st.message_count)), td(rateText(currentRate(total ? key : `${key}@${st.node}`))), td(num(st.client_count)),
+                locality ? localityCell(st) : null, e2eCells(st, qs), td(total ? "" : pausedBadge(st.paused), ""));
             const clients = d.clients || [];
             replace(body,
                 h("h2", {}, "Channel message queue"),
-                table("channel-nodes", [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), th("Messages"), th("Rate"), th("Connections"), e2eHeads(qs), th("", false)],
+                table("channel-nodes", [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), th("Messages"), th("Rate"), th("Connections"),
+                    locality ? th("Delivery", true, "deliveries to consumers in nsqd's zone, its region, elsewhere") : null, e2eHeads(qs), th("", false)],
                     [nodes.map(st => row(st, false)), nodes.length > 1 ? row(d, true) : null]),
                 h("h2", {}, `Clients (${clients.length})`),
                 clients.length ? clientsTable(clients) : h("p", { class: "empty" }, "No clients are connected to this channel."));

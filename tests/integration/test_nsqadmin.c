@@ -338,6 +338,50 @@ START_TEST(api_shapes_with_client)
 }
 END_TEST
 
+/* An nsqd with topology-aware consumption: the channel answer carries the deliveries by locality
+   (delivery_msg_count and the classes, as upstream's experiment) and the consumer's zone. */
+START_TEST(api_channel_topology)
+{
+    char *dir = harness_tmpdir();
+    const char *const flags[] = {"--enable-experiment=topology-aware-consumption",
+                                 "--topology-zone=z1", "--topology-region=r1", NULL};
+    struct harness_proc *nsqd = itest_nsqd_start(dir, flags);
+    ck_assert_ptr_nonnull(nsqd);
+    int fd = itest_v2_connect(harness_port(nsqd, "TCP"));
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(itest_identify(fd, "{\"topology_zone\":\"z1\",\"topology_region\":\"r1\"}"),
+                     0);
+    ck_assert_int_eq(itest_sub(fd, "topo", "ch"), 0);
+    ck_assert_int_eq(itest_rdy(fd, CONSUMER_RDY), 0);
+    ck_assert_int_eq(post(harness_port(nsqd, "HTTP"), "/pub?topic=topo", "one"), 200);
+    struct itest_msg m;
+    ck_assert_int_eq(itest_read_msg(fd, &m, WAIT_MS), 0);
+    free(m.body);
+    char node[96];
+    snprintf(node, sizeof(node), "--nsqd-http-address=127.0.0.1:%d", harness_port(nsqd, "HTTP"));
+    const char *const admin_flags[] = {node, NULL};
+    struct harness_proc *admin = start_admin(admin_flags);
+    ck_assert_ptr_nonnull(admin);
+    long st;
+    cJSON *j = admin_json(harness_port(admin, "HTTP"), "GET", "/api/topics/topo/ch", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_int_eq((int)cJSON_GetObjectItemCaseSensitive(j, "delivery_msg_count")->valuedouble,
+                     1);
+    ck_assert_int_eq((int)cJSON_GetObjectItemCaseSensitive(j, "zone_local_msg_count")->valuedouble,
+                     1);
+    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(j, "global_msg_count"));
+    const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "clients"), 0);
+    ck_assert_str_eq(jstr(c, "topology_zone"), "z1");
+    ck_assert_str_eq(jstr(c, "topology_region"), "r1");
+    cJSON_Delete(j);
+    close(fd);
+    ck_assert_int_eq(harness_stop(admin, 0), 0);
+    ck_assert_int_eq(harness_stop(nsqd, 0), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- actions ---- */
 
 static bool nsqd_has(int port, const char *topic, const char *channel)
@@ -1128,6 +1172,7 @@ int main(void)
     tcase_add_test(tc, api_counter_shape);
     tcase_add_test(tc, rates_history);
     tcase_add_test(tc, api_shapes_with_client);
+    tcase_add_test(tc, api_channel_topology);
     tcase_add_test(tc, actions_take_effect);
     tcase_add_test(tc, action_errors);
     tcase_add_test(tc, acl_and_notifications);
