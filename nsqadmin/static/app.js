@@ -515,14 +515,57 @@ function clientsTable(clients) {
         th("In-Flight"), th("Ready count"), th("Finished"), th("Requeued"), th("Messages"), th("Connected")], rows);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Peek: the next messages of a channel on each node, not consumed (docs/peek.md). Bodies are
+// inserted as text nodes (h() never parses HTML); base64 bodies (not UTF-8) are marked.
+
+const PEEK_COUNT = 10;
+
+function peekTime(ns) {
+    const d = new Date(Number(ns) / 1e6);
+    return Number.isNaN(d.getTime()) ? String(ns) : d.toISOString().replace("T", " ").replace("Z", "");
+}
+
+function peekNode(entry) {
+    const title = h("h3", { class: "peek-node" }, entry.node);
+    if (entry.error !== undefined) {
+        const off = /\b404\b/.test(entry.error) && entry.error.includes("NOT_FOUND");
+        return [title, h("p", { class: "peek-error", "data-node": entry.node },
+            off ? "Peek is not enabled on this node (nsqd --http-peek). " : "", `Could not peek: ${entry.error}`)];
+    }
+    const p = entry.peek || {};
+    const msgs = p.messages || [];
+    const note = h("p", { class: "sub" }, `${plural(msgs.length, "message")} shown of depth ${num(p.depth)}; ${num(p.in_flight_count)} in flight, ${num(p.deferred_count)} deferred (not listed).`);
+    if (!msgs.length) return [title, note];
+    return [title, note, table("peek-" + entry.node, [th("#"), th("ID", false), th("Published", false), th("Attempts"), th("Size"), th("Body", false)],
+        msgs.map((m, i) => h("tr", { "data-id": m.id },
+            td(num(i + 1)), td(h("code", {}, m.id), ""), td(peekTime(m.timestamp), ""), td(num(m.attempts)), td(num(m.size)),
+            h("td", { class: "wrap peek-body" }, m.encoding ? h("span", { class: "badge", title: "the body is not UTF-8 text" }, m.encoding) : null, " ",
+                h("code", {}, m.body))))),
+    ];
+}
+
+async function loadPeek(box, topic, channel) {
+    replace(box, h("h2", {}, "Next messages"), h("p", { class: "loading" }, "Peeking…"));
+    try {
+        const d = await api("GET", `${channelPath(topic, channel)}/peek?n=${PEEK_COUNT}`);
+        const nodes = d.nodes || [];
+        replace(box, h("h2", {}, `Next messages (not consumed), as of ${new Date().toLocaleTimeString()}`),
+            nodes.length ? nodes.map(peekNode) : h("p", { class: "empty" }, "No node has this channel."));
+    } catch (e) {
+        replace(box, h("h2", {}, "Next messages"), h("p", { class: "peek-error" }, `Peek failed: ${e.message}`));
+    }
+}
+
 pages.channel = (topic, channel) => {
-    let head, charts, body;
+    let head, charts, body, peekBox;
     const key = `channel:${topic}/${channel}`;
     return {
         title: `Channel ${topic}/${channel}`,
         mount(root) {
             head = h("div", {}); charts = h("div", {}); body = h("div", {});
-            replace(root, head, charts, body);
+            peekBox = h("div", { "data-testid": "peek" }); // kept across refreshes: a snapshot
+            replace(root, head, charts, body, peekBox);
         },
         async refresh() {
             const [d, series] = await Promise.all([api("GET", channelPath(topic, channel)), serverSeries(topic, channel)]);
@@ -537,6 +580,8 @@ pages.channel = (topic, channel) => {
             for (const st of d.nodes || []) record(`${key}@${st.node}`, st.depth, st.message_count, now);
             const path = channelPath(topic, channel);
             const actions = isAdmin() ? [
+                h("button", { type: "button", class: "action", "data-action": "peek", title: "Show the next messages without consuming them",
+                    onclick: () => loadPeek(peekBox, topic, channel) }, "Peek"),
                 d.paused
                     ? actionButton("Unpause", { id: "unpause", title: "Unpause channel", text: `Unpause channel "${channel}" of topic "${topic}" on every node?`, ok: "Unpause", method: "POST", path, body: { action: "unpause" }, done: `Channel ${topic}/${channel} unpaused.` })
                     : actionButton("Pause", { id: "pause", title: "Pause channel", text: `Pause channel "${channel}" of topic "${topic}" on every node? Consumers stop receiving messages.`, ok: "Pause", method: "POST", path, body: { action: "pause" }, done: `Channel ${topic}/${channel} paused.` }),

@@ -2,8 +2,9 @@
 // nsqadmin under a base path) on free loopback ports, publishes to two topics, then drives the UI
 // in headless Chromium: every page loads and shows the real topics/channels/nodes, pausing a
 // channel from the UI (confirmation accepted) pauses it on both nsqd; empty, delete and tombstone
-// actions reach nsqd; creating a topic from the Lookup page reaches nsqlookupd; charts fill from
-// successive refreshes; and a node that stops answering raises the warning banner.
+// actions reach nsqd; Peek shows a channel's next messages (bodies as text) without consuming
+// them; creating a topic from the Lookup page reaches nsqlookupd; charts fill from successive
+// refreshes; and a node that stops answering raises the warning banner.
 // A screenshot of each page is saved in the artefact directory.
 //
 // Usage: node ui_test.mjs  (environment: NSQLOOKUPD_BIN, NSQD_BIN, NSQADMIN_BIN, ARTIFACT_DIR,
@@ -34,6 +35,9 @@ const FAST_REFRESH_MS = 2000;     // the UI's shortest refresh interval
 const DEFAULT_REFRESH_MS = 5000;
 const ADMIN_USER = "alice";
 const PUBLISH_TICK_MS = 200;      // extra messages while the charts collect samples
+const PEEK_NODE = 0;              // started with --http-peek (the other nsqd is not)
+// Bodies carry markup: the Peek view must show it as text.
+const orderBody = (node, m) => `<b class="injected">order</b> ${node}-${m}`;
 
 const artifactDir = env("ARTIFACT_DIR");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "nsqadmin-browser-"));
@@ -136,6 +140,7 @@ async function main() {
         nsqd.push(await startDaemon(`nsqd${i}`, env("NSQD_BIN"), [
             "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1",
             `--data-path=${dataPath}`, `--lookupd-tcp-address=127.0.0.1:${lookupd.ports.TCP}`,
+            ...(i === PEEK_NODE ? ["--http-peek"] : []),
         ], ["TCP", "HTTP"]));
     }
     const admin = await startDaemon("nsqadmin", env("NSQADMIN_BIN"), [
@@ -147,7 +152,7 @@ async function main() {
     for (let i = 0; i < 2; i++) {
         await http("POST", nsqd[i].ports.HTTP, "/topic/create?topic=orders");
         for (const c of ORDERS_CHANNELS) await http("POST", nsqd[i].ports.HTTP, `/channel/create?topic=orders&channel=${c}`);
-        for (let m = 0; m < ORDERS_ON_NODE[i]; m++) await http("POST", nsqd[i].ports.HTTP, "/pub?topic=orders", `order ${i}-${m}`);
+        for (let m = 0; m < ORDERS_ON_NODE[i]; m++) await http("POST", nsqd[i].ports.HTTP, "/pub?topic=orders", orderBody(i, m));
     }
     for (let m = 0; m < EVENTS_ON_NODE0; m++) await http("POST", nsqd[0].ports.HTTP, "/pub?topic=events", `event ${m}`);
     await waitFor("both producers of orders in nsqlookupd", async () =>
@@ -238,6 +243,22 @@ async function main() {
         await page.locator("#page-title .badge.paused").waitFor();
         await page.locator('button[data-action="unpause"]').waitFor();
         await shot("channel-paused");
+    });
+
+    await check("Peek lists a node's next messages as text, and the other node's error", async () => {
+        const depth = (await channelStats(nsqd[PEEK_NODE].ports.HTTP, "orders", "billing")).depth;
+        await page.click('button[data-action="peek"]');
+        const rows = page.locator(`[data-testid=peek] table[data-testid="peek-${nodeIds[PEEK_NODE]}"] tr[data-id]`);
+        await waitFor("peeked rows", async () => (await rows.count()) === ORDERS_ON_NODE[PEEK_NODE]);
+        const bodies = (await rows.locator("td.peek-body").allTextContents()).map(t => t.trim());
+        for (let m = 0; m < ORDERS_ON_NODE[PEEK_NODE]; m++)
+            assert(bodies[m] === orderBody(PEEK_NODE, m), `body ${m}: ${bodies[m]}`);
+        assert((await page.locator("[data-testid=peek] b.injected").count()) === 0, "a body was inserted as HTML");
+        const other = nodeIds[1 - PEEK_NODE];
+        await page.locator(`[data-testid=peek] .peek-error[data-node="${other}"]`).waitFor();
+        const after = await channelStats(nsqd[PEEK_NODE].ports.HTTP, "orders", "billing");
+        assert(after.depth === depth && after.in_flight_count === 0, `peek changed the channel: ${JSON.stringify(after)}`);
+        await shot("channel-peek");
     });
 
     await check("Nodes page lists both nsqd with their topics", async () => {
