@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "client.h"
+#include "dead_letter.h"
 #include "diskqueue.h"
 #include "journal.h"
 #include "message.h"
@@ -23,6 +24,7 @@
 #endif
 #include "nsq_time.h"
 #include "nsqd.h"
+#include "options.h"
 #include "topic.h"
 
 /* Messages delivered per pump run, and timeouts handled per timer run, before yielding. */
@@ -345,6 +347,25 @@ static void channel_put_tracked(struct channel *c, struct nsqd_message *m)
     }
 }
 
+/* A message back from flight (REQ or timeout) whose attempts are used up goes to the dead-letter
+   topic instead of back into c. With the journal on it is on disk there before the journal
+   forgets it here (a crash in between yields a duplicate, never a loss). Returns true when m left
+   the channel. */
+static bool channel_dead_letter(struct channel *c, struct nsqd_message *m)
+{
+    if (!dead_letter_due(c, m))
+        return false;
+    char id[NSQ_MSG_ID_LEN];
+    memcpy(id, m->id, NSQ_MSG_ID_LEN);
+    if (!dead_letter_send(c, m, c->journal != NULL))
+        return false;
+    if (c->journal) {
+        journal_done(c->journal, id, false);
+        channel_journal_appended(c);
+    }
+    return true;
+}
+
 /* ---- delivery ---- */
 
 static void channel_deliver(struct channel *c, struct client *cl, struct nsqd_message *m)
@@ -479,7 +500,8 @@ static void channel_timer_cb(evutil_socket_t fd, short what, void *arg)
         struct client *cl = m->client;
         m->client = NULL;
         nsq_debug("CHANNEL(%s): msg %.16s timed out", c->name, m->id);
-        channel_put_tracked(c, m);
+        if (!channel_dead_letter(c, m))
+            channel_put_tracked(c, m);
         if (cl) {
             cl->in_flight--;
             client_in_flight_done(cl);
@@ -618,10 +640,13 @@ int channel_requeue(struct channel *c, struct client *cl, const char *id, int64_
     c->requeue_count++;
     cl->requeue_count++;
     cl->in_flight--;
-    if (timeout_ns > 0)
-        channel_push_deferred(c, m, nsq_mono_ns() + timeout_ns);
-    else
-        channel_put_tracked(c, m);
+    /* Used-up attempts go to the dead-letter topic; otherwise upstream's requeue. */
+    if (!channel_dead_letter(c, m)) {
+        if (timeout_ns > 0)
+            channel_push_deferred(c, m, nsq_mono_ns() + timeout_ns);
+        else
+            channel_put_tracked(c, m);
+    }
     client_in_flight_done(cl);
     return 0;
 }
@@ -649,6 +674,17 @@ int channel_touch(struct channel *c, struct client *cl, const char *id, int64_t 
         return 0;
     }
     channel_arm_timer(c, deadline);
+    return 0;
+}
+
+int channel_set_max_attempts(struct channel *c, int64_t n)
+{
+    char name[NSQ_NAME_MAX_LEN + 1];
+    if (n < 0 || n > NSQD_MAX_ATTEMPTS_LIMIT)
+        return -EINVAL;
+    if (n > 0 && dead_letter_topic_name(c->topic->n->opts, c->topic->name, name, sizeof(name)) != 0)
+        return -EINVAL;
+    c->max_attempts = n;
     return 0;
 }
 

@@ -70,7 +70,10 @@ struct channel {
     uint64_t requeue_count;
     uint64_t timeout_count;
     uint64_t topology_msg_count[TOPOLOGY_CLASSES]; /* deliveries by class, when topology_aware */
-    struct nsq_quantile *e2e;                      /* NULL when no percentiles are configured */
+    int64_t max_attempts;       /* own dead-letter limit, 0 = inherit (dead_letter.h) */
+    uint64_t dead_letter_count; /* messages moved to the dead-letter topic */
+    bool dead_letter_warned;    /* "no valid dead-letter topic" was logged */
+    struct nsq_quantile *e2e;   /* NULL when no percentiles are configured */
 };
 
 /* Creates a channel of t (no side effects on lookupd/metadata). NULL on failure. */
@@ -96,6 +99,9 @@ void channel_client_ready_changed(struct channel *c, struct client *cl);
 int channel_finish(struct channel *c, struct client *cl, const char *id);
 int channel_requeue(struct channel *c, struct client *cl, const char *id, int64_t timeout_ns);
 int channel_touch(struct channel *c, struct client *cl, const char *id, int64_t msg_timeout_ns);
+/* Sets c's own dead-letter limit (0 = inherit --max-attempts). Returns 0, or -EINVAL when n is
+   out of range or n > 0 and the topic has no valid dead-letter name. */
+int channel_set_max_attempts(struct channel *c, int64_t n);
 /* Text of a FIN/REQ/TOUCH error code. */
 const char *channel_strerror(int err);
 

@@ -184,7 +184,7 @@ static void h_pub(struct nsq_http_call *c)
     const char *d = nsq_http_query(c, "defer");
     if (d) {
         int64_t ms;
-        if (!parse_int64(d, &ms) || ms < 0 || ms > n->opts->max_req_timeout / NSQ_NS_PER_MS) {
+        if (!parse_int64(d, &ms) || ms < 0 || ms > nsqd_max_defer_timeout(n->opts) / NSQ_NS_PER_MS) {
             nsq_http_reply_error(c->req, 400, "INVALID_DEFER");
             return;
         }
@@ -523,6 +523,36 @@ static void h_channel_unpause(struct nsq_http_call *c)
     channel_pause_common(c, false);
 }
 
+/* POST /channel/max_attempts?topic=&channel=&max_attempts=N: the channel's own dead-letter limit
+   (docs/dead-letter.md), 0 = inherit --max-attempts. Persisted in nsqd.dat. */
+static void h_channel_max_attempts(struct nsq_http_call *c)
+{
+    const char *ch;
+    struct topic *t = channel_args(c, &ch);
+    if (!t)
+        return;
+    const char *v = nsq_http_query(c, "max_attempts");
+    if (!v) {
+        nsq_http_reply_error(c->req, 400, "MISSING_ARG_MAX_ATTEMPTS");
+        return;
+    }
+    struct channel *chan = topic_find_channel(t, ch);
+    if (!chan) {
+        nsq_http_reply_error(c->req, 404, "CHANNEL_NOT_FOUND");
+        return;
+    }
+    int64_t max;
+    if (!parse_int64(v, &max) || channel_set_max_attempts(chan, max) != 0) {
+        nsq_http_reply_error(c->req, 400, "INVALID_MAX_ATTEMPTS");
+        return;
+    }
+    if (nsqd_persist_metadata(call_nsqd(c)) != 0) {
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    reply_empty(c);
+}
+
 /* ---- /config/:opt ---- */
 
 static void config_reply(struct nsq_http_call *c, const struct nsq_opt *opt)
@@ -753,6 +783,7 @@ static const struct nsq_http_route routes[] = {
         {"/channel/empty", EVHTTP_REQ_POST, h_channel_empty},
         {"/channel/pause", EVHTTP_REQ_POST, h_channel_pause},
         {"/channel/unpause", EVHTTP_REQ_POST, h_channel_unpause},
+        {"/channel/max_attempts", EVHTTP_REQ_POST, h_channel_max_attempts},
         {"/config/:opt", EVHTTP_REQ_GET | EVHTTP_REQ_PUT, h_config},
         {"/debug/setblockrate", EVHTTP_REQ_PUT, h_setblockrate},
         {"/debug/freememory", EVHTTP_REQ_POST, h_freememory},

@@ -103,8 +103,10 @@ struct nsqd_message *nsqd_message_new(const char id[NSQ_MSG_ID_LEN], int64_t tim
 struct nsqd_message *nsqd_message_copy(const struct nsqd_message *m)
 {
     struct nsqd_message *c = nsqd_message_new(m->id, m->timestamp, m->body, m->body_len);
-    if (c)
+    if (c) {
         c->deferred = m->deferred;
+        c->attempts = m->attempts;
+    }
     return c;
 }
 

@@ -37,7 +37,8 @@ struct nsqd_message {
 /* New message with attempts 0; body copied. NULL on allocation failure. Caller owns it. */
 struct nsqd_message *nsqd_message_new(const char id[NSQ_MSG_ID_LEN], int64_t timestamp,
                                       const void *body, size_t body_len);
-/* Copy with the same id, timestamp, body and deferral; attempts 0. */
+/* Copy with the same id, timestamp, body, deferral and attempts (0 for published messages; a
+   dead-lettered message keeps its count, docs/dead-letter.md). */
 struct nsqd_message *nsqd_message_copy(const struct nsqd_message *m);
 /* From a diskqueue record (storage.md §2); NULL if shorter than the header or out of memory. */
 struct nsqd_message *nsqd_message_decode(const uint8_t *data, size_t len);

@@ -180,6 +180,10 @@ static int64_t c_timed_out(const struct nsqd_channel_stats *c)
 {
     return (int64_t)c->timeout_count;
 }
+static int64_t c_dead_lettered(const struct nsqd_channel_stats *c)
+{
+    return (int64_t)c->dead_letter_count;
+}
 static int64_t c_clients(const struct nsqd_channel_stats *c)
 {
     return c->client_count;
@@ -201,6 +205,9 @@ static const struct channel_family channel_families[] = {
         {"nsqd_channel_requeued_total", "counter", "Messages requeued by consumers.", c_requeued},
         {"nsqd_channel_timed_out_total", "counter", "In-flight messages that timed out.",
          c_timed_out},
+        {"nsqd_channel_dead_lettered_total", "counter",
+         "Messages moved to the dead-letter topic after --max-attempts deliveries.",
+         c_dead_lettered},
         {"nsqd_channel_clients", "gauge", "Consumers subscribed to the channel.", c_clients},
         {"nsqd_channel_paused", "gauge", "1 if the channel is paused.", c_paused},
 };

@@ -280,6 +280,9 @@ static void metadata_topic(struct topic *t, void *arg)
             nsq_json_object_begin(j);
             nsq_json_kv_string(j, "name", c->name);
             nsq_json_kv_bool(j, "paused", c->paused);
+            /* Extra field, written only when set: upstream's loader ignores it. */
+            if (c->max_attempts > 0)
+                nsq_json_kv_int(j, "max_attempts", c->max_attempts);
             nsq_json_object_end(j);
         }
         nsq_json_array_end(j);
@@ -355,6 +358,16 @@ static bool json_paused(const cJSON *obj)
     return cJSON_IsTrue(p);
 }
 
+/* A channel's own dead-letter limit (absent in upstream's file: inherit). */
+static void load_max_attempts(struct channel *c, const cJSON *obj)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(obj, "max_attempts");
+    if (!cJSON_IsNumber(p) || p->valuedouble <= 0)
+        return;
+    if (channel_set_max_attempts(c, (int64_t)p->valuedouble) != 0)
+        nsq_warn("ignoring invalid max_attempts %g of channel %s", p->valuedouble, c->name);
+}
+
 static int nsqd_load_metadata(struct nsqd *n, char *err, size_t errlen)
 {
     char path[sizeof(n->data_path) + 64];
@@ -423,6 +436,8 @@ static int nsqd_load_metadata(struct nsqd *n, char *err, size_t errlen)
             struct channel *c = topic_get_channel(t, cname);
             if (c && json_paused(jc))
                 channel_pause(c, true);
+            if (c)
+                load_max_attempts(c, jc);
         }
         topic_start(t);
     }

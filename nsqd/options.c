@@ -14,6 +14,7 @@
 #include "nsq_guid.h"
 #include "nsq_log.h"
 #include "topology.h"
+#include "nsq_names.h"
 
 static int render_int(const void *target, struct evbuffer *out)
 {
@@ -140,6 +141,8 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
                      "maximum size of a single message in bytes");
     table[i++] = OPT("max-req-timeout", NULL, NSQ_OPT_DURATION, &o->max_req_timeout, "1h0m0s",
                      "maximum requeuing timeout for a message");
+    table[i++] = OPT("max-defer-timeout", NULL, NSQ_OPT_DURATION, &o->max_defer_timeout, "0s",
+                     "maximum deferral of a DPUB or /pub?defer= message (0 = --max-req-timeout)");
     table[i++] = OPT("max-body-size", NULL, NSQ_OPT_INT64, &o->max_body_size, "5242880",
                      "maximum size of a single command body");
     table[i++] =
@@ -162,6 +165,11 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
     table[i++] = OPT("max-channel-consumers", NULL, NSQ_OPT_INT, &o->max_channel_consumers, "0",
                      "maximum channel consumer connection count per nsqd instance (default 0, "
                      "i.e., unlimited)");
+    table[i++] = OPT("max-attempts", NULL, NSQ_OPT_INT64, &o->max_attempts, "0",
+                     "deliveries after which a returned (REQ or timed out) message goes to the "
+                     "dead-letter topic instead of being requeued (0 = never)");
+    table[i++] = OPT("dead-letter-suffix", NULL, NSQ_OPT_STRING, &o->dead_letter_suffix, ".dead",
+                     "suffix appended to a topic's name to name its dead-letter topic");
     table[i++] = OPT("statsd-address", NULL, NSQ_OPT_STRING, &o->statsd_address, "",
                      "UDP <addr>:<port> of a statsd daemon for pushing stats");
     table[i++] = OPT("statsd-interval", NULL, NSQ_OPT_DURATION, &o->statsd_interval, "1m0s",
@@ -250,6 +258,17 @@ void nsqd_options_free(struct nsqd_options *o)
     nsq_options_free(t, n);
 }
 
+bool nsqd_dead_letter_suffix_valid(const char *suffix)
+{
+    size_t len = suffix ? strlen(suffix) : 0;
+    if (len == 0 || len > NSQD_DEAD_LETTER_SUFFIX_MAX)
+        return false;
+    /* Valid after a one-character topic name, without making the dead topic ephemeral. */
+    char name[NSQD_DEAD_LETTER_SUFFIX_MAX + 2];
+    snprintf(name, sizeof(name), "t%s", suffix);
+    return nsq_topic_name_valid(name, len + 1) && !strchr(suffix, '#');
+}
+
 int nsqd_options_validate(struct nsqd_options *o, char *err, size_t errlen)
 {
     if (o->max_deflate_level < 1 || o->max_deflate_level > 9) {
@@ -275,6 +294,20 @@ int nsqd_options_validate(struct nsqd_options *o, char *err, size_t errlen)
     }
     if (topology_validate_experiments(o, err, errlen) != 0)
         return -EINVAL;
+    if (o->max_attempts < 0 || o->max_attempts > NSQD_MAX_ATTEMPTS_LIMIT) {
+        snprintf(err, errlen, "--max-attempts must be [0,%d]", NSQD_MAX_ATTEMPTS_LIMIT);
+        return -EINVAL;
+    }
+    if (o->max_defer_timeout < 0) {
+        snprintf(err, errlen, "--max-defer-timeout must not be negative");
+        return -EINVAL;
+    }
+    if (!nsqd_dead_letter_suffix_valid(o->dead_letter_suffix)) {
+        snprintf(err, errlen,
+                 "--dead-letter-suffix must be 1-%d characters of [.a-zA-Z0-9_-] (not #ephemeral)",
+                 NSQD_DEAD_LETTER_SUFFIX_MAX);
+        return -EINVAL;
+    }
     for (size_t i = 0; i < o->e2e_processing_latency_percentiles.len; i++) {
         double p = o->e2e_processing_latency_percentiles.items[i];
         if (!(p > 0 && p <= 1)) {

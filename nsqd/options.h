@@ -27,6 +27,11 @@ enum nsqd_tls_required {
 #define NSQD_DEFAULT_DEFLATE_LEVEL    6
 #define NSQD_TLS_HANDSHAKE_TIMEOUT_NS (5LL * 1000000000LL)
 
+/* Dead-lettering (docs/dead-letter.md): attempts is a 16-bit wire field, and a suffix must leave
+   room for a topic name in the 64 characters of a name. */
+#define NSQD_MAX_ATTEMPTS_LIMIT     65535
+#define NSQD_DEAD_LETTER_SUFFIX_MAX 32
+
 struct nsqd_options {
     enum nsq_log_level log_level;
     char *log_prefix;
@@ -61,6 +66,7 @@ struct nsqd_options {
     int64_t max_msg_timeout;
     int64_t max_msg_size;
     int64_t max_req_timeout;
+    int64_t max_defer_timeout; /* 0 = max_req_timeout (see nsqd_max_defer_timeout) */
     int64_t max_body_size;
     int64_t max_heartbeat_interval;
     int64_t max_rdy_count;
@@ -69,6 +75,8 @@ struct nsqd_options {
     int64_t min_output_buffer_timeout;
     int64_t output_buffer_timeout;
     int max_channel_consumers;
+    int64_t max_attempts;     /* 0 = no dead-lettering (docs/dead-letter.md) */
+    char *dead_letter_suffix; /* "<topic><suffix>" receives dead-lettered messages */
 
     char *statsd_address;
     int64_t statsd_interval;
@@ -94,6 +102,12 @@ struct nsqd_options {
     struct nsq_strlist enable_experiment; /* experimental features by name (topology.h) */
 };
 
+/* Largest DPUB / pub?defer= deferral: --max-defer-timeout, else --max-req-timeout. */
+static inline int64_t nsqd_max_defer_timeout(const struct nsqd_options *o)
+{
+    return o->max_defer_timeout > 0 ? o->max_defer_timeout : o->max_req_timeout;
+}
+
 /* The option table bound to `o` (static storage; one instance per process). */
 const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n);
 
@@ -101,6 +115,9 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n);
    exit 2). */
 int nsqd_options_parse(struct nsqd_options *o, int argc, char **argv);
 void nsqd_options_free(struct nsqd_options *o);
+
+/* True when suffix can name dead-letter topics (non-empty, name characters, no '#'). */
+bool nsqd_dead_letter_suffix_valid(const char *suffix);
 
 /* Startup validation of flags.md §2 and derived settings (tls-required implied by a client auth
    policy). Returns 0 or -EINVAL with err = upstream's message (without the "failed to instantiate

@@ -521,7 +521,7 @@ static void cmd_dpub_line(struct client *c, struct nsq_command *cmd)
               slice_str(cmd->params[1], q, sizeof(q)));
         return;
     }
-    int64_t max_ms = c->n->opts->max_req_timeout / NSQ_NS_PER_MS;
+    int64_t max_ms = nsqd_max_defer_timeout(c->n->opts) / NSQ_NS_PER_MS;
     if (ms > max_ms) {
         fatal(c, "E_INVALID DPUB timeout %lld out of range 0-%lld", (long long)ms,
               (long long)max_ms);

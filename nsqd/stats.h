@@ -92,6 +92,12 @@ struct nsqd_channel_stats {
     uint64_t global_msg_count;
     uint64_t requeue_count;
     uint64_t timeout_count;
+    /* Dead-lettering (docs/dead-letter.md): rendered only when dead_letter is set (a limit is in
+       force or messages were moved), so /stats is upstream's byte for byte when the feature is
+       off. max_attempts is the limit in force (0 = none). */
+    bool dead_letter;
+    int64_t max_attempts;
+    uint64_t dead_letter_count;
     int64_t client_count;              /* always rendered */
     struct nsqd_client_stats *clients; /* owned array of n_clients */
     size_t n_clients;

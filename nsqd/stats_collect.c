@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "channel.h"
+#include "dead_letter.h"
 #include "client.h"
 #include "name_map.h"
 #include "nsq_time.h"
@@ -109,6 +110,9 @@ static void channel_fill(struct nsqd_channel_stats *cs, struct channel *c, bool 
     cs->global_msg_count = c->topology_msg_count[TOPOLOGY_GLOBAL];
     cs->requeue_count = c->requeue_count;
     cs->timeout_count = c->timeout_count;
+    cs->max_attempts = dead_letter_max_attempts(c);
+    cs->dead_letter_count = c->dead_letter_count;
+    cs->dead_letter = cs->max_attempts > 0 || cs->dead_letter_count > 0;
     cs->client_count = (int64_t)c->client_count;
     cs->paused = c->paused;
     e2e_result(c, now_ns, &cs->e2e);

@@ -230,6 +230,10 @@ static void render_channel_json(struct nsq_json *j, const struct nsqd_channel_st
                                 c->global_msg_count);
     json_kv_uint(j, "requeue_count", c->requeue_count);
     json_kv_uint(j, "timeout_count", c->timeout_count);
+    if (c->dead_letter) {
+        json_kv_int(j, "max_attempts", c->max_attempts);
+        json_kv_uint(j, "dead_letter_count", c->dead_letter_count);
+    }
     json_kv_int(j, "client_count", c->client_count);
     nsq_json_key(j, "clients");
     if (c->clients_null) {
@@ -498,6 +502,9 @@ void nsqd_stats_render_text(const struct nsqd_stats *s, bool include_mem, struct
                                 c->requeue_count, c->timeout_count, c->message_count);
             add_latency_text(out, &c->e2e);
             add_topology_text(out, c);
+            if (c->dead_letter)
+                evbuffer_add_printf(out, " max-attempts: %" PRId64 " dead: %" PRIu64,
+                                    c->max_attempts, c->dead_letter_count);
             evbuffer_add(out, "\n", 1);
             for (size_t m = 0; m < c->n_clients; m++) {
                 evbuffer_add(out, "        ", 8);

@@ -123,6 +123,11 @@ static void emit_channel(struct nsq_statsd *sink, const char *topic,
     nsq_statsd_counter(sink, name, (int64_t)(c->requeue_count - (lc ? lc->requeue_count : 0)));
     snprintf(name, sizeof(name), "%s.timeout_count", base);
     nsq_statsd_counter(sink, name, (int64_t)(c->timeout_count - (lc ? lc->timeout_count : 0)));
+    if (c->dead_letter) { /* only with dead-lettering in force: upstream's keys otherwise */
+        snprintf(name, sizeof(name), "%s.dead_letter_count", base);
+        nsq_statsd_counter(sink, name,
+                           (int64_t)(c->dead_letter_count - (lc ? lc->dead_letter_count : 0)));
+    }
     snprintf(name, sizeof(name), "%s.clients", base);
     nsq_statsd_gauge(sink, name, c->client_count);
     emit_topology(sink, base, c, lc);

@@ -139,6 +139,36 @@ static int topic_put(struct topic *t, struct nsqd_message *m)
     return 0;
 }
 
+/* Writes m to t's diskqueue and waits until it is on disk. Frees m. */
+static int topic_put_synced(struct topic *t, struct nsqd_message *m)
+{
+    int rc = nsqd_message_write_disk(t->dq, m);
+    nsqd_message_free(m);
+    if (rc == 0)
+        rc = diskqueue_flush(t->dq);
+    if (rc)
+        nsq_error("TOPIC(%s) ERROR: failed to write message to backend - %s", t->name,
+                  strerror(-rc));
+    else
+        topic_schedule_pump(t);
+    return rc;
+}
+
+int topic_put_message(struct topic *t, struct nsqd_message *m, bool durable)
+{
+    if (t->exiting) {
+        nsqd_message_free(m);
+        return -ESHUTDOWN;
+    }
+    size_t len = m->body_len;
+    int rc = durable && t->dq ? topic_put_synced(t, m) : topic_put(t, m);
+    if (rc == 0) {
+        t->message_count++;
+        t->message_bytes += len;
+    }
+    return rc;
+}
+
 /* Assigns the next ID made from the clock reading *now (read first when 0, and again after a
    GUID error); *now keeps the reading used, which is also the message timestamp. */
 static void topic_next_id(struct topic *t, char id[NSQ_MSG_ID_LEN], int64_t *now)

@@ -62,6 +62,12 @@ int topic_publish_at(struct topic *t, const void *body, size_t len, int64_t defe
 /* Publishes n bodies in order (MPUB); stops at the first failure. Counts only the successes. */
 int topic_publish_many(struct topic *t, const struct iovec *bodies, size_t n);
 
+/* Puts an existing message into t as a publish would (ID, timestamp and attempts kept) and counts
+   it. durable: straight into t's diskqueue, flushed to disk before returning (blocks the loop for
+   the write; used where a journal record must follow the write). Takes ownership. Returns 0,
+   -ESHUTDOWN or a diskqueue error. */
+int topic_put_message(struct topic *t, struct nsqd_message *m, bool durable);
+
 /* Channel lookup and creation (creation notifies lookupd, rewrites metadata). */
 struct channel *topic_find_channel(struct topic *t, const char *name);
 struct channel *topic_get_channel(struct topic *t, const char *name);
