@@ -863,6 +863,8 @@ static struct ci_channel *parse_channel(struct ci_arena *a, const cJSON *o, cons
     c->region_local_msg_count = jint(o, "region_local_msg_count");
     c->global_msg_count = jint(o, "global_msg_count");
     c->client_count = jint(o, "client_count");
+    c->has_dead_letter = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "dead_letter_count"));
+    c->dead_letter_count = jint(o, "dead_letter_count");
     c->paused = jbool(o, "paused");
     parse_latency(a, cJSON_GetObjectItemCaseSensitive(o, "e2e_processing_latency"), &c->e2e);
     const cJSON *clients = cJSON_GetObjectItemCaseSensitive(o, "clients");
@@ -903,8 +905,11 @@ static struct ci_topic *parse_topic(struct ci_arena *a, const cJSON *o, const ch
         cJSON_ArrayForEach(c, chans)
         {
             struct ci_channel *x = parse_channel(a, c, node, hostname, t->topic_name, now_s);
-            if (x != NULL)
-                ci_vec_push(a, &t->channels, x);
+            if (x == NULL)
+                continue;
+            ci_vec_push(a, &t->channels, x);
+            t->dead_letter_count += x->dead_letter_count;
+            t->has_dead_letter |= x->has_dead_letter;
         }
     }
     return t;
@@ -987,6 +992,8 @@ static int channel_add(struct ci_arena *a, struct ci_channel *c, struct ci_chann
     c->region_local_msg_count += n->region_local_msg_count;
     c->global_msg_count += n->global_msg_count;
     c->client_count += n->client_count;
+    c->dead_letter_count += n->dead_letter_count;
+    c->has_dead_letter |= n->has_dead_letter;
     if (n->paused)
         c->paused = true;
     if (ci_vec_push(a, &c->nodes, n) != 0)
@@ -1046,6 +1053,8 @@ int ci_topic_add(struct ci_arena *a, struct ci_topic *t, struct ci_topic *n)
     t->memory_depth += n->memory_depth;
     t->backend_depth += n->backend_depth;
     t->message_count += n->message_count;
+    t->dead_letter_count += n->dead_letter_count;
+    t->has_dead_letter |= n->has_dead_letter;
     if (n->paused)
         t->paused = true;
     for (size_t i = 0; i < n->channels.n; i++) {
@@ -1327,6 +1336,8 @@ void ci_json_channel_members(struct nsq_json *j, const struct ci_channel *c)
     nsq_json_kv_int(j, "deferred_count", c->deferred_count);
     nsq_json_kv_int(j, "requeue_count", c->requeue_count);
     nsq_json_kv_int(j, "timeout_count", c->timeout_count);
+    if (c->has_dead_letter)
+        nsq_json_kv_int(j, "dead_letter_count", c->dead_letter_count);
     nsq_json_kv_int(j, "message_count", c->message_count);
     json_channel_locality(j, c);
     nsq_json_kv_int(j, "client_count", c->client_count);
@@ -1355,6 +1366,8 @@ void ci_json_topic_members(struct nsq_json *j, const struct ci_topic *t)
     nsq_json_kv_int(j, "memory_depth", t->memory_depth);
     nsq_json_kv_int(j, "backend_depth", t->backend_depth);
     nsq_json_kv_int(j, "message_count", t->message_count);
+    if (t->has_dead_letter)
+        nsq_json_kv_int(j, "dead_letter_count", t->dead_letter_count);
     nsq_json_key(j, "nodes");
     ci_json_vec(j, &t->nodes, json_topic_item);
     nsq_json_key(j, "channels");

@@ -77,6 +77,10 @@ struct ci_channel {
             timeout_count, message_count, client_count;
     /* Deliveries by consumer locality (nsqd's topology experiment; 0 without it). */
     int64_t zone_local_msg_count, region_local_msg_count, global_msg_count;
+    /* Dead-lettering (nsqd docs/dead-letter.md): present only when an nsqd reported it, so the
+       JSON stays upstream's when no node has it on. */
+    int64_t dead_letter_count;
+    bool has_dead_letter;
     struct ci_vec nodes;   /* struct ci_channel * */
     struct ci_vec clients; /* struct ci_client * */
     bool paused;
@@ -86,6 +90,8 @@ struct ci_channel {
 struct ci_topic {
     const char *node, *hostname, *topic_name;
     int64_t depth, memory_depth, backend_depth, message_count;
+    int64_t dead_letter_count; /* sum over its channels, rendered when has_dead_letter */
+    bool has_dead_letter;
     struct ci_vec nodes;    /* struct ci_topic * */
     struct ci_vec channels; /* struct ci_channel * */
     bool paused;

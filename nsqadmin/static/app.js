@@ -346,10 +346,15 @@ function td(v, cls = "num") { return h("td", { class: cls }, v); }
 
 // Sum of the channel counters of one node's TopicStats.
 function sumChannels(st) {
-    const sum = { in_flight_count: 0, deferred_count: 0, requeue_count: 0, timeout_count: 0, client_count: 0 };
+    const sum = { in_flight_count: 0, deferred_count: 0, requeue_count: 0, timeout_count: 0, client_count: 0, dead_letter_count: 0 };
     for (const c of st.channels || []) for (const k of Object.keys(sum)) sum[k] += c[k] || 0;
     return sum;
 }
+
+// Dead-lettering (nsqd --max-attempts): its column appears only when a node reports the count.
+function hasDeadLetter(x) { return x && "dead_letter_count" in x; }
+function deadHead(on) { return on ? th("Dead-Lettered") : null; }
+function deadCell(on, v) { return on ? td(num(v || 0)) : null; }
 
 function hostCell(st) {
     return h("td", {}, h("a", { href: link(nodePath(st.node)), "data-nav": true }, st.hostname || st.node),
@@ -439,25 +444,26 @@ pages.topic = (topic) => {
             const nodes = d.nodes || [];
             for (const st of nodes) record(`topic:${topic}@${st.node}`, st.depth, st.message_count, now);
             const qs = quantilesOf([d, ...nodes]);
+            const dead = hasDeadLetter(d);
             const nodeRow = (st, total) => {
                 const sum = total ? sumAll(nodes) : sumChannels(st);
                 return h("tr", { class: total ? "total" : (st.paused ? "paused" : null), "data-node": total ? null : st.node },
                     total ? h("td", {}, "Total") : hostCell(st),
                     td(num(st.depth)), td(`${num(st.memory_depth)} + ${num(st.backend_depth)}`),
-                    td(num(sum.in_flight_count)), td(num(sum.deferred_count)), td(num(sum.requeue_count)), td(num(sum.timeout_count)),
+                    td(num(sum.in_flight_count)), td(num(sum.deferred_count)), td(num(sum.requeue_count)), td(num(sum.timeout_count)), deadCell(dead, sum.dead_letter_count),
                     td(num(st.message_count)), td(rateText(currentRate(total ? "topic:" + topic : `topic:${topic}@${st.node}`))), td(num(sum.client_count)),
                     e2eCells(st, qs),
                     td(total ? "" : pausedBadge(st.paused), ""),
                     isAdmin() ? td(total ? "" : actionButton("Tombstone", { id: "tombstone", title: "Tombstone producer", text: `Tombstone topic "${topic}" on node ${st.node}? The node's topic is deleted and lookupd stops listing it as a producer.`, ok: "Tombstone", method: "DELETE", path: "/nodes/" + enc(st.node), body: { topic }, done: `Topic ${topic} tombstoned on ${st.node}.` }, true), "") : null);
             };
-            const heads = [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), th("Messages"), th("Rate"), th("Connections"), e2eHeads(qs), th("", false), isAdmin() ? th("", false) : null];
+            const heads = [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), deadHead(dead), th("Messages"), th("Rate"), th("Connections"), e2eHeads(qs), th("", false), isAdmin() ? th("", false) : null];
 
             const chans = d.channels || [];
             const cqs = quantilesOf(chans);
             const chanRows = chans.map(c => h("tr", { class: c.paused ? "paused" : null, "data-channel": c.channel_name },
                 h("td", {}, h("a", { href: link(channelPath(topic, c.channel_name)), "data-nav": true }, c.channel_name), " ", pausedBadge(c.paused)),
                 td(num(c.depth)), td(`${num(c.memory_depth)} + ${num(c.backend_depth)}`),
-                td(num(c.in_flight_count)), td(num(c.deferred_count)), td(num(c.requeue_count)), td(num(c.timeout_count)),
+                td(num(c.in_flight_count)), td(num(c.deferred_count)), td(num(c.requeue_count)), td(num(c.timeout_count)), deadCell(dead, c.dead_letter_count),
                 td(num(c.message_count)), td(rateText(currentRate(`channel:${topic}/${c.channel_name}`))),
                 td(miniSpark(`channel:${topic}/${c.channel_name}`), ""), td(num(c.client_count)), e2eCells(c, cqs)));
 
@@ -466,14 +472,14 @@ pages.topic = (topic) => {
                 table("topic-nodes", heads, [nodes.map(st => nodeRow(st, false)), nodes.length > 1 ? nodeRow(d, true) : null]),
                 h("h2", {}, "Channels"),
                 chans.length
-                    ? table("channels", [th("Channel", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), th("Messages"), th("Rate"), th("Rate trend", false), th("Connections"), e2eHeads(cqs)], chanRows)
+                    ? table("channels", [th("Channel", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), deadHead(dead), th("Messages"), th("Rate"), th("Rate trend", false), th("Connections"), e2eHeads(cqs)], chanRows)
                     : h("p", { class: "empty" }, "This topic has no channels yet."));
         },
     };
 };
 
 function sumAll(nodeStats) {
-    const sum = { in_flight_count: 0, deferred_count: 0, requeue_count: 0, timeout_count: 0, client_count: 0 };
+    const sum = { in_flight_count: 0, deferred_count: 0, requeue_count: 0, timeout_count: 0, client_count: 0, dead_letter_count: 0 };
     for (const st of nodeStats) { const x = sumChannels(st); for (const k of Object.keys(sum)) sum[k] += x[k]; }
     return sum;
 }
@@ -595,16 +601,17 @@ pages.channel = (topic, channel) => {
             const nodes = d.nodes || [];
             const qs = quantilesOf([d, ...nodes]);
             const locality = (d.delivery_msg_count || 0) > 0;
+            const dead = hasDeadLetter(d);
             const row = (st, total) => h("tr", { class: total ? "total" : (st.paused ? "paused" : null), "data-node": total ? null : st.node },
                 total ? h("td", {}, "Total") : hostCell(st),
                 td(num(st.depth)), td(`${num(st.memory_depth)} + ${num(st.backend_depth)}`),
-                td(num(st.in_flight_count)), td(num(st.deferred_count)), td(num(st.requeue_count)), td(num(st.timeout_count)),
+                td(num(st.in_flight_count)), td(num(st.deferred_count)), td(num(st.requeue_count)), td(num(st.timeout_count)), deadCell(dead, st.dead_letter_count),
                 td(num(st.message_count)), td(rateText(currentRate(total ? key : `${key}@${st.node}`))), td(num(st.client_count)),
                 locality ? localityCell(st) : null, e2eCells(st, qs), td(total ? "" : pausedBadge(st.paused), ""));
             const clients = d.clients || [];
             replace(body,
                 h("h2", {}, "Channel message queue"),
-                table("channel-nodes", [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), th("Messages"), th("Rate"), th("Connections"),
+                table("channel-nodes", [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), deadHead(dead), th("Messages"), th("Rate"), th("Connections"),
                     locality ? th("Delivery", true, "deliveries to consumers in nsqd's zone, its region, elsewhere") : null, e2eHeads(qs), th("", false)],
                     [nodes.map(st => row(st, false)), nodes.length > 1 ? row(d, true) : null]),
                 h("h2", {}, `Clients (${clients.length})`),
