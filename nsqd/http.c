@@ -467,6 +467,30 @@ static int peek_count_arg(struct nsq_http_call *c, size_t *n)
     return 0;
 }
 
+/* The optional "include": a comma-separated list of "inflight" and "deferred" (PEEK_INCLUDE_*).
+   Returns 0, or -EINVAL for any other word. */
+static int peek_include_arg(struct nsq_http_call *c, unsigned *include)
+{
+    static const struct {
+        const char *word;
+        unsigned bit;
+    } words[] = {{"inflight", PEEK_INCLUDE_IN_FLIGHT}, {"deferred", PEEK_INCLUDE_DEFERRED}};
+    const char *v = nsq_http_query(c, "include");
+    *include = 0;
+    while (v && *v) {
+        size_t len = strcspn(v, ",");
+        size_t i = 0;
+        while (i < sizeof(words) / sizeof(words[0]) &&
+               (strlen(words[i].word) != len || strncmp(words[i].word, v, len) != 0))
+            i++;
+        if (i == sizeof(words) / sizeof(words[0]))
+            return -EINVAL;
+        *include |= words[i].bit;
+        v += len + (v[len] == ',');
+    }
+    return 0;
+}
+
 static void h_channel_peek(struct nsq_http_call *c)
 {
     const char *ch;
@@ -483,8 +507,13 @@ static void h_channel_peek(struct nsq_http_call *c)
         nsq_http_reply_error(c->req, 400, "INVALID_ARG_N");
         return;
     }
+    unsigned include;
+    if (peek_include_arg(c, &include) != 0) {
+        nsq_http_reply_error(c->req, 400, "INVALID_ARG_INCLUDE");
+        return;
+    }
     struct evbuffer *out = evbuffer_new();
-    if (!out || channel_peek_render(chan, n, out) != 0) {
+    if (!out || channel_peek_render(chan, n, include, out) != 0) {
         if (out)
             evbuffer_free(out);
         nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");

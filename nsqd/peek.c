@@ -22,10 +22,12 @@
 #include "message.h"
 #include "nsq_goquote.h"
 #include "nsq_json.h"
+#include "nsq_time.h"
 
 #define B64_IN_GROUP  3
 #define B64_OUT_GROUP 4
 #define B64_CHUNK     (B64_IN_GROUP * 1024) /* input bytes encoded per append */
+#define NS_PER_MS     1000000LL
 
 /* True if s is entirely valid UTF-8. The decoder returns U+FFFD and 1 byte for an invalid
    sequence; a real U+FFFD is 3 bytes. */
@@ -69,7 +71,8 @@ static void json_base64(struct nsq_json *j, const uint8_t *p, size_t len)
     evbuffer_add(j->out, "\"", 1);
 }
 
-static void render_message(struct nsq_json *j, const struct nsqd_message *m)
+/* Opens the message's object and writes its fields; the caller may add more, then closes it. */
+static void render_message_open(struct nsq_json *j, const struct nsqd_message *m)
 {
     nsq_json_object_begin(j);
     nsq_json_kv_string_len(j, "id", m->id, NSQ_MSG_ID_LEN);
@@ -83,6 +86,11 @@ static void render_message(struct nsq_json *j, const struct nsqd_message *m)
         json_base64(j, m->body, m->body_len);
         nsq_json_kv_string(j, "encoding", "base64");
     }
+}
+
+static void render_message(struct nsq_json *j, const struct nsqd_message *m)
+{
+    render_message_open(j, m);
     nsq_json_object_end(j);
 }
 
@@ -104,7 +112,108 @@ static int peek_copy_record(const uint8_t *data, size_t len, void *arg)
     return pc->bytes >= NSQD_PEEK_MAX_BYTES;
 }
 
-int channel_peek_render(struct channel *c, size_t n, struct evbuffer *out)
+/*
+ * The n messages with the smallest pri (in-flight deadline or deferred due time), kept in a
+ * binary max-heap of n pointers while scanning all k candidates: O(k log n) time, O(n) memory,
+ * whatever the number of in-flight or deferred messages. Sorted ascending at the end.
+ */
+struct pri_select {
+    const struct nsqd_message **v;
+    size_t n, cap;
+};
+
+static void sel_swap(struct pri_select *s, size_t a, size_t b)
+{
+    const struct nsqd_message *t = s->v[a];
+    s->v[a] = s->v[b];
+    s->v[b] = t;
+}
+
+static void sel_down(struct pri_select *s, size_t i, size_t len)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < len && s->v[l]->pri > s->v[m]->pri)
+            m = l;
+        if (r < len && s->v[r]->pri > s->v[m]->pri)
+            m = r;
+        if (m == i)
+            return;
+        sel_swap(s, i, m);
+        i = m;
+    }
+}
+
+static void sel_offer(struct pri_select *s, const struct nsqd_message *m)
+{
+    if (s->n < s->cap) {
+        size_t i = s->n++;
+        s->v[i] = m;
+        while (i > 0 && s->v[(i - 1) / 2]->pri < s->v[i]->pri) {
+            sel_swap(s, i, (i - 1) / 2);
+            i = (i - 1) / 2;
+        }
+    } else if (s->cap > 0 && m->pri < s->v[0]->pri) {
+        s->v[0] = m;
+        sel_down(s, 0, s->n);
+    }
+}
+
+/* Heap sort in place: ascending pri. */
+static void sel_sort(struct pri_select *s)
+{
+    for (size_t end = s->n; end > 1; end--) {
+        sel_swap(s, 0, end - 1);
+        sel_down(s, 0, end - 1);
+    }
+}
+
+/* "<key>": [messages with "<due_key>": ms from now (negative when overdue)], earliest first. */
+static void render_selected(struct nsq_json *j, const char *key, const char *due_key,
+                            struct pri_select *s)
+{
+    int64_t now = nsq_mono_ns();
+    sel_sort(s);
+    nsq_json_key(j, key);
+    nsq_json_array_begin(j);
+    for (size_t i = 0; i < s->n; i++) {
+        const struct nsqd_message *m = s->v[i];
+        render_message_open(j, m);
+        nsq_json_kv_int(j, due_key, (m->pri - now) / NS_PER_MS);
+        nsq_json_object_end(j);
+    }
+    nsq_json_array_end(j);
+}
+
+static int render_in_flight(struct nsq_json *j, const struct channel *c, size_t n)
+{
+    struct pri_select s = {.cap = n};
+    s.v = calloc(n, sizeof(*s.v));
+    if (!s.v)
+        return -ENOMEM;
+    const struct msg_table *t = &c->in_flight;
+    for (size_t b = 0; b < t->nbuckets; b++)
+        for (const struct nsqd_message *m = t->buckets[b]; m; m = m->hnext)
+            sel_offer(&s, m);
+    render_selected(j, "in_flight", "expires_in_ms", &s);
+    free(s.v);
+    return 0;
+}
+
+static int render_deferred(struct nsq_json *j, const struct channel *c, size_t n)
+{
+    struct pri_select s = {.cap = n};
+    s.v = calloc(n, sizeof(*s.v));
+    if (!s.v)
+        return -ENOMEM;
+    for (size_t i = 0; i < pq_len(&c->deferred_pq); i++)
+        sel_offer(&s, c->deferred_pq.items[i].m);
+    render_selected(j, "deferred", "due_in_ms", &s);
+    free(s.v);
+    return 0;
+}
+
+int channel_peek_render(struct channel *c, size_t n, unsigned include, struct evbuffer *out)
 {
     struct nsq_json j;
     nsq_json_init(&j, out);
@@ -141,6 +250,10 @@ int channel_peek_render(struct channel *c, size_t n, struct evbuffer *out)
     nsq_json_kv_int(&j, "depth", channel_depth(c));
     nsq_json_kv_uint(&j, "in_flight_count", channel_in_flight_count(c));
     nsq_json_kv_uint(&j, "deferred_count", channel_deferred_count(c));
+    if ((include & PEEK_INCLUDE_IN_FLIGHT) && render_in_flight(&j, c, n) != 0)
+        return -ENOMEM;
+    if ((include & PEEK_INCLUDE_DEFERRED) && render_deferred(&j, c, n) != 0)
+        return -ENOMEM;
     nsq_json_object_end(&j);
     return 0;
 }

@@ -22,11 +22,17 @@ struct evbuffer;
    bounds the memory and the time the loop spends on a peek of large messages. */
 #define NSQD_PEEK_MAX_BYTES (16 * 1024 * 1024)
 
+/* What else an answer lists, besides the queued messages (query "include=inflight,deferred"). */
+#define PEEK_INCLUDE_IN_FLIGHT 1u
+#define PEEK_INCLUDE_DEFERRED  2u
+
 /*
  * Appends the JSON answer for the next `n` messages of c (1..NSQD_PEEK_MAX) to out:
  * {"messages": [{"id", "timestamp", "attempts", "size", "body"[, "encoding": "base64"]}, ...],
- *  "depth", "in_flight_count", "deferred_count"}. Returns 0 or -ENOMEM.
+ *  "depth", "in_flight_count", "deferred_count"}, then with PEEK_INCLUDE_IN_FLIGHT "in_flight"
+ * (the n earliest deadlines first, each with "expires_in_ms") and with PEEK_INCLUDE_DEFERRED
+ * "deferred" (the n earliest due first, each with "due_in_ms"). Returns 0 or -ENOMEM.
  */
-int channel_peek_render(struct channel *c, size_t n, struct evbuffer *out);
+int channel_peek_render(struct channel *c, size_t n, unsigned include, struct evbuffer *out);
 
 #endif

@@ -265,6 +265,77 @@ START_TEST(test_peek_count_and_binary)
 }
 END_TEST
 
+/* include=inflight,deferred also lists the messages in flight and deferred, earliest first and
+   at most n of each, with what they would be delivered as; the queued ones are unchanged. */
+START_TEST(test_peek_include_in_flight_deferred)
+{
+    enum { TOTAL = 6, TAKEN = 4 };
+    static const int req_ms[TAKEN] = {0, 60000, 30000, 45000}; /* m0 stays in flight */
+    static const char *const extra[] = {"--http-peek", NULL};
+    start_nsqd(extra);
+    publish(0, TOTAL);
+    struct peeked p;
+    peek_wait(TOTAL, TOTAL, &p);
+    peeked_free(&p);
+
+    int fd = subscribe();
+    ck_assert_int_eq(itest_rdy(fd, TAKEN), 0);
+    struct itest_msg m[TAKEN];
+    for (int i = 0; i < TAKEN; i++)
+        ck_assert_int_eq(itest_read_msg(fd, &m[i], WAIT_MS), 0);
+    ck_assert_int_eq(itest_rdy(fd, 0), 0);
+    for (int i = 1; i < TAKEN; i++) {
+        char req[64];
+        snprintf(req, sizeof(req), "REQ %s %d\n", m[i].id, req_ms[i]);
+        ck_assert_int_eq(harness_tcp_send_str(fd, req), 0);
+    }
+
+    cJSON *j = NULL;
+    int64_t deadline = harness_now_ms() + WAIT_MS;
+    for (;;) {
+        long st;
+        j = itest_http_json("GET", g_http, PEEK_PATH "&n=2&include=inflight,deferred", NULL, &st);
+        ck_assert_int_eq(st, 200);
+        if (cJSON_GetObjectItem(j, "deferred_count")->valueint == TAKEN - 1)
+            break;
+        ck_assert_msg(harness_now_ms() < deadline, "REQ not applied");
+        cJSON_Delete(j);
+        usleep(POLL_US);
+    }
+    const cJSON *msgs = cJSON_GetObjectItem(j, "messages");
+    ck_assert_int_eq(cJSON_GetArraySize(msgs), 2);
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 0), "body")->valuestring, "m4");
+    const cJSON *inf = cJSON_GetObjectItem(j, "in_flight");
+    ck_assert_int_eq(cJSON_GetArraySize(inf), 1);
+    const cJSON *a = cJSON_GetArrayItem(inf, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(a, "id")->valuestring, m[0].id);
+    ck_assert_str_eq(cJSON_GetObjectItem(a, "body")->valuestring, "m0");
+    ck_assert_int_eq(cJSON_GetObjectItem(a, "attempts")->valueint, 1);
+    ck_assert_int_gt(cJSON_GetObjectItem(a, "expires_in_ms")->valueint, 0);
+    /* deferred by due time, the two earliest: m2 (30 s) then m3 (45 s) */
+    const cJSON *def = cJSON_GetObjectItem(j, "deferred");
+    ck_assert_int_eq(cJSON_GetArraySize(def), 2);
+    for (int k = 0; k < 2; k++) {
+        const cJSON *d = cJSON_GetArrayItem(def, k);
+        ck_assert_str_eq(cJSON_GetObjectItem(d, "id")->valuestring, m[2 + k].id);
+        ck_assert_int_eq(cJSON_GetObjectItem(d, "attempts")->valueint, 1);
+        int due = cJSON_GetObjectItem(d, "due_in_ms")->valueint;
+        ck_assert(due > 0 && due <= req_ms[2 + k]);
+    }
+    cJSON_Delete(j);
+
+    /* without include: no such lists */
+    peek(TOTAL, &p);
+    ck_assert_ptr_null(cJSON_GetObjectItem(p.root, "in_flight"));
+    ck_assert_ptr_null(cJSON_GetObjectItem(p.root, "deferred"));
+    expect_bodies(&p, TAKEN, TOTAL - TAKEN);
+    peeked_free(&p);
+    for (int i = 0; i < TAKEN; i++)
+        free(m[i].body);
+    close(fd);
+}
+END_TEST
+
 static void expect_err(const char *method, const char *path, long status, const char *msg)
 {
     char *got = NULL;
@@ -293,6 +364,8 @@ START_TEST(test_peek_errors)
         expect_err("GET", path, 400, "INVALID_ARG_N");
     }
     expect_err("POST", PEEK_PATH, 405, "METHOD_NOT_ALLOWED");
+    expect_err("GET", PEEK_PATH "&include=bogus", 400, "INVALID_ARG_INCLUDE");
+    expect_err("GET", PEEK_PATH "&include=inflight,,deferred", 400, "INVALID_ARG_INCLUDE");
     struct peeked p;
     peek_wait(1000, 1, &p); /* the largest count is accepted */
     peeked_free(&p);
@@ -318,6 +391,7 @@ static Suite *peek_suite(void)
     tcase_add_test(tc, test_peek_disk);
     tcase_add_test(tc, test_peek_memory_then_disk);
     tcase_add_test(tc, test_peek_count_and_binary);
+    tcase_add_test(tc, test_peek_include_in_flight_deferred);
     tcase_add_test(tc, test_peek_errors);
     tcase_add_test(tc, test_peek_off_by_default);
     suite_add_tcase(s, tc);
