@@ -7,11 +7,15 @@
  * in the dead-letter topic and is not redelivered on its channel; DPUB and /pub?defer= obey
  * --max-defer-timeout. With none of the flags, nothing changes.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -337,6 +341,106 @@ START_TEST(test_nsqadmin_shows_count)
 }
 END_TEST
 
+/* Two channels dead-letter the same message: the dead-letter topic gets a copy from each, and
+   every channel of it sees the attempts count (copies keep it). */
+START_TEST(test_two_channels_and_dead_channels)
+{
+    const char *const flags[] = {"--max-attempts=1", NULL};
+    start(flags);
+    expect_http("POST", "/topic/create?topic=fan", 200, NULL);
+    expect_http("POST", "/channel/create?topic=fan&channel=a", 200, NULL);
+    expect_http("POST", "/channel/create?topic=fan&channel=b", 200, NULL);
+    expect_http("POST", "/topic/create?topic=fan.dead", 200, NULL);
+    expect_http("POST", "/channel/create?topic=fan.dead&channel=x", 200, NULL);
+    expect_http("POST", "/channel/create?topic=fan.dead&channel=y", 200, NULL);
+    int a = consumer("fan", "a", "{}"), b = consumer("fan", "b", "{}");
+    publish("fan");
+    struct itest_msg ma, mb;
+    ck_assert_int_eq(itest_read_msg(a, &ma, WAIT_MS), 0);
+    ck_assert_int_eq(itest_read_msg(b, &mb, WAIT_MS), 0);
+    ck_assert_str_eq(ma.id, mb.id);
+    req(a, ma.id);
+    req(b, mb.id);
+    ck_assert_int_eq(await_stat("fan", "a", "dead_letter_count", 1), 1);
+    ck_assert_int_eq(await_stat("fan", "b", "dead_letter_count", 1), 1);
+    ck_assert_int_eq(await_stat("fan.dead", NULL, "message_count", 2), 2);
+    const char *chans[] = {"x", "y"};
+    for (size_t c = 0; c < 2; c++) {
+        int fd = consumer("fan.dead", chans[c], "{}");
+        for (int i = 0; i < 2; i++) {
+            struct itest_msg m;
+            ck_assert_int_eq(itest_read_msg(fd, &m, WAIT_MS), 0);
+            ck_assert_str_eq(m.id, ma.id);
+            ck_assert_str_eq(m.body, BODY);
+            ck_assert_int_eq(m.attempts, 1);
+            ck_assert_int_eq(itest_fin(fd, m.id), 0);
+            free(m.body);
+        }
+        close(fd);
+    }
+    free(ma.body);
+    free(mb.body);
+    close(a);
+    close(b);
+}
+END_TEST
+
+/* A bound UDP socket on loopback; its port into *port. */
+static int udp_listen(int *port)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ck_assert_int_ge(fd, 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+/* True once a datagram holding `line` arrives (before the deadline). */
+static bool udp_wait_line(int fd, const char *line)
+{
+    int64_t deadline = harness_now_ms() + WAIT_MS;
+    char d[65536];
+    while (harness_now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(fd, d, sizeof(d) - 1, 0);
+        if (n <= 0)
+            continue;
+        d[n] = '\0';
+        if (strstr(d, line))
+            return true;
+    }
+    return false;
+}
+
+START_TEST(test_statsd_counter)
+{
+    int uport, ufd = udp_listen(&uport);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "--statsd-address=127.0.0.1:%d", uport);
+    const char *const flags[] = {"--max-attempts=1", addr, "--statsd-interval=1s", NULL};
+    start(flags);
+    int fd = consumer("st", "c", "{}");
+    publish("st");
+    struct itest_msg m;
+    ck_assert_int_eq(itest_read_msg(fd, &m, WAIT_MS), 0);
+    req(fd, m.id);
+    free(m.body);
+    ck_assert_int_eq(await_stat("st", "c", "dead_letter_count", 1), 1);
+    /* A counter: the push after the move carries it. */
+    ck_assert(udp_wait_line(ufd, ".topic.st.channel.c.dead_letter_count:1|c\n"));
+    close(fd);
+    close(ufd);
+}
+END_TEST
+
 /* Sends DPUB and returns the reply frame's text (caller frees). An out-of-range timeout is
    refused (and the connection closed) on the command line, before the body: pass ok = false not
    to send one. */
@@ -433,6 +537,8 @@ static Suite *dead_letter_suite(void)
     tcase_add_test(tc, test_off_by_default);
     tcase_add_test(tc, test_channel_setting_persists);
     tcase_add_test(tc, test_journal_crash_keeps_dead_letter);
+    tcase_add_test(tc, test_two_channels_and_dead_channels);
+    tcase_add_test(tc, test_statsd_counter);
 #ifdef NSQADMIN_BIN
     tcase_add_test(tc, test_nsqadmin_shows_count);
 #endif
