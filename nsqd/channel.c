@@ -370,6 +370,13 @@ static bool channel_dead_letter(struct channel *c, struct nsqd_message *m)
 
 static void channel_deliver(struct channel *c, struct client *cl, struct nsqd_message *m)
 {
+    if (topic_msg_expired(c->topic, m)) {
+        c->drops.expired++;
+        if (c->journal)
+            journal_done(c->journal, m->id, false);
+        nsqd_message_free(m);
+        return;
+    }
     if (cl->sample_rate > 0 && rand() % 100 > cl->sample_rate) {
         if (c->journal)
             journal_done(c->journal, m->id, false);
@@ -416,6 +423,7 @@ int channel_put(struct channel *c, struct nsqd_message *m)
         channel_deliver(c, ready_next(c), m);
         return 0;
     }
+    queue_make_room(c->topic, &c->memq, c->dq, &c->drops, channel_depth(c));
     if (msg_ring_len(&c->memq) < c->mem_cap && msg_ring_push(&c->memq, m) == 0) {
         channel_schedule_pump(c);
         return 0;
@@ -466,6 +474,10 @@ static void channel_pump_cb(evutil_socket_t fd, short what, void *arg)
             size_t len;
             if (diskqueue_pop(c->dq, &data, &len) != 1)
                 return; /* the ready callback wakes us */
+            if (queue_skip_popped(&c->drops)) {
+                free(data);
+                continue;
+            }
             m = nsqd_message_decode(data, len);
             free(data);
             if (!m) {
@@ -761,6 +773,7 @@ int channel_empty(struct channel *c)
     if (c->journal)
         journal_quiesce(c->journal); /* no writer flush of dq during the empty */
     int rc = c->dq ? diskqueue_empty(c->dq) : 0;
+    c->drops.disk_skip = 0;
     if (c->journal) {
         journal_snapshot_begin(c->journal);
         journal_snapshot_commit(c->journal);
@@ -775,7 +788,7 @@ int64_t channel_depth(const struct channel *c)
 
 int64_t channel_backend_depth(const struct channel *c)
 {
-    return c->dq ? diskqueue_depth(c->dq) : 0;
+    return c->dq ? diskqueue_depth(c->dq) - c->drops.disk_skip : 0;
 }
 
 size_t channel_in_flight_count(const struct channel *c)

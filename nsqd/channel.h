@@ -27,6 +27,7 @@
 #include "in_flight_pqueue.h"
 #include "msg_ring.h"
 #include "msg_table.h"
+#include "topic_limits.h"
 #include "topology.h"
 
 struct topic;
@@ -73,6 +74,7 @@ struct channel {
     int64_t max_attempts;       /* own dead-letter limit, 0 = inherit (dead_letter.h) */
     uint64_t dead_letter_count; /* messages moved to the dead-letter topic */
     bool dead_letter_warned;    /* "no valid dead-letter topic" was logged */
+    struct queue_drops drops;   /* expired (TTL) and evicted (max_depth) messages */
     struct nsq_quantile *e2e;   /* NULL when no percentiles are configured */
 };
 
@@ -110,7 +112,7 @@ void channel_pause(struct channel *c, bool paused);
 int channel_empty(struct channel *c);
 
 int64_t channel_depth(const struct channel *c);
-int64_t channel_backend_depth(const struct channel *c);
+int64_t channel_backend_depth(const struct channel *c); /* disk, minus evicted records */
 size_t channel_in_flight_count(const struct channel *c);
 size_t channel_deferred_count(const struct channel *c);
 

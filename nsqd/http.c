@@ -158,6 +158,30 @@ static void pub_durable_drop(void *arg)
     (void)arg;
 }
 
+/* ttl= of /pub and /mpub: a Go duration, 0 = none (topic_limits.h). Replies 400 INVALID_TTL and
+   returns false when it is not one, is negative or exceeds TOPIC_MAX_MSG_TTL_MS. */
+static bool pub_ttl_arg(struct nsq_http_call *c, uint32_t *ttl_ms)
+{
+    *ttl_ms = 0;
+    const char *s = nsq_http_query(c, "ttl");
+    if (!s)
+        return true;
+    int64_t ns;
+    if (nsq_parse_duration(s, &ns) != 0 || ns < 0 ||
+        ns / NSQ_NS_PER_MS > (int64_t)TOPIC_MAX_MSG_TTL_MS) {
+        nsq_http_reply_error(c->req, 400, "INVALID_TTL");
+        return false;
+    }
+    *ttl_ms = (uint32_t)((ns + NSQ_NS_PER_MS - 1) / NSQ_NS_PER_MS); /* never rounds to "none" */
+    return true;
+}
+
+/* A failed publish: the topic is at its max_depth (policy reject), or nsqd is exiting. */
+static void reply_pub_failed(struct nsq_http_call *c, int rc)
+{
+    nsq_http_reply_error(c->req, 503, rc == -ENOSPC ? "TOPIC_FULL" : "EXITING");
+}
+
 static void h_pub(struct nsq_http_call *c)
 {
     struct nsqd *n = call_nsqd(c);
@@ -190,10 +214,15 @@ static void h_pub(struct nsq_http_call *c)
         }
         defer_ns = ms * NSQ_NS_PER_MS;
     }
+    uint32_t ttl_ms;
+    if (!pub_ttl_arg(c, &ttl_ms))
+        return;
     const void *data = evbuffer_pullup(body, -1);
     uint64_t seq0 = defer_ns > 0 && n->journal ? journal_last_seq(n->journal) : 0;
-    if (!t || topic_publish(t, data, len, defer_ns) != 0) {
-        nsq_http_reply_error(c->req, 503, "EXITING");
+    int64_t now = 0;
+    int rc = t ? topic_publish_ttl(t, data, len, defer_ns, ttl_ms, &now) : -ESHUTDOWN;
+    if (rc != 0) {
+        reply_pub_failed(c, rc);
         return;
     }
     if (defer_ns > 0 && n->journal && journal_last_seq(n->journal) != seq0 &&
@@ -213,6 +242,9 @@ static void h_mpub(struct nsq_http_call *c)
     }
     const char *tname = pub_topic_arg(c);
     if (!tname)
+        return;
+    uint32_t ttl_ms;
+    if (!pub_ttl_arg(c, &ttl_ms))
         return;
     struct topic *t = nsqd_get_topic(n, tname);
     const char *b = nsq_http_query(c, "binary");
@@ -279,10 +311,10 @@ static void h_mpub(struct nsq_http_call *c)
             off = end + 1;
         }
     }
-    int rc = t ? topic_publish_many(t, msgs, nmsgs) : -ESHUTDOWN;
+    int rc = t ? topic_publish_many_ttl(t, msgs, nmsgs, ttl_ms) : -ESHUTDOWN;
     free(msgs);
     if (rc) {
-        nsq_http_reply_error(c->req, 503, "EXITING");
+        reply_pub_failed(c, rc);
         return;
     }
     reply_ok(c);
@@ -372,6 +404,78 @@ static void h_topic_pause(struct nsq_http_call *c)
 static void h_topic_unpause(struct nsq_http_call *c)
 {
     topic_pause_common(c, false);
+}
+
+/* ---- topic limits (topic_limits.h) ---- */
+
+/* The existing topic named by topic=, or NULL after replying. */
+static struct topic *limits_topic_arg(struct nsq_http_call *c)
+{
+    const char *name = topic_arg(c, true);
+    if (!name)
+        return NULL;
+    struct topic *t = nsqd_find_topic(call_nsqd(c), name);
+    if (!t)
+        nsq_http_reply_error(c->req, 404, "TOPIC_NOT_FOUND");
+    return t;
+}
+
+static void limits_persist_reply(struct nsq_http_call *c, struct topic *t)
+{
+    if (!t->ephemeral && nsqd_persist_metadata(call_nsqd(c)) != 0) {
+        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
+        return;
+    }
+    reply_empty(c);
+}
+
+/* POST /topic/ttl?topic=&ttl=<Go duration>: the topic's TTL, 0 = none. */
+static void h_topic_ttl(struct nsq_http_call *c)
+{
+    struct topic *t = limits_topic_arg(c);
+    if (!t)
+        return;
+    const char *s = nsq_http_query(c, "ttl");
+    int64_t ns;
+    if (!s) {
+        nsq_http_reply_error(c->req, 400, "MISSING_ARG_TTL");
+        return;
+    }
+    if (nsq_parse_duration(s, &ns) != 0 || ns < 0) {
+        nsq_http_reply_error(c->req, 400, "INVALID_TTL");
+        return;
+    }
+    t->limits.ttl_ns = ns;
+    t->limits.ttl_set = true;
+    limits_persist_reply(c, t);
+}
+
+/* POST /topic/max_depth?topic=&max_depth=N[&policy=reject|drop_oldest]: 0 = unbounded; the
+   policy is kept when not given. */
+static void h_topic_max_depth(struct nsq_http_call *c)
+{
+    struct topic *t = limits_topic_arg(c);
+    if (!t)
+        return;
+    const char *s = nsq_http_query(c, "max_depth");
+    const char *p = nsq_http_query(c, "policy");
+    int64_t max;
+    enum topic_overflow policy = t->limits.policy;
+    if (!s) {
+        nsq_http_reply_error(c->req, 400, "MISSING_ARG_MAX_DEPTH");
+        return;
+    }
+    if (!parse_int64(s, &max) || max < 0) {
+        nsq_http_reply_error(c->req, 400, "INVALID_MAX_DEPTH");
+        return;
+    }
+    if (p && topic_overflow_parse(p, &policy) != 0) {
+        nsq_http_reply_error(c->req, 400, "INVALID_POLICY");
+        return;
+    }
+    t->limits.max_depth = max;
+    t->limits.policy = policy;
+    limits_persist_reply(c, t);
 }
 
 /* ---- channel administration ---- */
@@ -807,6 +911,8 @@ static const struct nsq_http_route routes[] = {
         {"/topic/empty", EVHTTP_REQ_POST, h_topic_empty},
         {"/topic/pause", EVHTTP_REQ_POST, h_topic_pause},
         {"/topic/unpause", EVHTTP_REQ_POST, h_topic_unpause},
+        {"/topic/ttl", EVHTTP_REQ_POST, h_topic_ttl},
+        {"/topic/max_depth", EVHTTP_REQ_POST, h_topic_max_depth},
         {"/channel/create", EVHTTP_REQ_POST, h_channel_create},
         {"/channel/delete", EVHTTP_REQ_POST, h_channel_delete},
         {"/channel/empty", EVHTTP_REQ_POST, h_channel_empty},

@@ -95,6 +95,7 @@ struct nsqd_message *nsqd_message_new(const char id[NSQ_MSG_ID_LEN], int64_t tim
     m->heap_index = 0;
     m->body_len = (uint32_t)body_len;
     m->attempts = 0;
+    m->ttl_ms = 0;
     memcpy(m->id, id, NSQ_MSG_ID_LEN);
     memcpy(m->body, body, body_len);
     return m;
@@ -106,6 +107,7 @@ struct nsqd_message *nsqd_message_copy(const struct nsqd_message *m)
     if (c) {
         c->deferred = m->deferred;
         c->attempts = m->attempts;
+        c->ttl_ms = m->ttl_ms;
     }
     return c;
 }

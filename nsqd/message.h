@@ -30,6 +30,7 @@ struct nsqd_message {
     uint32_t heap_index; /* position in the in-flight or deferred heap */
     uint32_t body_len;
     uint16_t attempts;
+    uint32_t ttl_ms; /* per-publish time-to-live from timestamp, 0 = none; not kept on disk */
     char id[NSQ_MSG_ID_LEN];
     uint8_t body[];
 };
@@ -37,10 +38,11 @@ struct nsqd_message {
 /* New message with attempts 0; body copied. NULL on allocation failure. Caller owns it. */
 struct nsqd_message *nsqd_message_new(const char id[NSQ_MSG_ID_LEN], int64_t timestamp,
                                       const void *body, size_t body_len);
-/* Copy with the same id, timestamp, body, deferral and attempts (0 for published messages; a
+/* Copy with the same id, timestamp, body, deferral, TTL and attempts (0 for published messages; a
    dead-lettered message keeps its count, docs/dead-letter.md). */
 struct nsqd_message *nsqd_message_copy(const struct nsqd_message *m);
-/* From a diskqueue record (storage.md §2); NULL if shorter than the header or out of memory. */
+/* From a diskqueue record (storage.md §2; no TTL: upstream's record has no room for it); NULL if
+   shorter than the header or out of memory. */
 struct nsqd_message *nsqd_message_decode(const uint8_t *data, size_t len);
 /* Appends the disk record form (header + body, attempts as now) to dq. Returns diskqueue_putv's
    result. */

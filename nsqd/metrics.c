@@ -140,6 +140,14 @@ static int64_t t_channels(const struct nsqd_topic_stats *t)
 {
     return (int64_t)t->n_channels;
 }
+static int64_t t_expired(const struct nsqd_topic_stats *t)
+{
+    return (int64_t)t->expired_count;
+}
+static int64_t t_dropped(const struct nsqd_topic_stats *t)
+{
+    return (int64_t)t->dropped_count;
+}
 
 static const struct topic_family topic_families[] = {
         {"nsqd_topic_depth", "gauge", "Messages queued in the topic (memory and disk).", t_depth},
@@ -150,6 +158,10 @@ static const struct topic_family topic_families[] = {
          t_bytes},
         {"nsqd_topic_paused", "gauge", "1 if the topic is paused.", t_paused},
         {"nsqd_topic_channels", "gauge", "Channels of the topic.", t_channels},
+        {"nsqd_topic_expired_total", "counter",
+         "Messages whose TTL passed in the topic's own queue (dropped).", t_expired},
+        {"nsqd_topic_dropped_total", "counter",
+         "Messages evicted from the topic's own queue by max_depth (drop_oldest).", t_dropped},
 };
 
 static int64_t c_depth(const struct nsqd_channel_stats *c)
@@ -192,6 +204,14 @@ static int64_t c_paused(const struct nsqd_channel_stats *c)
 {
     return c->paused;
 }
+static int64_t c_expired(const struct nsqd_channel_stats *c)
+{
+    return (int64_t)c->expired_count;
+}
+static int64_t c_dropped(const struct nsqd_channel_stats *c)
+{
+    return (int64_t)c->dropped_count;
+}
 
 static const struct channel_family channel_families[] = {
         {"nsqd_channel_depth", "gauge", "Messages queued in the channel (memory and disk).",
@@ -210,6 +230,10 @@ static const struct channel_family channel_families[] = {
          c_dead_lettered},
         {"nsqd_channel_clients", "gauge", "Consumers subscribed to the channel.", c_clients},
         {"nsqd_channel_paused", "gauge", "1 if the channel is paused.", c_paused},
+        {"nsqd_channel_expired_total", "counter",
+         "Messages whose TTL passed before delivery (dropped).", c_expired},
+        {"nsqd_channel_dropped_total", "counter",
+         "Messages evicted by the topic's max_depth (drop_oldest).", c_dropped},
 };
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))

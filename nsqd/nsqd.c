@@ -265,6 +265,7 @@ static void metadata_topic(struct topic *t, void *arg)
     nsq_json_object_begin(j);
     nsq_json_kv_string(j, "name", t->name);
     nsq_json_kv_bool(j, "paused", t->paused);
+    topic_limits_write_json(t, j);
     nsq_json_key(j, "channels");
     size_t persisted = 0;
     for (size_t i = 0; i < t->nchans; i++)
@@ -419,6 +420,7 @@ static int nsqd_load_metadata(struct nsqd *n, char *err, size_t errlen)
             continue;
         if (json_paused(jt))
             topic_pause(t, true);
+        topic_limits_read_json(t, jt);
         const cJSON *chans = cJSON_GetObjectItemCaseSensitive(jt, "channels");
         const cJSON *jc;
         if (!cJSON_IsArray(chans))

@@ -143,6 +143,9 @@ const struct nsq_opt *nsqd_options_table(struct nsqd_options *o, size_t *n)
                      "maximum requeuing timeout for a message");
     table[i++] = OPT("max-defer-timeout", NULL, NSQ_OPT_DURATION, &o->max_defer_timeout, "0s",
                      "maximum deferral of a DPUB or /pub?defer= message (0 = --max-req-timeout)");
+    table[i++] = OPT("msg-ttl", NULL, NSQ_OPT_DURATION, &o->msg_ttl, "0s",
+                     "time-to-live of messages of topics without their own TTL (0 = none); "
+                     "expired messages are dropped before delivery");
     table[i++] = OPT("max-body-size", NULL, NSQ_OPT_INT64, &o->max_body_size, "5242880",
                      "maximum size of a single command body");
     table[i++] =

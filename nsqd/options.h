@@ -67,6 +67,7 @@ struct nsqd_options {
     int64_t max_msg_size;
     int64_t max_req_timeout;
     int64_t max_defer_timeout; /* 0 = max_req_timeout (see nsqd_max_defer_timeout) */
+    int64_t msg_ttl;           /* default topic TTL (topic_limits.h), 0 = none */
     int64_t max_body_size;
     int64_t max_heartbeat_interval;
     int64_t max_rdy_count;

@@ -119,6 +119,44 @@ static bool parse_digits(struct nsq_slice s, int64_t *out)
     return true;
 }
 
+/*
+ * Per-publish TTL: an optional trailing parameter in milliseconds, `PUB <topic> [<ttl>]`,
+ * `MPUB <topic> [<ttl>]`, `DPUB <topic> <defer> [<ttl>]` (topic_limits.h). Old clients never
+ * send it; upstream ignores it. Absent or 0 = none. Reads params[idx]; false after a fatal error.
+ */
+static bool ttl_param(struct client *c, struct nsq_command *cmd, size_t idx, const char *name,
+                      uint32_t *ttl_ms)
+{
+    char q[NSQ_MAX_LINE];
+    int64_t ms = 0;
+    *ttl_ms = 0;
+    if (cmd->nparams <= idx)
+        return true;
+    if (!parse_digits(cmd->params[idx], &ms)) {
+        fatal(c, "E_INVALID %s could not parse ttl %s", name,
+              slice_str(cmd->params[idx], q, sizeof(q)));
+        return false;
+    }
+    if (ms > (int64_t)TOPIC_MAX_MSG_TTL_MS) {
+        fatal(c, "E_INVALID %s ttl %lld out of range 0-%lld", name, (long long)ms,
+              (long long)TOPIC_MAX_MSG_TTL_MS);
+        return false;
+    }
+    *ttl_ms = (uint32_t)ms;
+    return true;
+}
+
+/* A publish refused by a topic's max_depth (policy reject) is not fatal: the connection stays
+   usable and the producer may retry. */
+static void pub_failed(struct client *c, const char *name, int rc)
+{
+    if (rc == -ENOSPC) {
+        nonfatal(c, "E_%s_FAILED %s failed topic max depth reached", name, name);
+        return;
+    }
+    fatal(c, "E_%s_FAILED %s failed %s", name, name, rc == -ESHUTDOWN ? "exiting" : strerror(-rc));
+}
+
 static bool auth_enabled(const struct client *c)
 {
     return c->n->opts->auth_http_addresses.len > 0;
@@ -478,6 +516,9 @@ static void cmd_pub_line(struct client *c, struct nsq_command *cmd)
         fatal(c, "E_BAD_TOPIC PUB topic name %s is not valid", quote(cmd->params[0], q, sizeof(q)));
         return;
     }
+    uint32_t ttl_ms;
+    if (!ttl_param(c, cmd, 1, "PUB", &ttl_ms))
+        return;
     c->pending_cmd = PENDING_PUB;
     nsq_parser_want_size(c->parser);
 }
@@ -494,6 +535,9 @@ static void cmd_mpub_line(struct client *c, struct nsq_command *cmd)
               quote(cmd->params[0], q, sizeof(q)));
         return;
     }
+    uint32_t ttl_ms;
+    if (!ttl_param(c, cmd, 1, "MPUB", &ttl_ms))
+        return;
     char tname[NSQ_NAME_MAX_LEN + 1];
     slice_str(cmd->params[0], tname, sizeof(tname));
     if (check_auth(c, cmd, AUTH_STAGE_LINE, "MPUB", tname, "", false) != AUTH_OK)
@@ -527,6 +571,9 @@ static void cmd_dpub_line(struct client *c, struct nsq_command *cmd)
               (long long)max_ms);
         return;
     }
+    uint32_t ttl_ms;
+    if (!ttl_param(c, cmd, 2, "DPUB", &ttl_ms))
+        return;
     c->pending_cmd = PENDING_DPUB;
     nsq_parser_want_size(c->parser);
 }
@@ -921,12 +968,15 @@ static void body_pub(struct client *c, struct nsq_command *cmd, bool deferred)
         parse_digits(cmd->params[1], &ms);
         defer_ns = ms * NSQ_NS_PER_MS;
     }
+    uint32_t ttl_ms;
+    ttl_param(c, cmd, deferred ? 2 : 1, name, &ttl_ms); /* validated with the line */
     struct topic *t = nsqd_get_topic(c->n, tname);
     uint64_t seq0 = deferred && c->n->journal ? journal_last_seq(c->n->journal) : 0;
-    int rc = t ? topic_publish(t, cmd->body, cmd->body_len, defer_ns) : -ESHUTDOWN;
+    int64_t now = 0;
+    int rc =
+            t ? topic_publish_ttl(t, cmd->body, cmd->body_len, defer_ns, ttl_ms, &now) : -ESHUTDOWN;
     if (rc) {
-        fatal(c, "E_%s_FAILED %s failed %s", name, name,
-              rc == -ESHUTDOWN ? "exiting" : strerror(-rc));
+        pub_failed(c, name, rc);
         return;
     }
     client_count_pub(c, tname, 1);
@@ -971,15 +1021,23 @@ static void body_mpub(struct client *c, struct nsq_command *cmd, struct evbuffer
         fatal(c, "E_MPUB_FAILED MPUB failed exiting");
         return;
     }
+    uint32_t ttl_ms;
+    ttl_param(c, cmd, 1, "MPUB", &ttl_ms); /* validated with the line */
+    if (topic_admit(t, (uint64_t)it.count) != 0) {
+        if (it.left > 0)
+            evbuffer_prepend(in, it.p, it.left);
+        pub_failed(c, "MPUB", -ENOSPC);
+        return;
+    }
     nsq_mpub_begin(&it, cmd->body, cmd->body_len, o->max_body_size, o->max_msg_size);
     const uint8_t *msg;
     size_t len;
     uint64_t n = 0;
     int64_t now = 0; /* one clock reading for the whole batch */
     while ((rc = nsq_mpub_next(&it, &msg, &len)) == 1) {
-        rc = topic_publish_at(t, msg, len, 0, &now);
+        rc = topic_publish_ttl(t, msg, len, 0, ttl_ms, &now);
         if (rc) {
-            fatal(c, "E_MPUB_FAILED MPUB failed %s", rc == -ESHUTDOWN ? "exiting" : strerror(-rc));
+            pub_failed(c, "MPUB", rc);
             return;
         }
         n++;

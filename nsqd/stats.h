@@ -104,6 +104,11 @@ struct nsqd_channel_stats {
     bool clients_null; /* include_clients=false → "clients":null */
     bool paused;
     struct nsq_quantile_result e2e; /* n == 0 → "percentiles":null */
+    /* TTL and depth limits (topic_limits.h): rendered after the upstream keys, only when
+       limits_shown (the topic's limits are configured or were used). */
+    bool limits_shown;
+    uint64_t expired_count;
+    uint64_t dropped_count;
 };
 
 struct nsqd_topic_stats {
@@ -116,6 +121,13 @@ struct nsqd_topic_stats {
     uint64_t message_bytes;
     bool paused;
     struct nsq_quantile_result e2e; /* merged from the channels; n == 0 without channels */
+    /* As for channels; the counts are those of the topic's own queue. */
+    bool limits_shown;
+    int64_t ttl_ns;              /* 0 = none */
+    int64_t max_depth;           /* 0 = unbounded */
+    const char *overflow_policy; /* static string: "reject" / "drop_oldest" */
+    uint64_t expired_count;
+    uint64_t dropped_count;
 };
 
 /*

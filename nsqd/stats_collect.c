@@ -115,6 +115,8 @@ static void channel_fill(struct nsqd_channel_stats *cs, struct channel *c, bool 
     cs->dead_letter = cs->max_attempts > 0 || cs->dead_letter_count > 0;
     cs->client_count = (int64_t)c->client_count;
     cs->paused = c->paused;
+    cs->expired_count = c->drops.expired;
+    cs->dropped_count = c->drops.dropped;
     e2e_result(c, now_ns, &cs->e2e);
     if (!include_clients) {
         cs->clients_null = true;
@@ -149,10 +151,18 @@ static bool topic_fill(struct nsqd_topic_stats *ts, struct topic *t, const char 
     ts->message_count = t->message_count;
     ts->message_bytes = t->message_bytes;
     ts->paused = t->paused;
+    ts->limits_shown = topic_limits_shown(t);
+    ts->ttl_ns = t->limits.ttl_ns;
+    ts->max_depth = t->limits.max_depth;
+    ts->overflow_policy = topic_overflow_name(t->limits.policy);
+    ts->expired_count = t->drops.expired;
+    ts->dropped_count = t->drops.dropped;
     ts->channels = calloc(n ? n : 1, sizeof(*ts->channels));
     if (ts->channels) {
         for (size_t i = 0; i < n; i++)
             channel_fill(&ts->channels[ts->n_channels++], chans[i], include_clients, now_ns);
+        for (size_t i = 0; i < ts->n_channels; i++)
+            ts->channels[i].limits_shown = ts->limits_shown;
     }
     /* The topic's latency merges every channel's. */
     memset(&ts->e2e, 0, sizeof(ts->e2e));

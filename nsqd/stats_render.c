@@ -247,6 +247,10 @@ static void render_channel_json(struct nsq_json *j, const struct nsqd_channel_st
     json_kv_bool(j, "paused", c->paused);
     nsq_json_key(j, "e2e_processing_latency");
     render_latency_json(j, &c->e2e);
+    if (c->limits_shown) {
+        json_kv_uint(j, "expired_count", c->expired_count);
+        json_kv_uint(j, "dropped_count", c->dropped_count);
+    }
     nsq_json_object_end(j);
 }
 
@@ -266,6 +270,13 @@ static void render_topic_json(struct nsq_json *j, const struct nsqd_topic_stats 
     json_kv_bool(j, "paused", t->paused);
     nsq_json_key(j, "e2e_processing_latency");
     render_latency_json(j, &t->e2e);
+    if (t->limits_shown) {
+        json_kv_int(j, "ttl", t->ttl_ns);
+        json_kv_int(j, "max_depth", t->max_depth);
+        json_kv_str(j, "overflow_policy", t->overflow_policy);
+        json_kv_uint(j, "expired_count", t->expired_count);
+        json_kv_uint(j, "dropped_count", t->dropped_count);
+    }
     nsq_json_object_end(j);
 }
 

@@ -102,6 +102,17 @@ static void emit_topology(struct nsq_statsd *sink, const char *base,
     }
 }
 
+/* TTL and max_depth counters (topic_limits.h), only for topics that show them in /stats. */
+static void emit_drops(struct nsq_statsd *sink, const char *base, uint64_t expired,
+                       uint64_t last_expired, uint64_t dropped, uint64_t last_dropped)
+{
+    char name[STATSD_NAME_LEN + 64];
+    snprintf(name, sizeof(name), "%s.expired_count", base);
+    nsq_statsd_counter(sink, name, (int64_t)(expired - last_expired));
+    snprintf(name, sizeof(name), "%s.dropped_count", base);
+    nsq_statsd_counter(sink, name, (int64_t)(dropped - last_dropped));
+}
+
 static void emit_channel(struct nsq_statsd *sink, const char *topic,
                          const struct nsqd_channel_stats *c, const struct nsqd_channel_stats *lc)
 {
@@ -132,6 +143,9 @@ static void emit_channel(struct nsq_statsd *sink, const char *topic,
     nsq_statsd_gauge(sink, name, c->client_count);
     emit_topology(sink, base, c, lc);
     emit_latency(sink, base, &c->e2e);
+    if (c->limits_shown)
+        emit_drops(sink, base, c->expired_count, lc ? lc->expired_count : 0, c->dropped_count,
+                   lc ? lc->dropped_count : 0);
 }
 
 void nsqd_statsd_emit(struct nsq_statsd *sink, const struct nsqd_stats *cur,
@@ -157,6 +171,9 @@ void nsqd_statsd_emit(struct nsq_statsd *sink, const struct nsqd_stats *cur,
         snprintf(name, sizeof(name), "%s.backend_depth", base);
         nsq_statsd_gauge(sink, name, t->backend_depth);
         emit_latency(sink, base, &t->e2e);
+        if (t->limits_shown)
+            emit_drops(sink, base, t->expired_count, lt ? lt->expired_count : 0, t->dropped_count,
+                       lt ? lt->dropped_count : 0);
 
         for (size_t k = 0; k < t->n_channels; k++) {
             const struct nsqd_channel_stats *c = &t->channels[k];

@@ -48,6 +48,7 @@ struct topic *topic_new(struct nsqd *n, const char *name)
         goto err;
     t->ephemeral = nsq_name_is_ephemeral(name, strlen(name));
     t->mem_cap = n->opts->mem_queue_size > 0 ? (size_t)n->opts->mem_queue_size : 0;
+    topic_limits_init(&t->limits, n->opts);
     nsq_guid_factory_init(&t->guid, n->opts->id);
     if (!t->ephemeral) {
         struct diskqueue_options o = {
@@ -116,6 +117,7 @@ static int topic_put(struct topic *t, struct nsqd_message *m)
         topic_distribute(t, m);
         return 0;
     }
+    queue_make_room(t, &t->memq, t->dq, &t->drops, topic_depth(t));
     if (msg_ring_len(&t->memq) < t->mem_cap && msg_ring_push(&t->memq, m) == 0) {
         topic_schedule_pump(t);
         return 0;
@@ -188,22 +190,33 @@ static void topic_next_id(struct topic *t, char id[NSQ_MSG_ID_LEN], int64_t *now
     nsq_guid_to_hex(guid, id);
 }
 
-int topic_publish_at(struct topic *t, const void *body, size_t len, int64_t defer_ns, int64_t *now)
+int topic_publish_ttl(struct topic *t, const void *body, size_t len, int64_t defer_ns,
+                      uint32_t ttl_ms, int64_t *now)
 {
     if (t->exiting)
         return -ESHUTDOWN;
+    if (topic_admit(t, 1) != 0)
+        return -ENOSPC;
     char id[NSQ_MSG_ID_LEN];
     topic_next_id(t, id, now);
     struct nsqd_message *m = nsqd_message_new(id, *now, body, len);
     if (!m)
         return -ENOMEM;
     m->deferred = defer_ns > 0 ? defer_ns : 0;
+    m->ttl_ms = ttl_ms;
+    if (ttl_ms)
+        t->limits.seen_msg_ttl = true;
     int rc = topic_put(t, m);
     if (rc == 0) {
         t->message_count++;
         t->message_bytes += len;
     }
     return rc;
+}
+
+int topic_publish_at(struct topic *t, const void *body, size_t len, int64_t defer_ns, int64_t *now)
+{
+    return topic_publish_ttl(t, body, len, defer_ns, 0, now);
 }
 
 int topic_publish(struct topic *t, const void *body, size_t len, int64_t defer_ns)
@@ -214,9 +227,16 @@ int topic_publish(struct topic *t, const void *body, size_t len, int64_t defer_n
 
 int topic_publish_many(struct topic *t, const struct iovec *bodies, size_t n)
 {
+    return topic_publish_many_ttl(t, bodies, n, 0);
+}
+
+int topic_publish_many_ttl(struct topic *t, const struct iovec *bodies, size_t n, uint32_t ttl_ms)
+{
+    if (!t->exiting && topic_admit(t, n) != 0)
+        return -ENOSPC;
     int64_t now = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = topic_publish_at(t, bodies[i].iov_base, bodies[i].iov_len, 0, &now);
+        int rc = topic_publish_ttl(t, bodies[i].iov_base, bodies[i].iov_len, 0, ttl_ms, &now);
         if (rc)
             return rc;
     }
@@ -235,6 +255,10 @@ static void topic_pump_cb(evutil_socket_t fd, short what, void *arg)
             size_t len;
             if (diskqueue_pop(t->dq, &data, &len) != 1)
                 return; /* the ready callback wakes us */
+            if (queue_skip_popped(&t->drops)) {
+                free(data);
+                continue;
+            }
             m = nsqd_message_decode(data, len);
             free(data);
             if (!m) {
@@ -244,6 +268,11 @@ static void topic_pump_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (!m)
             return;
+        if (topic_msg_expired(t, m)) {
+            t->drops.expired++;
+            nsqd_message_free(m);
+            continue;
+        }
         topic_distribute(t, m);
     }
     topic_schedule_pump(t);
@@ -339,6 +368,7 @@ static void topic_drop_memq(struct topic *t)
 int topic_empty(struct topic *t)
 {
     topic_drop_memq(t);
+    t->drops.disk_skip = 0;
     return t->dq ? diskqueue_empty(t->dq) : 0;
 }
 
@@ -349,7 +379,7 @@ int64_t topic_depth(const struct topic *t)
 
 int64_t topic_backend_depth(const struct topic *t)
 {
-    return t->dq ? diskqueue_depth(t->dq) : 0;
+    return t->dq ? diskqueue_depth(t->dq) - t->drops.disk_skip : 0;
 }
 
 static void topic_release(struct topic *t)

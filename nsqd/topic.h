@@ -18,6 +18,7 @@
 
 #include "nsq_guid.h"
 #include "msg_ring.h"
+#include "topic_limits.h"
 
 struct nsqd;
 struct channel;
@@ -45,7 +46,9 @@ struct topic {
     struct nsq_guid_factory guid;
     uint64_t message_count;
     uint64_t message_bytes;
-    bool had_channel; /* ephemeral topic: deleted when its last channel goes */
+    bool had_channel;           /* ephemeral topic: deleted when its last channel goes */
+    struct topic_limits limits; /* TTL and max depth (topic_limits.h) */
+    struct queue_drops drops;   /* what the topic's own queue expired or evicted */
 };
 
 /* Creates a topic (not started, not registered anywhere). NULL on failure. */
@@ -61,6 +64,11 @@ int topic_publish(struct topic *t, const void *body, size_t len, int64_t defer_n
 int topic_publish_at(struct topic *t, const void *body, size_t len, int64_t defer_ns, int64_t *now);
 /* Publishes n bodies in order (MPUB); stops at the first failure. Counts only the successes. */
 int topic_publish_many(struct topic *t, const struct iovec *bodies, size_t n);
+/* The forms above with a per-publish TTL (ttl_ms, 0 = none; topic_limits.h). With a reject
+   max_depth they fail with -ENOSPC, before publishing anything, when the messages do not fit. */
+int topic_publish_ttl(struct topic *t, const void *body, size_t len, int64_t defer_ns,
+                      uint32_t ttl_ms, int64_t *now);
+int topic_publish_many_ttl(struct topic *t, const struct iovec *bodies, size_t n, uint32_t ttl_ms);
 
 /* Puts an existing message into t as a publish would (ID, timestamp and attempts kept) and counts
    it. durable: straight into t's diskqueue, flushed to disk before returning (blocks the loop for
@@ -81,7 +89,7 @@ void topic_pause(struct topic *t, bool paused);
 int topic_empty(struct topic *t);
 
 int64_t topic_depth(const struct topic *t);         /* memory + disk */
-int64_t topic_backend_depth(const struct topic *t); /* disk only */
+int64_t topic_backend_depth(const struct topic *t); /* disk only (minus evicted records) */
 
 /* Shutdown: closes every channel (flushing its messages to disk), writes the memory ring to the
    diskqueue, closes the queue and frees t. */
