@@ -176,8 +176,10 @@ static void render_selected(struct nsq_json *j, const char *key, const char *due
     sel_sort(s);
     nsq_json_key(j, key);
     nsq_json_array_begin(j);
-    for (size_t i = 0; i < s->n; i++) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < s->n && (i == 0 || bytes < NSQD_PEEK_MAX_BYTES); i++) {
         const struct nsqd_message *m = s->v[i];
+        bytes += m->body_len;
         render_message_open(j, m);
         nsq_json_kv_int(j, due_key, (m->pri - now) / NS_PER_MS);
         nsq_json_object_end(j);
