@@ -26,6 +26,7 @@
 #include "nsq_options.h"
 #include "nsq_version.h"
 #include "nsqd.h"
+#include "topology.h"
 
 #define URL_LEN 2048
 /* --max-body-size default, bounding a lookupd reply when the option is unset. */
@@ -65,7 +66,8 @@ static void register_one(const char *topic, const char *channel, void *arg)
     lookup_peer_command(p, "REGISTER", topic, channel);
 }
 
-/* Builds {"broadcast_address":..,"hostname":..,"http_port":..,"tcp_port":..,"version":..}. */
+/* Builds {"broadcast_address":..,"hostname":..,"http_port":..,"tcp_port":..,"version":..}, plus
+   "topology_zone" and "topology_region" when set. */
 static void identify_body(struct nsqd *n, struct evbuffer *out)
 {
     struct nsq_json j;
@@ -81,6 +83,10 @@ static void identify_body(struct nsqd *n, struct evbuffer *out)
     nsq_json_int(&j, nsqd_broadcast_tcp_port(n));
     nsq_json_key(&j, "version");
     nsq_json_string(&j, NSQ_VERSION);
+    if (topology_configured(n->opts)) { /* as upstream's topology experiment */
+        nsq_json_kv_string(&j, "topology_zone", n->opts->topology_zone);
+        nsq_json_kv_string(&j, "topology_region", n->opts->topology_region);
+    }
     nsq_json_object_end(&j);
 }
 

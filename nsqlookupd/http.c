@@ -74,6 +74,11 @@ static void write_peer(struct nsq_json *j, const struct lookup_peer *p)
     nsq_json_kv_int(j, "tcp_port", p->tcp_port);
     nsq_json_kv_int(j, "http_port", p->http_port);
     nsq_json_kv_string(j, "version", p->version);
+    /* nsqd's topology (upstream's topology experiment), only when it sent one */
+    if (p->topology_zone && p->topology_zone[0])
+        nsq_json_kv_string(j, "topology_zone", p->topology_zone);
+    if (p->topology_region && p->topology_region[0])
+        nsq_json_kv_string(j, "topology_region", p->topology_region);
 }
 
 static void append_string(const char *s, void *arg)

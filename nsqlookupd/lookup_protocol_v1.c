@@ -350,6 +350,10 @@ static int decode_identify(const uint8_t *body, size_t len, struct lookup_peer *
     if (rc == 0)
         rc = json_string_field(root, "version", &peer->version);
     if (rc == 0)
+        rc = json_string_field(root, "topology_zone", &peer->topology_zone);
+    if (rc == 0)
+        rc = json_string_field(root, "topology_region", &peer->topology_region);
+    if (rc == 0)
         rc = json_int_field(root, "tcp_port", &peer->tcp_port);
     if (rc == 0)
         rc = json_int_field(root, "http_port", &peer->http_port);

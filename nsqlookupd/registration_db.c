@@ -167,6 +167,8 @@ void lookup_peer_free(struct lookup_peer *peer)
     free(peer->hostname);
     free(peer->broadcast_address);
     free(peer->version);
+    free(peer->topology_zone);
+    free(peer->topology_region);
     free(peer);
 }
 

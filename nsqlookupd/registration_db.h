@@ -41,6 +41,8 @@ struct lookup_peer {
     int64_t tcp_port;
     int64_t http_port;
     char *version;
+    char *topology_zone; /* NULL unless nsqd sent one (its topology flags) */
+    char *topology_region;
     int64_t last_update_ns; /* wall clock ns of the last IDENTIFY/PING */
     /* producers of this peer, in registration order (owned by the db) */
     struct lookup_producer *first, *last;

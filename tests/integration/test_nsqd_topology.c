@@ -3,7 +3,7 @@
  * sit in nsqd's zone, in its region, and elsewhere: with the experiment on, messages go to the
  * zone first, then the region, then the rest once the nearer ones are not ready, and /stats counts
  * them by class (JSON, text, /metrics). Without the experiment delivery stays round robin and the
- * answers keep upstream's fields only.
+ * answers keep upstream's fields only. nsqd registers its zone and region with nsqlookupd.
  */
 #include <check.h>
 #include <stdio.h>
@@ -321,6 +321,43 @@ START_TEST(topology_unknown_experiment_rejected)
 }
 END_TEST
 
+struct lookupd_wait {
+    int http_port;
+    const char *want; /* text expected in /nodes */
+};
+
+static bool lookupd_nodes_have(void *arg)
+{
+    const struct lookupd_wait *w = arg;
+    char *body = NULL;
+    bool ok = itest_http("GET", w->http_port, "/nodes", NULL, &body) == 200 && body != NULL &&
+              strstr(body, w->want) != NULL;
+    free(body);
+    return ok;
+}
+
+/* nsqd registers its zone and region with nsqlookupd, which lists them in /nodes and /lookup. */
+START_TEST(topology_registered_with_lookupd)
+{
+    const char *largs[] = {"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", NULL};
+    struct harness_proc *l = harness_start(NSQLOOKUPD_BIN, largs, 2);
+    ck_assert_ptr_nonnull(l);
+    char lflag[64];
+    snprintf(lflag, sizeof(lflag), "--lookupd-tcp-address=127.0.0.1:%d", harness_port(l, "TCP"));
+    char *dir = harness_tmpdir();
+    const char *flags[] = {lflag, "--broadcast-address=127.0.0.1", NSQD_ZONE, NSQD_REGION, NULL};
+    struct harness_proc *p = itest_nsqd_start(dir, flags);
+    ck_assert_ptr_nonnull(p);
+    struct lookupd_wait w = {harness_port(l, "HTTP"),
+                             "\"topology_zone\":\"z1\",\"topology_region\":\"r1\""};
+    ck_assert_msg(harness_wait_until(lookupd_nodes_have, &w, READY_WAIT), "not in /nodes");
+    ck_assert_int_eq(harness_stop(p, 0), 0);
+    ck_assert_int_eq(harness_stop(l, 0), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *topology_suite(void)
 {
     Suite *s = suite_create("nsqd_topology");
@@ -331,6 +368,9 @@ static Suite *topology_suite(void)
     tcase_add_test(tc, topology_without_experiment_is_round_robin);
     tcase_add_test(tc, topology_absent_keeps_upstream_answers);
     tcase_add_test(tc, topology_unknown_experiment_rejected);
+#ifdef NSQLOOKUPD_BIN
+    tcase_add_test(tc, topology_registered_with_lookupd);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }
