@@ -59,7 +59,10 @@ static int parse_tls_min_version(const char *text, void *target)
     return -EINVAL;
 }
 
-static struct nsq_opt table[64];
+/* Room for every flag with a margin: nsqd_options_table fills it without a bound check (a
+   _Static_assert cannot count the entries), so keep this well above the number of table[i++]. */
+#define NSQD_OPTIONS_CAP 128
+static struct nsq_opt table[NSQD_OPTIONS_CAP];
 static size_t table_len;
 
 #define OPT(f, c, t, tgt, d, h)                                                                    \
