@@ -511,6 +511,35 @@ START_TEST(test_default_defer_bound_is_req_timeout)
 }
 END_TEST
 
+/* The config-file keys: max_attempts, dead_letter_suffix, max_defer_timeout. */
+START_TEST(test_config_file_keys)
+{
+    char path[4200], flag[4300];
+    snprintf(path, sizeof(path), "%s/nsqd.cfg", g_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("max_attempts = 4\ndead_letter_suffix = \"_dlq\"\nmax_defer_timeout = \"5s\"\n", f);
+    fclose(f);
+    snprintf(flag, sizeof(flag), "--config=%s", path);
+    const char *const flags[] = {flag, NULL};
+    start(flags);
+    expect_http("GET", "/config/max_attempts", 200, "4");
+    expect_http("POST", "/topic/create?topic=cfg", 200, NULL);
+    expect_http("POST", "/channel/create?topic=cfg&channel=c", 200, NULL);
+    ck_assert_int_eq(itest_stats_int(g_http, "cfg", "c", "max_attempts"), 4);
+    /* cfg_dlq's channels are dead-letter channels: they do not inherit the limit. */
+    expect_http("POST", "/topic/create?topic=cfg_dlq", 200, NULL);
+    expect_http("POST", "/channel/create?topic=cfg_dlq&channel=c", 200, NULL);
+    ck_assert_int_eq(itest_stats_int(g_http, "cfg_dlq", "c", "max_attempts"), -1);
+    int fd = itest_v2_connect(g_tcp);
+    ck_assert_int_eq(itest_identify(fd, "{}"), 0);
+    char *r = dpub(fd, 5001, false);
+    ck_assert_str_eq(r, "E_INVALID DPUB timeout 5001 out of range 0-5000");
+    free(r);
+    close(fd);
+}
+END_TEST
+
 START_TEST(test_invalid_settings_refused)
 {
     static const char *const bad[][2] = {
@@ -545,6 +574,7 @@ static Suite *dead_letter_suite(void)
     tcase_add_test(tc, test_max_defer_timeout);
     tcase_add_test(tc, test_max_defer_timeout_above_req);
     tcase_add_test(tc, test_default_defer_bound_is_req_timeout);
+    tcase_add_test(tc, test_config_file_keys);
     tcase_add_test(tc, test_invalid_settings_refused);
     suite_add_tcase(s, tc);
     return s;
