@@ -48,11 +48,12 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (g_nsqd)
-        harness_stop(g_nsqd, 0);
+    /* A clean exit: also how a sanitizer report (non-zero exit status) fails the test. */
+    int rc = g_nsqd ? harness_stop(g_nsqd, 0) : 0;
     g_nsqd = NULL;
     harness_rmdir(g_dir);
     free(g_dir);
+    ck_assert_int_eq(rc, 0);
 }
 
 /* A consumer of topic/channel with RDY 1 (and an IDENTIFY body). */
@@ -337,7 +338,7 @@ START_TEST(test_nsqadmin_shows_count)
     ck_assert_int_eq(st, 200);
     ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(d, "dead_letter_count"));
     cJSON_Delete(d);
-    harness_stop(admin, 0);
+    ck_assert_int_eq(harness_stop(admin, 0), 0);
 }
 END_TEST
 
