@@ -180,8 +180,12 @@ static int dq_do_empty(struct diskqueue *dq)
     dq->err = 0;
     dq->count = 0;
     dq->depth = 0;
+    uint64_t accepted = dq->put_seq;
     pthread_cond_broadcast(&dq->space_cv);
     pthread_mutex_unlock(&dq->mu);
+    /* every record accepted so far is gone: none is left to wait for */
+    dq->written_seq = accepted;
+    dq_publish_synced(dq, accepted);
 
     dq->batch.len = 0; /* records kept from a failed write */
     dq->batch_off = 0;
@@ -464,6 +468,9 @@ struct diskqueue *diskqueue_open(struct diskqueue_service *s, const struct diskq
     dq->svc = s;
     dq->ready = ready;
     dq->ready_arg = arg;
+    dq->synced_fn = o->synced;
+    dq->synced_arg = o->synced_arg;
+    atomic_init(&dq->synced_seq, 0);
     dq->max_bytes_per_file = o->max_bytes_per_file;
     dq->min_msg_size = o->min_msg_size;
     dq->max_msg_size = o->max_msg_size;
@@ -537,6 +544,7 @@ int diskqueue_putv(struct diskqueue *dq, const struct iovec *iov, int iovcnt)
     dq->pending.len += rec;
     dq->unwritten_bytes += rec;
     dq->unwritten++;
+    dq->put_seq++;
     dq->depth++;
     bool sched = !dq->write_sched;
     dq->write_sched = true;
@@ -545,6 +553,16 @@ int diskqueue_putv(struct diskqueue *dq, const struct iovec *iov, int iovcnt)
     if (sched)
         dqs_schedule(dq->svc, &dq->task);
     return 0;
+}
+
+uint64_t diskqueue_put_seq(struct diskqueue *dq)
+{
+    return dq->put_seq; /* written by this (the owner) thread only */
+}
+
+uint64_t diskqueue_synced_seq(struct diskqueue *dq)
+{
+    return atomic_load(&dq->synced_seq);
 }
 
 int diskqueue_put(struct diskqueue *dq, const void *data, size_t len)

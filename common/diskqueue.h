@@ -15,7 +15,9 @@
  *
  * Durability: put returns once the record is in memory; it reaches the file on the next I/O pass
  * and is durable after the next sync (sync-every / sync-timeout / roll / close, storage.md §3.2).
- * A write error is reported by the following puts (sticky error) and by diskqueue_health.
+ * A write error is reported by the following puts (sticky error) and by diskqueue_health. An owner
+ * that must know when a record is durable compares diskqueue_put_seq (taken after the put) with
+ * diskqueue_synced_seq, and may be told through the `synced` callback when the latter advances.
  *
  * depth = records accepted by put (plus the depth found on disk at open) minus records popped;
  * records in the pending buffer and in the read-ahead list are counted.
@@ -49,6 +51,11 @@ struct diskqueue_options {
     int32_t max_msg_size; /* max-msg-size + 26 */
     int64_t sync_every;
     int64_t sync_timeout_ns;
+    /* Optional (NULL = none): called from an I/O thread each time diskqueue_synced_seq advances,
+       and after each failed write (diskqueue_health then reports it). Like `ready`, it must only
+       wake the owner's loop. */
+    void (*synced)(void *arg);
+    void *synced_arg;
 };
 
 /*
@@ -115,6 +122,16 @@ typedef int (*diskqueue_peek_fn)(const uint8_t *data, size_t len, void *arg);
  * (including the one that stopped it).
  */
 size_t diskqueue_peek(struct diskqueue *dq, size_t max, diskqueue_peek_fn fn, void *arg);
+
+/*
+ * Completion sequence numbers. diskqueue_put_seq (owner thread) is the number of records accepted
+ * by put since open. diskqueue_synced_seq (any thread) is the number of those that are durable: the
+ * I/O side wrote them and a later fsync of their segment succeeded (or an empty dropped them, after
+ * which there is nothing left to wait for). Record k (1-based, in put order) is durable once
+ * synced_seq >= k. How soon that happens is the sync policy's (sync_every / sync_timeout_ns).
+ */
+uint64_t diskqueue_put_seq(struct diskqueue *dq);
+uint64_t diskqueue_synced_seq(struct diskqueue *dq);
 
 /*
  * Synchronous, for tests and tools: one I/O pass (writes everything pending, refills the read-ahead

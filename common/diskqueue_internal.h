@@ -112,6 +112,8 @@ struct diskqueue {
     int64_t sync_every, sync_timeout_ns;
     diskqueue_ready_fn ready;
     void *ready_arg;
+    void (*synced_fn)(void *arg);
+    void *synced_arg;
 
     pthread_mutex_t mu;
     pthread_cond_t space_cv; /* signalled when pending bytes were written or an error appeared */
@@ -121,6 +123,7 @@ struct diskqueue {
     size_t unwritten_bytes; /* bytes in pending + the batch being written */
     int64_t unwritten;      /* records in pending + the batch being written */
     bool write_sched;       /* a run will pick up pending */
+    uint64_t put_seq;       /* records accepted by put since open */
     int64_t wr_file_pub;    /* copy of wr_file/wr_pos for pop's catch-up test */
     int64_t wr_pos_pub;
     int err; /* sticky write error (-errno), 0 when the last write succeeded */
@@ -142,9 +145,13 @@ struct diskqueue {
     bool sync_busy;   /* the sync task is fsyncing / storing */
     bool sync_retire; /* close/delete: the sync task retires on its next run */
     struct diskqueue_meta sync_meta;
+    uint64_t sync_written; /* written_seq when sync_meta was taken: durable after the sync */
     int sync_fds[DQ_SYNC_FDS];
     int64_t sync_fd_file[DQ_SYNC_FDS];
     size_t sync_nfds;
+
+    /* records durable (see diskqueue_synced_seq); only grows, written by I/O threads */
+    _Atomic uint64_t synced_seq;
 
     /* (mu) accounting and requests */
     int64_t depth;
@@ -158,6 +165,7 @@ struct diskqueue {
     int wr_fd;
     bool wr_dirty; /* written since the last fsync */
     int64_t wr_file, wr_pos;
+    uint64_t written_seq; /* records written to their segment (or dropped by an empty) */
     int rd_fd;
     int64_t rd_fd_file; /* segment rd_fd is open on */
     int64_t rd_size;    /* size of that segment once it is completed, -1 unknown */
@@ -204,6 +212,8 @@ void dq_sync_async(struct diskqueue *dq);
 void dq_sync_discard(struct diskqueue *dq);
 /* The sync task's run (see diskqueue_service.h). */
 int dq_sync_task_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, bool timer_fired);
+/* Raises synced_seq to `seq` (never lowers it) and calls the synced callback if it advanced. */
+void dq_publish_synced(struct diskqueue *dq, uint64_t seq);
 /* Writes everything pending (storage.md §2.1). Returns 0 or the write error (sticky). */
 int dq_write_pending(struct diskqueue *dq);
 

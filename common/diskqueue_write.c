@@ -52,6 +52,15 @@ static void errno_text(int err, char *buf, size_t len)
 
 /* ---------------------------------------------------------------- sync */
 
+void dq_publish_synced(struct diskqueue *dq, uint64_t seq)
+{
+    uint64_t cur = atomic_load(&dq->synced_seq);
+    while (cur < seq && !atomic_compare_exchange_weak(&dq->synced_seq, &cur, seq)) {
+    }
+    if (cur < seq && dq->synced_fn)
+        dq->synced_fn(dq->synced_arg);
+}
+
 /* fsyncs and closes fds taken from the sync slot. Returns 0 or the first -errno. */
 static int dq_fsync_fds(struct diskqueue *dq, const int *fds, size_t n)
 {
@@ -104,6 +113,7 @@ int dq_sync(struct diskqueue *dq)
 {
     int fds[DQ_SYNC_FDS];
     size_t n;
+    uint64_t written = dq->written_seq; /* the run's own field: nothing is written meanwhile */
     pthread_mutex_lock(&dq->mu);
     dq_sync_quiesce_locked(dq, fds, &n);
     pthread_mutex_unlock(&dq->mu);
@@ -116,6 +126,8 @@ int dq_sync(struct diskqueue *dq)
     } else {
         dq->wr_dirty = false;
     }
+    if (rc == 0)
+        dq_publish_synced(dq, written);
     struct diskqueue_meta m;
     pthread_mutex_lock(&dq->mu);
     dq_meta_snapshot_locked(dq, &m);
@@ -163,6 +175,7 @@ static void dq_sync_post_fd(struct diskqueue *dq, int fd, int64_t file)
     }
     pthread_mutex_lock(&dq->mu);
     dq_meta_snapshot_locked(dq, &dq->sync_meta);
+    dq->sync_written = dq->written_seq;
     dq->sync_posted = true;
     pthread_mutex_unlock(&dq->mu);
     dqs_schedule(dq->svc, &dq->sync_task);
@@ -188,6 +201,7 @@ int dq_sync_task_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, b
     int fds[DQ_SYNC_FDS];
     size_t n;
     struct diskqueue_meta m;
+    uint64_t written = 0;
 
     pthread_mutex_lock(&dq->mu);
     bool posted = dq->sync_posted;
@@ -195,6 +209,7 @@ int dq_sync_task_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, b
         memcpy(fds, dq->sync_fds, dq->sync_nfds * sizeof(int));
         n = dq->sync_nfds;
         m = dq->sync_meta;
+        written = dq->sync_written;
         dq->sync_nfds = 0;
         dq->sync_posted = false;
         dq->sync_busy = true;
@@ -202,7 +217,9 @@ int dq_sync_task_run(struct dqs_task *t, uint8_t *scratch, size_t scratch_len, b
     pthread_mutex_unlock(&dq->mu);
 
     if (posted) {
-        dq_fsync_fds(dq, fds, n);
+        /* the records are durable once their segments are (the metadata only speeds recovery) */
+        if (dq_fsync_fds(dq, fds, n) == 0)
+            dq_publish_synced(dq, written);
         int mrc = diskqueue_meta_store(dq->meta_path, &m);
         if (mrc != 0)
             DQ_LOG(dq, DQ_LOG_ERROR, "DISKQUEUE(%s) failed to sync - %s", dq->name, strerror(-mrc));
@@ -263,6 +280,7 @@ static int dq_commit_group(struct diskqueue *dq, const uint8_t *p, size_t n, int
         return rc;
     dq->wr_pos += (int64_t)n;
     dq->wr_dirty = true;
+    dq->written_seq += (uint64_t)recs;
     pthread_mutex_lock(&dq->mu);
     dq->unwritten -= recs;
     dq->unwritten_bytes -= n;
@@ -308,6 +326,9 @@ static void dq_set_error(struct diskqueue *dq, int rc)
     errno_text(-rc, dq->errmsg, sizeof(dq->errmsg));
     pthread_cond_broadcast(&dq->space_cv);
     pthread_mutex_unlock(&dq->mu);
+    /* whoever waits for records to be synced learns that they may not be */
+    if (dq->synced_fn)
+        dq->synced_fn(dq->synced_arg);
 }
 
 /*

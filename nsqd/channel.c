@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "ack_wait.h"
 #include "client.h"
 #include "dead_letter.h"
 #include "diskqueue.h"
@@ -81,6 +82,8 @@ struct channel *channel_new(struct topic *t, const char *name)
                 .max_msg_size = (int32_t)(n->opts->max_msg_size + NSQ_MSG_HEADER_LEN),
                 .sync_every = n->opts->sync_every,
                 .sync_timeout_ns = n->opts->sync_timeout,
+                .synced = n->ack_wait ? ack_wait_synced_cb : NULL,
+                .synced_arg = n->ack_wait,
         };
         c->dq = diskqueue_open(n->dqs, &o, channel_dq_ready, c);
         if (c->dq && n->journal)
@@ -435,6 +438,8 @@ int channel_put(struct channel *c, struct nsqd_message *m)
     int rc = nsqd_message_write_disk(c->dq, m);
     nsqd_message_free(m);
     struct nsqd *n = c->topic->n;
+    if (rc == 0)
+        ack_wait_note(n->ack_wait, c->dq); /* a publish in progress waits for this record */
     if (rc) {
         char err[256];
         if (diskqueue_health(c->dq, err, sizeof(err)) == 0)
@@ -828,6 +833,7 @@ void channel_close(struct channel *c)
     if (c->journal)
         journal_quiesce(c->journal);
     if (c->dq) {
+        ack_wait_forget(c->topic->n->ack_wait, c->dq);
         int rc = diskqueue_close(c->dq);
         if (rc)
             nsq_error("CHANNEL(%s) ERROR: failed to close backend - %s", c->name, strerror(-rc));
@@ -846,8 +852,10 @@ void channel_delete(struct channel *c)
     channel_drain_tables(c, false);
     if (c->journal)
         journal_quiesce(c->journal);
-    if (c->dq)
+    if (c->dq) {
+        ack_wait_forget(c->topic->n->ack_wait, c->dq);
         diskqueue_delete(c->dq);
+    }
     journal_close(c->journal, true);
     channel_release(c);
 }

@@ -104,7 +104,9 @@ struct client {
     char *auth_secret;
     size_t auth_secret_len;
     bool auth_wait;
-    bool journal_wait; /* a DPUB's OK waits for its journal record (journal.h): reading paused */
+    bool journal_wait; /* a publish's OK waits for the disk (ack_wait.h, journal.h): reading paused */
+    uint64_t held_journal_seq; /* while journal_wait: journal records to wait for after the queues */
+    const char *held_cmd;      /* while journal_wait: "PUB", "MPUB" or "DPUB" (for an error) */
     int auth_stage;
     int auth_pending_cmd;
     struct nsq_command auth_cmd;

@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
+#include "ack_wait.h"
 #include "channel.h"
 #include "journal.h"
 #include "nsq_command.h"
@@ -145,9 +146,11 @@ static bool parse_int64(const char *s, int64_t *out)
     return true;
 }
 
-/* With the journal on (journal.h), a deferred publish is answered once its record is on disk.
-   libevent keeps an unanswered request alive when its client goes away (the reply then just frees
-   it); at shutdown the server frees pending requests itself, so dropping one does nothing. */
+/* A publish is answered once what it wrote is on disk: its diskqueue records with --sync-every=1
+   (ack_wait.h), then its journal records (journal.h: messages a durable channel delivered or
+   deferred). The same rule as for TCP, so a 200 promises what an OK frame does. libevent keeps an
+   unanswered request alive when its client goes away (the reply then just frees it); at shutdown
+   the server frees pending requests itself, so dropping one does nothing. */
 static void pub_durable_done(void *arg)
 {
     nsq_http_reply_text(arg, 200, "OK", 2);
@@ -180,6 +183,67 @@ static bool pub_ttl_arg(struct nsq_http_call *c, uint32_t *ttl_ms)
 static void reply_pub_failed(struct nsq_http_call *c, int rc)
 {
     nsq_http_reply_error(c->req, 503, rc == -ENOSPC ? "TOPIC_FULL" : "EXITING");
+}
+
+/* A reply waiting for its diskqueue records, then for its journal records. Owned by the wait. */
+struct held_reply {
+    struct nsqd *n;
+    struct evhttp_request *req;
+    uint64_t journal_seq; /* 0: none */
+};
+
+/* ack_wait_fn: synced, or a queue failed to write (a failed put: 503 EXITING, as upstream). */
+static void held_reply_synced(void *arg, const char *err)
+{
+    struct held_reply *h = arg;
+    if (err)
+        nsq_http_reply_error(h->req, 503, "EXITING");
+    else if (!h->journal_seq || journal_when_done(h->n->journal, h->journal_seq, NULL,
+                                                  pub_durable_done, h->req, pub_durable_drop) != 0)
+        pub_durable_done(h->req);
+    free(h);
+}
+
+static void held_reply_drop(void *arg)
+{
+    free(arg);
+}
+
+/* Starts a publish: collects the records it will write. Returns the journal position before it. */
+static uint64_t pub_begin(struct nsqd *n)
+{
+    if (n->ack_wait)
+        ack_wait_begin(n->ack_wait);
+    return n->journal ? journal_last_seq(n->journal) : 0;
+}
+
+/* A failed publish: nothing to wait for. */
+static void pub_abort(struct nsqd *n)
+{
+    if (n->ack_wait)
+        ack_wait_abort(n->ack_wait);
+}
+
+/* Ends a successful publish (journal_seq0 from pub_begin): true when the reply is held until its
+   records are durable, false to reply at once. */
+static bool pub_hold_reply(struct nsqd *n, struct evhttp_request *req, uint64_t journal_seq0)
+{
+    uint64_t jseq = n->journal ? journal_last_seq(n->journal) : 0;
+    if (jseq == journal_seq0)
+        jseq = 0;
+    if (n->ack_wait) {
+        struct held_reply *h = malloc(sizeof(*h));
+        if (!h) {
+            ack_wait_abort(n->ack_wait);
+        } else {
+            *h = (struct held_reply){.n = n, .req = req, .journal_seq = jseq};
+            if (ack_wait_end(n->ack_wait, held_reply_synced, held_reply_drop, h))
+                return true;
+            free(h);
+        }
+    }
+    return jseq &&
+           journal_when_done(n->journal, jseq, NULL, pub_durable_done, req, pub_durable_drop) == 0;
 }
 
 static void h_pub(struct nsq_http_call *c)
@@ -218,16 +282,15 @@ static void h_pub(struct nsq_http_call *c)
     if (!pub_ttl_arg(c, &ttl_ms))
         return;
     const void *data = evbuffer_pullup(body, -1);
-    uint64_t seq0 = defer_ns > 0 && n->journal ? journal_last_seq(n->journal) : 0;
+    uint64_t seq0 = pub_begin(n);
     int64_t now = 0;
     int rc = t ? topic_publish_ttl(t, data, len, defer_ns, ttl_ms, &now) : -ESHUTDOWN;
     if (rc != 0) {
+        pub_abort(n);
         reply_pub_failed(c, rc);
         return;
     }
-    if (defer_ns > 0 && n->journal && journal_last_seq(n->journal) != seq0 &&
-        journal_when_done(n->journal, journal_last_seq(n->journal), NULL, pub_durable_done, c->req,
-                          pub_durable_drop) == 0)
+    if (pub_hold_reply(n, c->req, seq0))
         return;
     reply_ok(c);
 }
@@ -311,12 +374,16 @@ static void h_mpub(struct nsq_http_call *c)
             off = end + 1;
         }
     }
+    uint64_t seq0 = pub_begin(n);
     int rc = t ? topic_publish_many_ttl(t, msgs, nmsgs, ttl_ms) : -ESHUTDOWN;
     free(msgs);
     if (rc) {
+        pub_abort(n);
         reply_pub_failed(c, rc);
         return;
     }
+    if (pub_hold_reply(n, c->req, seq0))
+        return;
     reply_ok(c);
 }
 

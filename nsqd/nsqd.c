@@ -28,6 +28,7 @@
 #include <event2/thread.h>
 #include <openssl/ssl.h>
 
+#include "ack_wait.h"
 #include "channel.h"
 #include "client.h"
 #include "diskqueue.h"
@@ -615,6 +616,13 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
         goto fail;
     }
     diskqueue_service_set_log(n->dqs, nsqd_dq_log, n);
+    if (ack_wait_enabled(opts)) {
+        n->ack_wait = ack_wait_new(n->base);
+        if (!n->ack_wait) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
     if (journal_enabled(opts)) {
         n->journal = journal_writer_new(n->base);
         if (!n->journal) {
@@ -805,6 +813,7 @@ void nsqd_free(struct nsqd *n)
     if (n->sigterm_ev)
         event_free(n->sigterm_ev);
     journal_writer_free(n->journal); /* after every channel closed its journal */
+    ack_wait_free(n->ack_wait);      /* after every queue closed */
     diskqueue_service_free(n->dqs);
     nsqd_message_cache_release();
     if (n->base)

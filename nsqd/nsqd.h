@@ -50,6 +50,8 @@
  *    through a background writer; a message frame (and the OK of a deferred publish) is held
  *    until its record is on disk. The journal is replayed at startup and removed on a clean
  *    shutdown.
+ *  - With --sync-every=1 a publish that put records on a diskqueue is acknowledged only once they
+ *    are synced (ack_wait.h); the loop is woken by the queues' I/O threads, never waits on disk.
  *  - A client that disconnects with messages in flight stays allocated (closed, no socket) until
  *    the last of its messages is finished or timed out, so every in-flight message can point at
  *    its owner without lookups.
@@ -69,6 +71,7 @@ struct evconnlistener;
 struct evhttp;
 struct diskqueue_service;
 struct journal_writer;
+struct ack_wait;
 struct nsq_http_client;
 struct topic;
 struct client;
@@ -86,6 +89,7 @@ struct nsqd {
     struct event_base *base;             /* the one loop */
     struct diskqueue_service *dqs;       /* I/O threads for every diskqueue */
     struct journal_writer *journal;      /* in-flight/deferred journal writer, NULL when off */
+    struct ack_wait *ack_wait;           /* publishes held until synced, NULL when off */
     struct nsq_http_client *http_client; /* outbound HTTP (may be NULL) */
     struct name_map *topics;             /* name -> struct topic * */
 

@@ -22,6 +22,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
 
+#include "ack_wait.h"
 #include "auth.h"
 #include "channel.h"
 #include "client.h"
@@ -282,9 +283,12 @@ static void auth_done(struct nsqd_auth_state *state, void *arg)
     client_maybe_free(c);
 }
 
-/* ---- durable DPUB: the OK waits until the deferred message's journal record is on disk ---- */
+/* ---- held OK: a publish's OK waits until what it wrote is on disk: its diskqueue records
+   (ack_wait.h, with --sync-every=1), then its journal records (journal.h: messages a durable
+   channel delivered or deferred). Reading stops meanwhile, so responses keep the command order.
+   The state of the wait is in the client (held_*): one publish at a time per connection. ---- */
 
-static void dpub_durable_done(void *arg)
+static void held_ok_send(void *arg)
 {
     struct client *c = arg;
     c->journal_wait = false;
@@ -297,7 +301,7 @@ static void dpub_durable_done(void *arg)
     client_maybe_free(c);
 }
 
-static void dpub_durable_drop(void *arg)
+static void held_ok_drop(void *arg)
 {
     struct client *c = arg;
     c->journal_wait = false;
@@ -305,15 +309,71 @@ static void dpub_durable_drop(void *arg)
     client_maybe_free(c);
 }
 
-/* Holds the OK until seq is durable. Returns false when it cannot (then reply at once). */
-static bool dpub_hold_ok(struct client *c, uint64_t seq)
+/* The OK is held: stop reading until held_ok_send or held_ok_drop runs. */
+static void hold_ok(struct client *c)
 {
-    if (journal_when_done(c->n->journal, seq, NULL, dpub_durable_done, c, dpub_durable_drop) != 0)
-        return false;
     c->journal_wait = true;
     c->busy++; /* keeps c allocated until the callback */
     bufferevent_disable(c->bev, EV_READ);
-    return true;
+}
+
+/* ack_wait_fn: the diskqueue records are synced (err NULL), then the journal records are waited
+   for; or a queue failed to write one, and the publish fails as a failed put would have. */
+static void held_pub_synced(void *arg, const char *err)
+{
+    struct client *c = arg;
+    if (err) {
+        nsqd_set_health(c->n, err);
+        c->journal_wait = false;
+        if (!c->closed && !c->close_after_flush && c->bev)
+            fatal(c, "E_%s_FAILED %s failed %s", c->held_cmd, c->held_cmd, err);
+        c->busy--;
+        client_maybe_free(c);
+        return;
+    }
+    /* still held (journal_wait, busy) until the journal has its records on disk too */
+    if (c->held_journal_seq && !c->closed &&
+        journal_when_done(c->n->journal, c->held_journal_seq, NULL, held_ok_send, c,
+                          held_ok_drop) == 0)
+        return;
+    held_ok_send(c);
+}
+
+/* Starts a publish: collects the records it will write. Returns the journal position before it. */
+static uint64_t pub_begin(struct client *c)
+{
+    if (c->n->ack_wait)
+        ack_wait_begin(c->n->ack_wait);
+    return c->n->journal ? journal_last_seq(c->n->journal) : 0;
+}
+
+/* A failed publish: no OK to hold. */
+static void pub_abort(struct client *c)
+{
+    if (c->n->ack_wait)
+        ack_wait_abort(c->n->ack_wait);
+}
+
+/* Ends a successful publish (cmd "PUB", "MPUB" or "DPUB"; journal_seq0 from pub_begin): holds its
+   OK while some of its records are not durable. Returns false when there is nothing to wait for
+   (or no memory to wait with): reply at once. */
+static bool pub_hold_ok(struct client *c, const char *cmd, uint64_t journal_seq0)
+{
+    struct nsqd *n = c->n;
+    uint64_t jseq = n->journal ? journal_last_seq(n->journal) : 0;
+    c->held_journal_seq = jseq != journal_seq0 ? jseq : 0;
+    c->held_cmd = cmd;
+    if (n->ack_wait && ack_wait_end(n->ack_wait, held_pub_synced, held_ok_drop, c)) {
+        hold_ok(c);
+        return true;
+    }
+    if (c->held_journal_seq &&
+        journal_when_done(n->journal, c->held_journal_seq, NULL, held_ok_send, c,
+                          held_ok_drop) == 0) {
+        hold_ok(c);
+        return true;
+    }
+    return false;
 }
 
 static bool tls_gate(struct client *c, struct nsq_slice name)
@@ -971,17 +1031,17 @@ static void body_pub(struct client *c, struct nsq_command *cmd, bool deferred)
     uint32_t ttl_ms;
     ttl_param(c, cmd, deferred ? 2 : 1, name, &ttl_ms); /* validated with the line */
     struct topic *t = nsqd_get_topic(c->n, tname);
-    uint64_t seq0 = deferred && c->n->journal ? journal_last_seq(c->n->journal) : 0;
+    uint64_t seq0 = pub_begin(c);
     int64_t now = 0;
     int rc =
             t ? topic_publish_ttl(t, cmd->body, cmd->body_len, defer_ns, ttl_ms, &now) : -ESHUTDOWN;
     if (rc) {
+        pub_abort(c);
         pub_failed(c, name, rc);
         return;
     }
     client_count_pub(c, tname, 1);
-    if (deferred && c->n->journal && journal_last_seq(c->n->journal) != seq0 &&
-        dpub_hold_ok(c, journal_last_seq(c->n->journal)))
+    if (pub_hold_ok(c, name, seq0))
         return;
     client_send_response(c, ok_text, 2);
 }
@@ -1034,9 +1094,11 @@ static void body_mpub(struct client *c, struct nsq_command *cmd, struct evbuffer
     size_t len;
     uint64_t n = 0;
     int64_t now = 0; /* one clock reading for the whole batch */
+    uint64_t seq0 = pub_begin(c);
     while ((rc = nsq_mpub_next(&it, &msg, &len)) == 1) {
         rc = topic_publish_ttl(t, msg, len, 0, ttl_ms, &now);
         if (rc) {
+            pub_abort(c);
             pub_failed(c, "MPUB", rc);
             return;
         }
@@ -1047,6 +1109,8 @@ static void body_mpub(struct client *c, struct nsq_command *cmd, struct evbuffer
     if (it.left > 0)
         evbuffer_prepend(in, it.p, it.left);
     client_count_pub(c, tname, n);
+    if (pub_hold_ok(c, "MPUB", seq0))
+        return;
     client_send_response(c, ok_text, 2);
 }
 

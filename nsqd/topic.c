@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "ack_wait.h"
 #include "channel.h"
 #include "diskqueue.h"
 #include "message.h"
@@ -59,6 +60,8 @@ struct topic *topic_new(struct nsqd *n, const char *name)
                 .max_msg_size = (int32_t)(n->opts->max_msg_size + NSQ_MSG_HEADER_LEN),
                 .sync_every = n->opts->sync_every,
                 .sync_timeout_ns = n->opts->sync_timeout,
+                .synced = n->ack_wait ? ack_wait_synced_cb : NULL,
+                .synced_arg = n->ack_wait,
         };
         t->dq = diskqueue_open(n->dqs, &o, topic_dq_ready, t);
         if (!t->dq)
@@ -136,6 +139,7 @@ static int topic_put(struct topic *t, struct nsqd_message *m)
         nsqd_set_health(t->n, err);
         return rc;
     }
+    ack_wait_note(t->n->ack_wait, t->dq); /* the publish in progress waits for this record */
     nsqd_set_health(t->n, NULL);
     topic_schedule_pump(t);
     return 0;
@@ -413,6 +417,7 @@ void topic_close(struct topic *t)
     }
     msg_ring_release(&t->memq);
     if (t->dq) {
+        ack_wait_forget(t->n->ack_wait, t->dq);
         int rc = diskqueue_close(t->dq);
         if (rc)
             nsq_error("TOPIC(%s) ERROR: failed to close backend - %s", t->name, strerror(-rc));
@@ -437,7 +442,9 @@ void topic_delete(struct topic *t)
         }
     }
     topic_drop_memq(t);
-    if (t->dq)
+    if (t->dq) {
+        ack_wait_forget(t->n->ack_wait, t->dq);
         diskqueue_delete(t->dq);
+    }
     topic_release(t);
 }

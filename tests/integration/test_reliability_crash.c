@@ -26,8 +26,10 @@
 #include "harness.h"
 #include "nsqd_itest.h"
 
-#define CRASH_ROUNDS         20
-#define CRASH_DEFAULT_ROUNDS 4
+/* Enough kills that acknowledging before the sync loses messages in most runs (it did in 3 of 20
+   rounds with this seed), few enough for CI: each round costs a restart and a drain. */
+#define CRASH_ROUNDS         12
+#define CRASH_DEFAULT_ROUNDS 2
 #define CRASH_SEED           20261122u
 #define CRASH_MIN_MS         50  /* earliest kill after publishing starts */
 #define CRASH_SPAN_MS        250 /* kill within [MIN, MIN+SPAN) ms */

@@ -1771,6 +1771,74 @@ START_TEST(test_peek_while_writing)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ completion sequence */
+
+static void synced_cb(void *arg)
+{
+    __atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
+}
+
+static bool wait_synced(struct diskqueue *dq, uint64_t want)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (diskqueue_synced_seq(dq) < want) {
+        if (now_ms() > deadline)
+            return false;
+        short_wait();
+    }
+    return true;
+}
+
+START_TEST(test_synced_seq)
+{
+    int calls = 0;
+    struct diskqueue_options o = opts("ss", 200);
+    o.sync_every = 1;
+    o.synced = synced_cb;
+    o.synced_arg = &calls;
+    struct diskqueue *dq = diskqueue_open(svc, &o, NULL, NULL);
+    ck_assert_ptr_nonnull(dq);
+    ck_assert_uint_eq(diskqueue_put_seq(dq), 0);
+    ck_assert_uint_eq(diskqueue_synced_seq(dq), 0);
+    /* across segment rolls (44-byte records, 200-byte segments) */
+    for (uint32_t i = 0; i < 10; i++)
+        put_seq(dq, i, 40);
+    ck_assert_uint_eq(diskqueue_put_seq(dq), 10);
+    ck_assert(wait_synced(dq, 10));
+    ck_assert_uint_eq(diskqueue_synced_seq(dq), 10); /* never beyond what was put */
+    ck_assert_int_gt(__atomic_load_n(&calls, __ATOMIC_SEQ_CST), 0);
+    /* synced means in the files: a copy of the directory taken now holds every record */
+    char *copy = crash_copy();
+    struct diskqueue *cq = open_nosync(copy, "ss", 200);
+    for (uint32_t i = 0; i < 10; i++)
+        expect_seq(cq, i, 40);
+    ck_assert_int_eq(diskqueue_close(cq), 0);
+    /* an empty leaves nothing to wait for */
+    put_seq(dq, 10, 40);
+    ck_assert_int_eq(diskqueue_empty(dq), 0);
+    ck_assert_uint_eq(diskqueue_synced_seq(dq), 11);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
+START_TEST(test_synced_seq_sync_every)
+{
+    /* sync-every 3: records are durable in steps of the policy (or at the sync timeout) */
+    struct diskqueue_options o = opts("sn", 1000);
+    o.sync_every = 3;
+    o.sync_timeout_ns = 60LL * 1000 * 1000 * 1000;
+    struct diskqueue *dq = diskqueue_open(svc, &o, NULL, NULL);
+    ck_assert_ptr_nonnull(dq);
+    put_seq(dq, 0, 40);
+    ck_assert_int_eq(diskqueue_flush(dq), 0); /* a flush syncs */
+    ck_assert_uint_eq(diskqueue_synced_seq(dq), 1);
+    for (uint32_t i = 1; i < 4; i++)
+        put_seq(dq, i, 40);
+    ck_assert(wait_synced(dq, 4));
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+}
+END_TEST
+
 static Suite *diskqueue_suite(void)
 {
     Suite *s = suite_create("diskqueue");
@@ -1820,6 +1888,8 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_pending_bound);
     tcase_add_test(tc, test_peek_order);
     tcase_add_test(tc, test_peek_while_writing);
+    tcase_add_test(tc, test_synced_seq);
+    tcase_add_test(tc, test_synced_seq_sync_every);
     suite_add_tcase(s, tc);
     return s;
 }
