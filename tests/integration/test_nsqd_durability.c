@@ -13,6 +13,9 @@
  *  - clean_shutdown: SIGTERM with messages in flight and deferred loses nothing and leaves no
  *    journal file.
  *  - http_deferred: HTTP /pub?defer= messages are deferred again after a SIGKILL.
+ *  - acked_survive_kill: every publish form (pipelined PUB and MPUB, HTTP /pub and /mpub, a PUB
+ *    delivered at once to a waiting consumer) is answered in command order, and a SIGKILL right
+ *    after the last OK loses none of them (the OK waits for the sync, ack_wait.h).
  *  - ephemeral: an ephemeral channel never journals.
  *  - channel_empty_delete: emptying or deleting the channel removes its journal.
  *  - compaction: after more than JOURNAL_COMPACT_MIN_BYTES of records the file is rewritten with
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -387,6 +391,86 @@ START_TEST(http_deferred)
 }
 END_TEST
 
+/* Appends a V2 size-prefixed chunk (4-byte big-endian length + data) at *p. */
+static void put_sized(char **p, const char *data, size_t len)
+{
+    uint32_t be = htonl((uint32_t)len);
+    memcpy(*p, &be, 4);
+    memcpy(*p + 4, data, len);
+    *p += 4 + len;
+}
+
+START_TEST(acked_survive_kill)
+{
+    enum { N = 8 };
+    char *dir = harness_tmpdir();
+    struct harness_proc *p = start(dir);
+    int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
+    create_channel(http);
+    char b[N][DUR_BODY_MAX];
+    for (int i = 0; i < N; i++)
+        body_of(b[i], "k", i);
+
+    /* PUB k-000, MPUB k-001..k-003, then a PUB to an invalid topic, in one write: OK, OK, then
+       the error (a held OK keeps its place) */
+    char buf[1024], *w = buf, mpub[256], *m = mpub;
+    uint32_t count = htonl(3);
+    memcpy(m, &count, 4);
+    m += 4;
+    for (int i = 1; i <= 3; i++)
+        put_sized(&m, b[i], strlen(b[i]));
+    w += sprintf(w, "PUB %s\n", DUR_TOPIC);
+    put_sized(&w, b[0], strlen(b[0]));
+    w += sprintf(w, "MPUB %s\n", DUR_TOPIC);
+    put_sized(&w, mpub, (size_t)(m - mpub));
+    w += sprintf(w, "PUB bad!topic\n");
+    put_sized(&w, "x", 1);
+    int fd = itest_v2_connect(tcp);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(harness_tcp_send(fd, buf, (size_t)(w - buf)), 0);
+    ck_assert_int_eq(itest_expect_response(fd, "OK"), 0);
+    ck_assert_int_eq(itest_expect_response(fd, "OK"), 0);
+    int32_t type;
+    char *data = NULL;
+    size_t len;
+    ck_assert_int_eq(itest_read_frame(fd, &type, &data, &len, ITEST_IO_MS), 0);
+    ck_assert_msg(type == ITEST_FRAME_ERROR && strncmp(data, "E_BAD_TOPIC", 11) == 0,
+                  "third response: type %d \"%.*s\"", type, (int)len, data);
+    free(data);
+    close(fd);
+
+    /* HTTP */
+    char path[128];
+    snprintf(path, sizeof(path), "/pub?topic=%s", DUR_TOPIC);
+    ck_assert_int_eq(itest_http("POST", http, path, b[4], NULL), 200);
+    char lines[2 * DUR_BODY_MAX + 2];
+    snprintf(lines, sizeof(lines), "%s\n%s\n", b[5], b[6]);
+    snprintf(path, sizeof(path), "/mpub?topic=%s", DUR_TOPIC);
+    ck_assert_int_eq(itest_http("POST", http, path, lines, NULL), 200);
+
+    /* a consumer is waiting: k-000..k-006 go to it, and k-007 is delivered at once (its OK waits
+       for its journal record) */
+    int cfd = consumer(tcp, 2 * N);
+    fd = itest_v2_connect(tcp);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(itest_pub(fd, DUR_TOPIC, b[7], strlen(b[7])), 0);
+    harness_kill(p);
+    close(fd);
+    close(cfd);
+
+    p = start(dir);
+    cfd = consumer(harness_port(p, "TCP"), 2 * N);
+    int seen[DUR_N] = {0};
+    receive(cfd, "k", N, seen, 1, DUR_WAIT_MS, true);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(seen[i] >= 1, "acknowledged message %s lost", b[i]);
+    close(cfd);
+    ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
+    harness_rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(ephemeral)
 {
     char *dir = harness_tmpdir();
@@ -517,6 +601,7 @@ static Suite *durability_suite(void)
     tcase_add_test(tc, fin_not_redelivered);
     tcase_add_test(tc, clean_shutdown);
     tcase_add_test(tc, http_deferred);
+    tcase_add_test(tc, acked_survive_kill);
     tcase_add_test(tc, ephemeral);
     tcase_add_test(tc, channel_empty_delete);
     tcase_add_test(tc, compaction);
