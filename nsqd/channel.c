@@ -373,7 +373,7 @@ static bool channel_dead_letter(struct channel *c, struct nsqd_message *m)
 
 static void channel_deliver(struct channel *c, struct client *cl, struct nsqd_message *m)
 {
-    if (topic_msg_expired(c->topic, m)) {
+    if (topic_limits_expired(&c->topic->limits, m)) {
         c->drops.expired++;
         if (c->journal)
             journal_done(c->journal, m->id, false);
@@ -426,7 +426,8 @@ int channel_put(struct channel *c, struct nsqd_message *m)
         channel_deliver(c, ready_next(c), m);
         return 0;
     }
-    queue_make_room(c->topic, &c->memq, c->dq, &c->drops, channel_depth(c));
+    if (topic_limits_dropping(&c->topic->limits))
+        queue_make_room(c->topic, &c->memq, c->dq, &c->drops, channel_depth(c));
     if (msg_ring_len(&c->memq) < c->mem_cap && msg_ring_push(&c->memq, m) == 0) {
         channel_schedule_pump(c);
         return 0;

@@ -1096,7 +1096,7 @@ static void body_mpub(struct client *c, struct nsq_command *cmd, struct evbuffer
     int64_t now = 0; /* one clock reading for the whole batch */
     uint64_t seq0 = pub_begin(c);
     while ((rc = nsq_mpub_next(&it, &msg, &len)) == 1) {
-        rc = topic_publish_ttl(t, msg, len, 0, ttl_ms, &now);
+        rc = topic_publish_admitted(t, msg, len, 0, ttl_ms, &now);
         if (rc) {
             pub_abort(c);
             pub_failed(c, "MPUB", rc);

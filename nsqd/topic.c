@@ -120,7 +120,8 @@ static int topic_put(struct topic *t, struct nsqd_message *m)
         topic_distribute(t, m);
         return 0;
     }
-    queue_make_room(t, &t->memq, t->dq, &t->drops, topic_depth(t));
+    if (topic_limits_dropping(&t->limits))
+        queue_make_room(t, &t->memq, t->dq, &t->drops, topic_depth(t));
     if (msg_ring_len(&t->memq) < t->mem_cap && msg_ring_push(&t->memq, m) == 0) {
         topic_schedule_pump(t);
         return 0;
@@ -197,10 +198,16 @@ static void topic_next_id(struct topic *t, char id[NSQ_MSG_ID_LEN], int64_t *now
 int topic_publish_ttl(struct topic *t, const void *body, size_t len, int64_t defer_ns,
                       uint32_t ttl_ms, int64_t *now)
 {
+    if (!t->exiting && topic_limits_rejecting(&t->limits) && topic_admit(t, 1) != 0)
+        return -ENOSPC;
+    return topic_publish_admitted(t, body, len, defer_ns, ttl_ms, now);
+}
+
+int topic_publish_admitted(struct topic *t, const void *body, size_t len, int64_t defer_ns,
+                           uint32_t ttl_ms, int64_t *now)
+{
     if (t->exiting)
         return -ESHUTDOWN;
-    if (topic_admit(t, 1) != 0)
-        return -ENOSPC;
     char id[NSQ_MSG_ID_LEN];
     topic_next_id(t, id, now);
     struct nsqd_message *m = nsqd_message_new(id, *now, body, len);
@@ -240,7 +247,7 @@ int topic_publish_many_ttl(struct topic *t, const struct iovec *bodies, size_t n
         return -ENOSPC;
     int64_t now = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = topic_publish_ttl(t, bodies[i].iov_base, bodies[i].iov_len, 0, ttl_ms, &now);
+        int rc = topic_publish_admitted(t, bodies[i].iov_base, bodies[i].iov_len, 0, ttl_ms, &now);
         if (rc)
             return rc;
     }
@@ -272,7 +279,7 @@ static void topic_pump_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (!m)
             return;
-        if (topic_msg_expired(t, m)) {
+        if (topic_limits_expired(&t->limits, m)) {
             t->drops.expired++;
             nsqd_message_free(m);
             continue;

@@ -69,6 +69,10 @@ int topic_publish_many(struct topic *t, const struct iovec *bodies, size_t n);
 int topic_publish_ttl(struct topic *t, const void *body, size_t len, int64_t defer_ns,
                       uint32_t ttl_ms, int64_t *now);
 int topic_publish_many_ttl(struct topic *t, const struct iovec *bodies, size_t n, uint32_t ttl_ms);
+/* topic_publish_ttl without the max_depth check, for each message of a batch that topic_admit
+   accepted as a whole (one depth computation per batch, not per message). */
+int topic_publish_admitted(struct topic *t, const void *body, size_t len, int64_t defer_ns,
+                           uint32_t ttl_ms, int64_t *now);
 
 /* Puts an existing message into t as a publish would (ID, timestamp and attempts kept) and counts
    it. durable: straight into t's diskqueue, flushed to disk before returning (blocks the loop for

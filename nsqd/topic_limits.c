@@ -46,9 +46,9 @@ bool topic_limits_shown(const struct topic *t)
     return false;
 }
 
-bool topic_msg_expired(const struct topic *t, const struct nsqd_message *m)
+bool topic_limits_expired_at(const struct topic_limits *l, const struct nsqd_message *m)
 {
-    int64_t ttl = t->limits.ttl_ns;
+    int64_t ttl = l->ttl_ns;
     if (m->ttl_ms) {
         int64_t own = (int64_t)m->ttl_ms * NSQ_NS_PER_MS;
         if (!ttl || own < ttl)
@@ -60,7 +60,7 @@ bool topic_msg_expired(const struct topic *t, const struct nsqd_message *m)
 int topic_admit(const struct topic *t, uint64_t n)
 {
     const struct topic_limits *l = &t->limits;
-    if (!l->max_depth || l->policy != TOPIC_OVERFLOW_REJECT)
+    if (!topic_limits_rejecting(l))
         return 0;
     uint64_t max = (uint64_t)l->max_depth;
     if (n > max || (uint64_t)topic_depth(t) > max - n)
@@ -96,18 +96,10 @@ void queue_make_room(const struct topic *t, struct msg_ring *r, struct diskqueue
                      struct queue_drops *d, int64_t depth)
 {
     const struct topic_limits *l = &t->limits;
-    if (!l->max_depth || l->policy != TOPIC_OVERFLOW_DROP_OLDEST)
+    if (!topic_limits_dropping(l))
         return;
     while (depth >= l->max_depth && queue_evict_oldest(r, dq, d))
         depth--;
-}
-
-bool queue_skip_popped(struct queue_drops *d)
-{
-    if (d->disk_skip <= 0)
-        return false;
-    d->disk_skip--;
-    return true;
 }
 
 const char *topic_overflow_name(enum topic_overflow p)

@@ -29,8 +29,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "message.h"
+
 struct topic;
-struct nsqd_message;
 struct msg_ring;
 struct diskqueue;
 struct nsq_json;
@@ -66,20 +67,46 @@ void topic_limits_init(struct topic_limits *l, const struct nsqd_options *o);
    used); false keeps their output identical to upstream's. */
 bool topic_limits_shown(const struct topic *t);
 
-/* Whether m's effective TTL has passed. Reads the clock only when a TTL applies. */
-bool topic_msg_expired(const struct topic *t, const struct nsqd_message *m);
+/*
+ * The per-message checks are inline and test the limits before anything else, so that a topic
+ * without limits pays a load and a branch per message, not a call, a clock read or a depth
+ * computation (a diskqueue's depth takes its lock).
+ */
+
+/* Whether m's effective TTL (of topic limits l) has passed. */
+bool topic_limits_expired_at(const struct topic_limits *l, const struct nsqd_message *m);
+static inline bool topic_limits_expired(const struct topic_limits *l, const struct nsqd_message *m)
+{
+    return (l->ttl_ns || m->ttl_ms) && topic_limits_expired_at(l, m);
+}
+
+static inline bool topic_limits_rejecting(const struct topic_limits *l)
+{
+    return l->max_depth && l->policy == TOPIC_OVERFLOW_REJECT;
+}
+
+static inline bool topic_limits_dropping(const struct topic_limits *l)
+{
+    return l->max_depth && l->policy == TOPIC_OVERFLOW_DROP_OLDEST;
+}
 
 /* Policy reject: 0 if n more messages fit in the topic and every channel, else -ENOSPC. Always 0
    without a bound or with drop_oldest. */
 int topic_admit(const struct topic *t, uint64_t n);
 
 /* Policy drop_oldest: while depth >= max_depth, evicts the oldest message of the queue (ring r,
-   then dq, which may be NULL) and counts it in d. */
+   then dq, which may be NULL) and counts it in d. Call when topic_limits_dropping. */
 void queue_make_room(const struct topic *t, struct msg_ring *r, struct diskqueue *dq,
                      struct queue_drops *d, int64_t depth);
 
 /* Called for each record popped from a diskqueue: true if it is evicted debt to discard. */
-bool queue_skip_popped(struct queue_drops *d);
+static inline bool queue_skip_popped(struct queue_drops *d)
+{
+    if (d->disk_skip <= 0)
+        return false;
+    d->disk_skip--;
+    return true;
+}
 
 /* "reject" / "drop_oldest". */
 const char *topic_overflow_name(enum topic_overflow p);
