@@ -31,6 +31,8 @@
 /* Messages delivered per pump run, and timeouts handled per timer run, before yielding. */
 #define CHANNEL_PUMP_BATCH   1024
 #define CHANNEL_EXPIRE_BATCH 16384
+/* Initial room for IDs awaiting a dead-letter sync (journal mode). */
+#define CHANNEL_DL_BATCH_MIN 64
 
 static void channel_pump_cb(evutil_socket_t fd, short what, void *arg);
 static void channel_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -215,10 +217,24 @@ static void channel_push_deferred(struct channel *c, struct nsqd_message *m, int
 
 /* ---- journal (durable in-flight and deferred messages) ---- */
 
+/* Journal mode: the messages dead-lettered since the last call sit in the dead-letter topic's
+   diskqueue; once it is synced the journal may forget them here (a crash before that yields a
+   duplicate, never a loss). One sync covers every message of the batch. */
+static void channel_dead_letter_sync(struct channel *c)
+{
+    if (c->dl_n == 0)
+        return;
+    if (dead_letter_sync(c) == 0)
+        for (size_t i = 0; i < c->dl_n; i++)
+            journal_done(c->journal, c->dl_ids + i * NSQ_MSG_ID_LEN, false);
+    c->dl_n = 0;
+}
+
 /* Rewrites the journal with the live state: every in-flight and deferred message. */
 static void channel_journal_compact(struct channel *c)
 {
     struct journal *j = c->journal;
+    channel_dead_letter_sync(c); /* the snapshot no longer holds them */
     journal_snapshot_begin(j);
     for (size_t b = 0; b < c->in_flight.nbuckets; b++)
         for (struct nsqd_message *m = c->in_flight.buckets[b]; m; m = m->hnext)
@@ -350,10 +366,42 @@ static void channel_put_tracked(struct channel *c, struct nsqd_message *m)
     }
 }
 
+static void channel_dead_letter_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct channel *c = arg;
+    channel_dead_letter_sync(c);
+    channel_journal_appended(c);
+}
+
+/* Journal mode: id was dead-lettered; its "done" record waits for the sync at the end of this
+   loop iteration (at once when out of memory). */
+static void channel_dead_letter_pending(struct channel *c, const char *id)
+{
+    if (!c->dl_ev)
+        c->dl_ev = event_new(c->topic->n->base, -1, 0, channel_dead_letter_cb, c);
+    if (c->dl_n == c->dl_cap) {
+        size_t cap = c->dl_cap ? c->dl_cap * 2 : CHANNEL_DL_BATCH_MIN;
+        char *ids = realloc(c->dl_ids, cap * NSQ_MSG_ID_LEN);
+        if (ids) {
+            c->dl_ids = ids;
+            c->dl_cap = cap;
+        }
+    }
+    if (!c->dl_ev || c->dl_n == c->dl_cap) {
+        channel_dead_letter_sync(c);
+        if (dead_letter_sync(c) == 0)
+            journal_done(c->journal, id, false);
+        channel_journal_appended(c);
+        return;
+    }
+    memcpy(c->dl_ids + c->dl_n++ * NSQ_MSG_ID_LEN, id, NSQ_MSG_ID_LEN);
+    if (c->dl_n == 1)
+        event_active(c->dl_ev, EV_READ, 0);
+}
+
 /* A message back from flight (REQ or timeout) whose attempts are used up goes to the dead-letter
    topic instead of back into c. With the journal on it is on disk there before the journal
-   forgets it here (a crash in between yields a duplicate, never a loss). Returns true when m left
-   the channel. */
+   forgets it here (channel_dead_letter_sync). Returns true when m left the channel. */
 static bool channel_dead_letter(struct channel *c, struct nsqd_message *m)
 {
     if (!dead_letter_due(c, m))
@@ -362,10 +410,8 @@ static bool channel_dead_letter(struct channel *c, struct nsqd_message *m)
     memcpy(id, m->id, NSQ_MSG_ID_LEN);
     if (!dead_letter_send(c, m, c->journal != NULL))
         return false;
-    if (c->journal) {
-        journal_done(c->journal, id, false);
-        channel_journal_appended(c);
-    }
+    if (c->journal)
+        channel_dead_letter_pending(c, id);
     return true;
 }
 
@@ -772,6 +818,8 @@ static void channel_drain_memq(struct channel *c, bool to_disk)
 
 int channel_empty(struct channel *c)
 {
+    if (c->journal)
+        channel_dead_letter_sync(c); /* before the journal is emptied below */
     channel_drain_memq(c, false);
     channel_drain_tables(c, false);
     for (struct client *cl = c->clients; cl; cl = cl->ch_next)
@@ -817,6 +865,11 @@ static void channel_release(struct channel *c)
 {
     event_free(c->timer);
     event_free(c->pump_ev);
+    /* Pending dead-letter "done" records are dropped: a clean close removes the journal, and a
+       deletion removes the channel with it. */
+    if (c->dl_ev)
+        event_free(c->dl_ev);
+    free(c->dl_ids);
 #ifdef CHANNEL_HAVE_E2E
     nsq_quantile_free(c->e2e);
 #endif

@@ -74,8 +74,14 @@ struct channel {
     int64_t max_attempts;       /* own dead-letter limit, 0 = inherit (dead_letter.h) */
     uint64_t dead_letter_count; /* messages moved to the dead-letter topic */
     bool dead_letter_warned;    /* "no valid dead-letter topic" was logged */
-    struct queue_drops drops;   /* expired (TTL) and evicted (max_depth) messages */
-    struct nsq_quantile *e2e;   /* NULL when no percentiles are configured */
+    /* Journal mode: IDs (NSQ_MSG_ID_LEN bytes each) dead-lettered since the dead-letter topic's
+       diskqueue was last synced; their "done" records follow the next sync (once per loop
+       iteration, dl_ev, created on first use). */
+    char *dl_ids;
+    size_t dl_n, dl_cap;
+    struct event *dl_ev;
+    struct queue_drops drops; /* expired (TTL) and evicted (max_depth) messages */
+    struct nsq_quantile *e2e; /* NULL when no percentiles are configured */
 };
 
 /* Creates a channel of t (no side effects on lookupd/metadata). NULL on failure. */

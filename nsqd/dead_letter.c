@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "channel.h"
+#include "diskqueue.h"
 #include "message.h"
 #include "nsq_log.h"
 #include "nsq_names.h"
@@ -49,7 +50,7 @@ bool dead_letter_due(const struct channel *c, const struct nsqd_message *m)
     return max > 0 && m->attempts >= max;
 }
 
-bool dead_letter_send(struct channel *c, struct nsqd_message *m, bool durable)
+bool dead_letter_send(struct channel *c, struct nsqd_message *m, bool to_disk)
 {
     struct nsqd *n = c->topic->n;
     char name[NSQ_NAME_MAX_LEN + 1];
@@ -74,9 +75,24 @@ bool dead_letter_send(struct channel *c, struct nsqd_message *m, bool durable)
     c->dead_letter_count++;
     nsq_debug("CHANNEL(%s): msg %.16s dead-lettered to %s after %u attempts", c->name, id, name,
               (unsigned)attempts);
-    int rc = topic_put_message(dead, m, durable);
+    int rc = topic_put_message(dead, m, to_disk);
     if (rc)
         nsq_error("CHANNEL(%s) ERROR: failed to dead-letter msg %.16s to %s - %s", c->name, id,
                   name, strerror(-rc));
     return true;
+}
+
+int dead_letter_sync(struct channel *c)
+{
+    char name[NSQ_NAME_MAX_LEN + 1];
+    struct nsqd *n = c->topic->n;
+    if (dead_letter_topic_name(n->opts, c->topic->name, name, sizeof(name)) != 0)
+        return 0;
+    struct topic *dead = nsqd_find_topic(n, name);
+    if (!dead || !dead->dq)
+        return 0;
+    int rc = diskqueue_flush(dead->dq);
+    if (rc)
+        nsq_error("TOPIC(%s) ERROR: failed to sync backend - %s", name, strerror(-rc));
+    return rc;
 }

@@ -38,9 +38,14 @@ int64_t dead_letter_max_attempts(const struct channel *c);
 bool dead_letter_due(const struct channel *c, const struct nsqd_message *m);
 
 /* Puts m (out of flight, owned by the caller) into c's dead-letter topic and counts it on c.
-   durable: the message is on disk when this returns (journal mode). Returns true when it took m
+   to_disk (journal mode): into the dead-letter topic's diskqueue, to be synced by
+   dead_letter_sync before the journal forgets m. Returns true when it took m
    (a failed write is logged and the message dropped, as a failed publish is); false when there
    is no valid dead-letter topic or the daemon is exiting (the caller keeps m and requeues it). */
-bool dead_letter_send(struct channel *c, struct nsqd_message *m, bool durable);
+bool dead_letter_send(struct channel *c, struct nsqd_message *m, bool to_disk);
+
+/* Syncs c's dead-letter topic's diskqueue (blocks the loop for one fsync). Returns 0 or -errno;
+   0 when the topic no longer exists. */
+int dead_letter_sync(struct channel *c);
 
 #endif

@@ -146,13 +146,11 @@ static int topic_put(struct topic *t, struct nsqd_message *m)
     return 0;
 }
 
-/* Writes m to t's diskqueue and waits until it is on disk. Frees m. */
-static int topic_put_synced(struct topic *t, struct nsqd_message *m)
+/* Writes m to t's diskqueue (bypassing the memory ring and the channels). Frees m. */
+static int topic_put_disk(struct topic *t, struct nsqd_message *m)
 {
     int rc = nsqd_message_write_disk(t->dq, m);
     nsqd_message_free(m);
-    if (rc == 0)
-        rc = diskqueue_flush(t->dq);
     if (rc)
         nsq_error("TOPIC(%s) ERROR: failed to write message to backend - %s", t->name,
                   strerror(-rc));
@@ -161,14 +159,14 @@ static int topic_put_synced(struct topic *t, struct nsqd_message *m)
     return rc;
 }
 
-int topic_put_message(struct topic *t, struct nsqd_message *m, bool durable)
+int topic_put_message(struct topic *t, struct nsqd_message *m, bool to_disk)
 {
     if (t->exiting) {
         nsqd_message_free(m);
         return -ESHUTDOWN;
     }
     size_t len = m->body_len;
-    int rc = durable && t->dq ? topic_put_synced(t, m) : topic_put(t, m);
+    int rc = to_disk && t->dq ? topic_put_disk(t, m) : topic_put(t, m);
     if (rc == 0) {
         t->message_count++;
         t->message_bytes += len;

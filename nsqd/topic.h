@@ -75,10 +75,10 @@ int topic_publish_admitted(struct topic *t, const void *body, size_t len, int64_
                            uint32_t ttl_ms, int64_t *now);
 
 /* Puts an existing message into t as a publish would (ID, timestamp and attempts kept) and counts
-   it. durable: straight into t's diskqueue, flushed to disk before returning (blocks the loop for
-   the write; used where a journal record must follow the write). Takes ownership. Returns 0,
+   it. to_disk: straight into t's diskqueue, not distributed (the caller syncs t->dq with
+   diskqueue_flush before a journal record that depends on it). Takes ownership. Returns 0,
    -ESHUTDOWN or a diskqueue error. */
-int topic_put_message(struct topic *t, struct nsqd_message *m, bool durable);
+int topic_put_message(struct topic *t, struct nsqd_message *m, bool to_disk);
 
 /* Channel lookup and creation (creation notifies lookupd, rewrites metadata). */
 struct channel *topic_find_channel(struct topic *t, const char *name);

@@ -22,11 +22,12 @@
 #include "nsqd_itest.h"
 
 /* Generous: the suite runs on a loaded 2-core machine, often under sanitizers. */
-#define WAIT_MS   15000
-#define POLL_US   20000
-#define BODY      "poison pill"
-#define BODY_LEN  (sizeof(BODY) - 1)
-#define MAX_ATTEM 3
+#define WAIT_MS     15000
+#define POLL_US     20000
+#define BODY        "poison pill"
+#define BODY_LEN    (sizeof(BODY) - 1)
+#define MAX_ATTEM   3
+#define CRASH_BATCH 20
 
 static char *g_dir;
 static struct harness_proc *g_nsqd;
@@ -279,24 +280,45 @@ START_TEST(test_journal_crash_keeps_dead_letter)
 {
     const char *const flags[] = {"--max-attempts=1", "--sync-every=1", "--mem-queue-size=0", NULL};
     start(flags);
-    int fd = consumer("pay", "settle", "{}");
+    int fd = itest_v2_connect(g_tcp);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(itest_identify(fd, "{}"), 0);
+    ck_assert_int_eq(itest_sub(fd, "pay", "settle"), 0);
+    ck_assert_int_eq(itest_rdy(fd, CRASH_BATCH), 0);
+    /* A batch of REQs in one write: the dead-letter topic is synced once for all of them. */
+    char body[CRASH_BATCH * (BODY_LEN + 1)];
+    for (int i = 0; i < CRASH_BATCH; i++)
+        memcpy(body + i * (BODY_LEN + 1), BODY "\n", BODY_LEN + 1);
+    body[sizeof(body) - 1] = '\0';
+    expect_http_body("POST", "/mpub?topic=pay", body, 200, "OK");
+    char reqs[CRASH_BATCH * 32] = "", id0[ITEST_ID_LEN + 1] = "";
+    for (int i = 0; i < CRASH_BATCH; i++) {
+        struct itest_msg m;
+        ck_assert_int_eq(itest_read_msg(fd, &m, WAIT_MS), 0);
+        if (i == 0)
+            memcpy(id0, m.id, sizeof(id0));
+        snprintf(reqs + strlen(reqs), sizeof(reqs) - strlen(reqs), "REQ %.16s 0\n", m.id);
+        free(m.body);
+    }
+    ck_assert_int_eq(harness_tcp_send_str(fd, reqs), 0);
+    ck_assert_int_eq(await_stat("pay", "settle", "dead_letter_count", CRASH_BATCH), CRASH_BATCH);
+    /* Barrier: a later delivery's frame is sent only once its journal record, queued after the
+       dead-letter records, is on disk. */
     publish("pay");
-    struct itest_msg m;
-    ck_assert_int_eq(itest_read_msg(fd, &m, WAIT_MS), 0);
-    req(fd, m.id);
-    ck_assert_int_eq(await_stat("pay", "settle", "dead_letter_count", 1), 1);
-    ck_assert_int_eq(await_stat("pay.dead", NULL, "depth", 1), 1);
-    close(fd);
-    /* Crash: the journal must not hand the message back to its channel, and the dead-letter
-       topic must still hold it. */
+    struct itest_msg barrier;
+    ck_assert_int_eq(itest_read_msg(fd, &barrier, WAIT_MS), 0);
+    ck_assert_str_eq(barrier.body, BODY);
+    free(barrier.body);
+    /* Crash: the journal must not hand the dead-lettered messages back to their channel (only the
+       barrier, still in flight, returns), and the dead-letter topic must hold every one. */
     harness_kill(g_nsqd);
     g_nsqd = NULL;
+    close(fd);
     start(flags);
-    ck_assert_int_eq(itest_stats_int(g_http, "pay", "settle", "depth"), 0);
+    ck_assert_int_eq(itest_stats_int(g_http, "pay", "settle", "depth"), 1);
     ck_assert_int_eq(itest_stats_int(g_http, "pay", "settle", "in_flight_count"), 0);
-    ck_assert_int_eq(itest_stats_int(g_http, "pay.dead", NULL, "depth"), 1);
-    expect_dead("pay", m.id, 1);
-    free(m.body);
+    ck_assert_int_eq(itest_stats_int(g_http, "pay.dead", NULL, "depth"), CRASH_BATCH);
+    expect_dead("pay", id0, 1);
 }
 END_TEST
 
