@@ -30,6 +30,11 @@ static inline struct nsqd_message *msg_ring_at(const struct msg_ring *r, size_t 
 {
     return r->slots[(r->head + i) & (r->cap - 1)];
 }
+/* The oldest, left in place, or NULL. */
+static inline struct nsqd_message *msg_ring_peek(const struct msg_ring *r)
+{
+    return r->len ? r->slots[r->head] : NULL;
+}
 /* Removes and returns the oldest, or NULL. */
 struct nsqd_message *msg_ring_pop(struct msg_ring *r);
 /* Frees the storage (not the messages). */

@@ -549,12 +549,13 @@ static struct bufferevent *nsqd_https_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-/* Memory housekeeping: once queues have drained a lot since the last look, hand the freed heap
-   back to the OS (glibc keeps it otherwise; after a burst of 1,000,000 queued messages that is
-   hundreds of MB). */
+/* Memory housekeeping: drop expired messages at the head of memory queues (topic_limits.h), and
+   once queues have drained a lot since the last look, hand the freed heap back to the OS (glibc
+   keeps it otherwise; after a burst of 1,000,000 queued messages that is hundreds of MB). */
 static void nsqd_trim_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct nsqd *n = arg;
+    nsqd_foreach_topic(n, topic_limits_sweep, NULL);
     size_t live = nsqd_message_live_bytes();
     size_t peak = nsqd_message_take_peak();
     if (peak > n->trim_peak)

@@ -102,6 +102,31 @@ void queue_make_room(const struct topic *t, struct msg_ring *r, struct diskqueue
         depth--;
 }
 
+/* Expired head messages dropped per memory queue and sweep: bounds the time one sweep takes. */
+#define LIMITS_SWEEP_BATCH 65536
+
+static void ring_drop_expired_heads(const struct topic_limits *l, struct msg_ring *r,
+                                    struct queue_drops *d)
+{
+    struct nsqd_message *m;
+    for (int budget = LIMITS_SWEEP_BATCH;
+         budget > 0 && (m = msg_ring_peek(r)) && topic_limits_expired(l, m); budget--) {
+        nsqd_message_free(msg_ring_pop(r));
+        d->expired++;
+    }
+}
+
+void topic_limits_sweep(struct topic *t, void *arg)
+{
+    (void)arg;
+    const struct topic_limits *l = &t->limits;
+    if ((!l->ttl_ns && !l->seen_msg_ttl) || t->exiting)
+        return;
+    ring_drop_expired_heads(l, &t->memq, &t->drops);
+    for (size_t i = 0; i < t->nchans; i++)
+        ring_drop_expired_heads(l, &t->chans[i]->memq, &t->chans[i]->drops);
+}
+
 const char *topic_overflow_name(enum topic_overflow p)
 {
     return p == TOPIC_OVERFLOW_DROP_OLDEST ? "drop_oldest" : "reject";

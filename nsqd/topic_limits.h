@@ -10,8 +10,9 @@
  * it, so it is lost when the message is written to a diskqueue; the topic TTL still applies there.
  * The effective TTL is the shorter of the two. Expiry is checked when a message reaches the head
  * of a queue: when the topic hands it to its channels and when a channel is about to deliver it
- * (each attempt, requeues included). There is no timer per message; an expired message waiting
- * behind others, or in a queue nobody reads, stays counted in depth until it reaches the head.
+ * (each attempt, requeues included), and at the head of memory queues by a periodic sweep. There
+ * is no timer per message; an expired message waiting behind others, or on disk in a queue nobody
+ * reads, stays counted in depth until it reaches the head.
  *
  * Bounded depth. max_depth bounds the topic's depth and every channel's depth (memory + disk, as
  * upstream defines depth; in-flight and deferred messages are not counted). Policy reject: a
@@ -107,6 +108,12 @@ static inline bool queue_skip_popped(struct queue_drops *d)
     d->disk_skip--;
     return true;
 }
+
+/* Housekeeping (nsqd's memory timer, every few seconds): drops the expired messages at the head
+   of the memory queues of t and its channels, so that queues nobody reads do not keep them in
+   memory and in depth. Disk records wait for a reader (a diskqueue cannot be peeked). A
+   nsqd_foreach_topic callback; arg is unused. */
+void topic_limits_sweep(struct topic *t, void *arg);
 
 /* "reject" / "drop_oldest". */
 const char *topic_overflow_name(enum topic_overflow p);

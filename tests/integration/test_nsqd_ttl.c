@@ -241,6 +241,24 @@ START_TEST(test_ttl_http)
 }
 END_TEST
 
+/* Expired messages leave memory queues that nobody reads (periodic sweep of queue heads): a
+   channel's and a topic's without channels. */
+START_TEST(test_ttl_sweep_idle)
+{
+    struct node n = {0};
+    node_start(&n, NULL);
+    make_channel(n.http, "ts");
+    ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=ts&ttl=1ms", "a", NULL), 200);
+    ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=ts&ttl=1ms", "b", NULL), 200);
+    ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tn&ttl=1ms", "c", NULL), 200);
+    wait_stat(n.http, "ts", "c", "expired_count", 2);
+    ck_assert_int_eq(itest_stats_int(n.http, "ts", "c", "depth"), 0);
+    wait_stat(n.http, "tn", NULL, "expired_count", 1);
+    ck_assert_int_eq(itest_stats_int(n.http, "tn", NULL, "depth"), 0);
+    node_free(&n);
+}
+END_TEST
+
 /* A topic TTL is checked against the timestamp: it drops messages already on disk, and both the
    TTL and the drop survive a restart. */
 START_TEST(test_topic_ttl_disk_restart)
@@ -468,6 +486,7 @@ static Suite *ttl_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_ttl_tcp);
     tcase_add_test(tc, test_ttl_http);
+    tcase_add_test(tc, test_ttl_sweep_idle);
     tcase_add_test(tc, test_topic_ttl_disk_restart);
     tcase_add_test(tc, test_msg_ttl_lost_on_disk);
     tcase_add_test(tc, test_msg_ttl_flag);
