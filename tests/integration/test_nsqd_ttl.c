@@ -5,11 +5,15 @@
  * drop_oldest policies in memory and on disk, the counters in /stats and /metrics, persistence in
  * nsqd.dat, and nothing new in /stats or nsqd.dat while the features are off.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -22,6 +26,7 @@
 /* A TTL that never passes during a test. */
 #define LONG_TTL_MS 600000
 #define DEPTH_MAX   3
+#define DGRAM_MAX   65536
 
 struct node {
     char *dir;
@@ -259,6 +264,64 @@ START_TEST(test_ttl_sweep_idle)
 }
 END_TEST
 
+/* A UDP socket on 127.0.0.1, ephemeral port into *port. */
+static int udp_listen(int *port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+/* Sums the statsd counter lines ending in `suffix` ("<...><suffix>:<v>|c") until the sum reaches
+   want or WAIT_MS pass; returns the sum. */
+static int64_t statsd_counter_until(int fd, const char *suffix, int64_t want)
+{
+    int64_t sum = 0, deadline = harness_now_ms() + WAIT_MS;
+    static char d[DGRAM_MAX];
+    while (sum < want && harness_now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(fd, d, sizeof(d) - 1, 0);
+        if (n <= 0)
+            continue;
+        d[n] = '\0';
+        for (char *line = strtok(d, "\n"); line; line = strtok(NULL, "\n")) {
+            char *colon = strchr(line, ':');
+            size_t sl = strlen(suffix);
+            if (colon && (size_t)(colon - line) >= sl && memcmp(colon - sl, suffix, sl) == 0 &&
+                strstr(colon, "|c"))
+                sum += strtoll(colon + 1, NULL, 10);
+        }
+    }
+    return sum;
+}
+
+/* statsd carries the expired counter of a channel using TTLs. */
+START_TEST(test_ttl_statsd)
+{
+    int uport;
+    int ufd = udp_listen(&uport);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "--statsd-address=127.0.0.1:%d", uport);
+    const char *const flags[] = {addr, "--statsd-interval=1s", NULL};
+    struct node n = {0};
+    node_start(&n, flags);
+    make_channel(n.http, "tq");
+    ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tq&ttl=1ms", "a", NULL), 200);
+    ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tq&ttl=1ms", "b", NULL), 200);
+    wait_stat(n.http, "tq", "c", "expired_count", 2);
+    ck_assert_int_eq(statsd_counter_until(ufd, ".topic.tq.channel.c.expired_count", 2), 2);
+    close(ufd);
+    node_free(&n);
+}
+END_TEST
+
 /* A topic TTL is checked against the timestamp: it drops messages already on disk, and both the
    TTL and the drop survive a restart. */
 START_TEST(test_topic_ttl_disk_restart)
@@ -487,6 +550,7 @@ static Suite *ttl_suite(void)
     tcase_add_test(tc, test_ttl_tcp);
     tcase_add_test(tc, test_ttl_http);
     tcase_add_test(tc, test_ttl_sweep_idle);
+    tcase_add_test(tc, test_ttl_statsd);
     tcase_add_test(tc, test_topic_ttl_disk_restart);
     tcase_add_test(tc, test_msg_ttl_lost_on_disk);
     tcase_add_test(tc, test_msg_ttl_flag);
