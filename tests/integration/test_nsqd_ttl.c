@@ -354,6 +354,29 @@ START_TEST(test_topic_ttl_disk_restart)
 }
 END_TEST
 
+/* With the in-flight journal on (durable mode), an expired deferred message (journaled) and an
+   expired queued one are dropped, and a later message is delivered. */
+START_TEST(test_ttl_journal_mode)
+{
+    static const char *const flags[] = {"--mem-queue-size=0", "--sync-every=1", NULL};
+    struct node n = {0};
+    node_start(&n, flags);
+    make_channel(n.http, "tj");
+    post_ok(n.http, "/topic/ttl?topic=tj&ttl=100ms");
+    int64_t t0 = harness_now_ms();
+    ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tj&defer=200", "deferred", NULL), 200);
+    ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tj", "queued", NULL), 200);
+    wait_past(t0, 100 + TTL_MARGIN_MS);
+    int c = consumer(n.tcp, "tj", "c", 10);
+    wait_stat(n.http, "tj", "c", "expired_count", 2);
+    ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tj", "fresh", NULL), 200);
+    expect_msg(c, "fresh");
+    close(c);
+    node_stop(&n);
+    node_free(&n);
+}
+END_TEST
+
 /* The on-disk record is upstream's (no TTL field): a per-publish TTL does not survive a spill. */
 START_TEST(test_msg_ttl_lost_on_disk)
 {
@@ -553,6 +576,7 @@ static Suite *ttl_suite(void)
     tcase_add_test(tc, test_ttl_statsd);
     tcase_add_test(tc, test_topic_ttl_disk_restart);
     tcase_add_test(tc, test_msg_ttl_lost_on_disk);
+    tcase_add_test(tc, test_ttl_journal_mode);
     tcase_add_test(tc, test_msg_ttl_flag);
     suite_add_tcase(s, tc);
     tc = tcase_create("max_depth");
