@@ -3,7 +3,9 @@
  *
  * Memory-ring messages are rendered in place. Diskqueue records are copied (decoded into message
  * objects) inside diskqueue_peek's callback, which runs under the queue's lock, and rendered after
- * it returns, so the I/O thread waits for memcpy only, never for the JSON encoding.
+ * it returns, so the I/O thread waits for memcpy only, never for the JSON encoding; the copies
+ * belong to channel_peek_render and are freed before it returns. The in-flight and deferred
+ * lists (include flags) are read in place from the channel's loop-thread structures.
  *
  * Bodies: a body that is valid UTF-8 is a JSON string (escaped as the rest of nsqd's JSON);
  * any other body is base64 (RFC 4648, padded) with "encoding": "base64" beside it.
