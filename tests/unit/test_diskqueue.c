@@ -1839,6 +1839,47 @@ START_TEST(test_synced_seq_sync_every)
 }
 END_TEST
 
+/* Records accepted but not yet written are shown after the read-ahead ones when nothing lies
+   between them: here the I/O threads are held, so the new records stay pending. */
+START_TEST(test_peek_pending)
+{
+    enum { WRITTEN = 3, PENDING = 4 };
+    struct diskqueue *dq = open_q("pp", 64 * 1024);
+    for (uint32_t i = 0; i < WRITTEN; i++)
+        put_seq(dq, i, 40);
+    ck_assert_int_eq(diskqueue_flush(dq), 0);
+    struct peek_seen ps;
+    peek_wait(dq, 16, WRITTEN, &ps);
+
+    struct worker_blocker b[2];
+    memset(b, 0, sizeof(b));
+    for (int i = 0; i < 2; i++) {
+        dqs_task_init(&b[i].task, blocker_run, blocker_retired);
+        dqs_schedule(svc, &b[i].task);
+    }
+    for (int i = 0; i < 2; i++)
+        while (!__atomic_load_n(&b[i].started, __ATOMIC_SEQ_CST))
+            short_wait();
+    for (uint32_t i = WRITTEN; i < WRITTEN + PENDING; i++)
+        put_seq(dq, i, 40);
+    memset(&ps, 0, sizeof(ps));
+    ck_assert_uint_eq(diskqueue_peek(dq, 16, peek_collect, &ps), WRITTEN + PENDING);
+    ck_assert(!ps.bad);
+    for (uint32_t i = 0; i < WRITTEN + PENDING; i++)
+        ck_assert_uint_eq(ps.seq[i], i);
+    memset(&ps, 0, sizeof(ps));
+    ck_assert_uint_eq(diskqueue_peek(dq, WRITTEN + 1, peek_collect, &ps), WRITTEN + 1);
+    for (int i = 0; i < 2; i++)
+        __atomic_store_n(&b[i].release, 1, __ATOMIC_SEQ_CST);
+
+    for (uint32_t i = 0; i < WRITTEN + PENDING; i++)
+        expect_seq(dq, i, 40);
+    ck_assert_int_eq(diskqueue_close(dq), 0);
+    diskqueue_service_free(svc); /* workers joined before the blockers go out of scope */
+    svc = NULL;
+}
+END_TEST
+
 static Suite *diskqueue_suite(void)
 {
     Suite *s = suite_create("diskqueue");
@@ -1890,6 +1931,7 @@ static Suite *diskqueue_suite(void)
     tcase_add_test(tc, test_peek_while_writing);
     tcase_add_test(tc, test_synced_seq);
     tcase_add_test(tc, test_synced_seq_sync_every);
+    tcase_add_test(tc, test_peek_pending);
     suite_add_tcase(s, tc);
     return s;
 }
