@@ -10,12 +10,25 @@
 
 #include "diskqueue.h"
 
-/* Bytes held by live message objects, and their high-water mark (loop thread only). */
+/* Bytes held by live message objects and memory rings, and their high-water mark (loop thread
+   only). */
 static size_t live_bytes, peak_bytes;
 
 size_t nsqd_message_live_bytes(void)
 {
     return live_bytes;
+}
+
+void nsqd_message_bytes_add(size_t n)
+{
+    live_bytes += n;
+    if (live_bytes > peak_bytes)
+        peak_bytes = live_bytes;
+}
+
+void nsqd_message_bytes_sub(size_t n)
+{
+    live_bytes -= n;
 }
 
 size_t nsqd_message_take_peak(void)
@@ -84,9 +97,7 @@ struct nsqd_message *nsqd_message_new(const char id[NSQ_MSG_ID_LEN], int64_t tim
     }
     if (!m)
         return NULL;
-    live_bytes += sizeof(*m) + body_len;
-    if (live_bytes > peak_bytes)
-        peak_bytes = live_bytes;
+    nsqd_message_bytes_add(sizeof(*m) + body_len);
     m->hnext = NULL;
     m->client = NULL;
     m->pri = 0;

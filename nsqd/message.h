@@ -1,10 +1,11 @@
 /*
  * message: nsqd's in-memory message. One allocation holds the bookkeeping header and the body.
  *
- * A message object belongs to exactly one place at a time: a topic (memory ring or being
- * distributed), a channel memory ring, a channel's in-flight table + heap, or a channel's deferred
- * heap. Each channel owns its own copy (attempts and in-flight state are per channel), so there is
- * no reference count. The fields used while in flight (owner, deadline, heap index, hash link) are
+ * A message object belongs to exactly one place at a time: a topic (being distributed), a
+ * channel's in-flight table + heap, or a channel's deferred heap. Memory rings do not hold objects:
+ * they keep the message's fields packed (msg_ring.h) and build a new object when it leaves. Each
+ * channel owns its own copy (attempts and in-flight state are per channel), so there is no
+ * reference count. The fields used while in flight (owner, deadline, heap index, hash link) are
  * meaningless elsewhere.
  */
 #ifndef NSQD_MESSAGE_H
@@ -48,8 +49,12 @@ struct nsqd_message *nsqd_message_decode(const uint8_t *data, size_t len);
    result. */
 int nsqd_message_write_disk(struct diskqueue *dq, const struct nsqd_message *m);
 void nsqd_message_free(struct nsqd_message *m);
-/* Bytes currently held by message objects (header + body), for memory housekeeping. */
+/* Bytes currently held by message objects (header + body) and by memory rings' chunks, for memory
+   housekeeping. */
 size_t nsqd_message_live_bytes(void);
+/* Memory rings report the chunks they allocate and free here. */
+void nsqd_message_bytes_add(size_t n);
+void nsqd_message_bytes_sub(size_t n);
 /* Called after each message written to disk and freed during a shutdown flush; trims the heap
    now and then. */
 void nsqd_message_flushed(void);

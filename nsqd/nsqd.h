@@ -34,7 +34,9 @@
  *    batches.
  *  - Messages: one allocation per message copy (header + body, struct nsqd_message). The first
  *    channel gets the topic's object, every further channel a copy (per-channel attempts and
- *    in-flight state; no reference counts on the hot path). After large drains the freed heap is
+ *    in-flight state; no reference counts on the hot path). A memory ring stores no objects: it
+ *    packs the fields a queued message needs into byte chunks (msg_ring.h), about a third of the
+ *    memory for small messages. After large drains the freed heap is
  *    handed back to the OS (malloc_trim from a 2 s housekeeping timer).
  *  - In flight: per channel a hash by the 16-byte ID and a deadline index (in_flight.h): one FIFO
  *    ring per msg_timeout value, which keeps deliveries sorted for free and makes FIN/TOUCH O(1),

@@ -1,11 +1,12 @@
 /*
  * peek: renders the next messages of a channel without consuming them (see peek.h).
  *
- * Memory-ring messages are rendered in place. Diskqueue records are copied (decoded into message
- * objects) inside diskqueue_peek's callback, which runs under the queue's lock, and rendered after
- * it returns, so the I/O thread waits for memcpy only, never for the JSON encoding; the copies
- * belong to channel_peek_render and are freed before it returns. The in-flight and deferred
- * lists (include flags) are read in place from the channel's loop-thread structures.
+ * Memory-ring messages are decoded one at a time (msg_ring_iter), rendered and freed. Diskqueue
+ * records are copied (decoded into message objects) inside diskqueue_peek's callback, which runs
+ * under the queue's lock, and rendered after it returns, so the I/O thread waits for memcpy only,
+ * never for the JSON encoding; the copies belong to channel_peek_render and are freed before it
+ * returns. The in-flight and deferred lists (include flags) are read in place from the channel's
+ * loop-thread structures.
  *
  * Bodies: a body that is valid UTF-8 is a JSON string (escaped as the rest of nsqd's JSON);
  * any other body is base64 (RFC 4648, padded) with "encoding": "base64" beside it.
@@ -227,14 +228,15 @@ int channel_peek_render(struct channel *c, size_t n, unsigned include, struct ev
 
     struct peek_copy pc = {0};
     size_t shown = 0;
-    size_t mem = msg_ring_len(&c->memq);
-    for (size_t i = 0; i < mem && shown < n; i++) {
-        if (shown > 0 && pc.bytes >= NSQD_PEEK_MAX_BYTES)
-            break;
-        const struct nsqd_message *m = msg_ring_at(&c->memq, i);
+    struct msg_ring_iter it;
+    msg_ring_iter_init(&c->memq, &it);
+    struct nsqd_message *m;
+    while (shown < n && (shown == 0 || pc.bytes < NSQD_PEEK_MAX_BYTES) &&
+           (m = msg_ring_iter_next(&it))) {
         render_message(&j, m);
         pc.bytes += m->body_len;
         shown++;
+        nsqd_message_free(m);
     }
     if (c->dq && shown < n && pc.bytes < NSQD_PEEK_MAX_BYTES) {
         pc.cap = n - shown;

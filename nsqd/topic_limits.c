@@ -75,10 +75,7 @@ int topic_admit(const struct topic *t, uint64_t n)
    back yet, one more record of skip debt). Returns false when the queue holds nothing. */
 static bool queue_evict_oldest(struct msg_ring *r, struct diskqueue *dq, struct queue_drops *d)
 {
-    struct nsqd_message *m = msg_ring_pop(r);
-    if (m) {
-        nsqd_message_free(m);
-    } else {
+    if (!msg_ring_drop(r)) {
         if (!dq || diskqueue_depth(dq) <= d->disk_skip)
             return false;
         const uint8_t *data;
@@ -109,9 +106,12 @@ static void ring_drop_expired_heads(const struct topic_limits *l, struct msg_rin
                                     struct queue_drops *d)
 {
     struct nsqd_message *m;
-    for (int budget = LIMITS_SWEEP_BATCH;
-         budget > 0 && (m = msg_ring_peek(r)) && topic_limits_expired(l, m); budget--) {
-        nsqd_message_free(msg_ring_pop(r));
+    for (int budget = LIMITS_SWEEP_BATCH; budget > 0 && (m = msg_ring_peek(r)); budget--) {
+        bool expired = topic_limits_expired(l, m);
+        nsqd_message_free(m);
+        if (!expired)
+            break;
+        msg_ring_drop(r);
         d->expired++;
     }
 }

@@ -25,32 +25,151 @@ static struct nsqd_message *msg(unsigned i)
     return m;
 }
 
+/* True if m is msg(i). Plain comparisons: a Check assertion per field of 100,000 messages is
+   too slow under the sanitizers. */
+static bool is_msg(const struct nsqd_message *m, unsigned i)
+{
+    char id[NSQ_MSG_ID_LEN + 1];
+    snprintf(id, sizeof(id), "%016x", i);
+    return m && memcmp(m->id, id, NSQ_MSG_ID_LEN) == 0 && m->timestamp == (int64_t)i &&
+           m->body_len == 1 && m->body[0] == 'b';
+}
+
 START_TEST(ring_fifo_grow_shrink)
 {
-    enum { N = 100000 };
+    enum { N = 30000 }; /* 700 KB of records: a chain of growing chunks */
     struct msg_ring r = {0};
-    struct nsqd_message **all = calloc(N, sizeof(*all));
-    for (unsigned i = 0; i < N; i++) {
-        all[i] = msg(i);
-        ck_assert_int_eq(msg_ring_push(&r, all[i]), 0);
-    }
+    size_t live0 = nsqd_message_live_bytes();
+    bool ok = true;
+    for (unsigned i = 0; i < N; i++)
+        ok &= msg_ring_push(&r, msg(i)) == 0;
+    ck_assert(ok);
     ck_assert_uint_eq(msg_ring_len(&r), N);
-    /* Interleave pops and pushes so the ring wraps, then drain. */
+    ck_assert_uint_eq(nsqd_message_live_bytes() - live0, r.bytes);
+    /* Interleave pops and pushes so old chunks are consumed while new ones fill, then drain. */
     for (unsigned i = 0; i < N / 2; i++) {
         struct nsqd_message *m = msg_ring_pop(&r);
-        ck_assert_ptr_eq(m, all[i]);
+        ok &= is_msg(m, i) && msg_ring_push(&r, m) == 0;
+    }
+    ck_assert(ok);
+    for (unsigned i = 0; i < N; i++) {
+        struct nsqd_message *m = msg_ring_pop(&r);
+        ok &= is_msg(m, i < N / 2 ? i + N / 2 : i - N / 2);
+        nsqd_message_free(m);
+    }
+    ck_assert(ok);
+    ck_assert_ptr_null(msg_ring_pop(&r));
+    ck_assert_uint_le(r.bytes, 8 * 1024); /* storage went back while draining */
+    msg_ring_release(&r);
+    ck_assert_uint_eq(r.bytes, 0);
+    ck_assert_uint_eq(nsqd_message_live_bytes(), live0);
+}
+END_TEST
+
+/* IDs (hex ones are packed, others kept as given), attempts, deferral and bodies of every size
+   (empty, larger than a chunk) survive the ring. */
+static const char *const ring_ids[] = {"0123456789abcdef", "0123456789ABCDEF",
+                                       "ffffffffffffffff", "0000000000000000",
+                                       "0123456789abcdeg", "\xff\x01 binary-id\x00\x7f!"};
+#define RING_IDS (sizeof(ring_ids) / sizeof(ring_ids[0]))
+
+START_TEST(ring_keeps_fields)
+{
+    enum { N = 64, BIG = 3 * 1024 * 1024 };
+    struct msg_ring r = {0};
+    uint8_t *body = malloc(BIG);
+    ck_assert_ptr_nonnull(body);
+    for (size_t i = 0; i < BIG; i++)
+        body[i] = (uint8_t)(i * 7);
+    for (unsigned i = 0; i < N; i++) {
+        size_t len = i == N / 2 ? BIG : i * 37;
+        struct nsqd_message *m = nsqd_message_new(ring_ids[i % RING_IDS], -(int64_t)i, body, len);
+        ck_assert_ptr_nonnull(m);
+        m->attempts = (uint16_t)(65535 - i);
+        m->deferred = i % 3 ? 0 : (int64_t)i * 1000000007;
         ck_assert_int_eq(msg_ring_push(&r, m), 0);
     }
-    for (unsigned i = N / 2; i < N; i++)
-        ck_assert_ptr_eq(msg_ring_pop(&r), all[i]);
-    for (unsigned i = 0; i < N / 2; i++)
-        ck_assert_ptr_eq(msg_ring_pop(&r), all[i]);
+    for (unsigned i = 0; i < N; i++) {
+        size_t len = i == N / 2 ? BIG : i * 37;
+        struct nsqd_message *m = msg_ring_pop(&r);
+        ck_assert_ptr_nonnull(m);
+        ck_assert_mem_eq(m->id, ring_ids[i % RING_IDS], NSQ_MSG_ID_LEN);
+        ck_assert_int_eq(m->timestamp, -(int64_t)i);
+        ck_assert_uint_eq(m->attempts, 65535 - i);
+        ck_assert_int_eq(m->deferred, i % 3 ? 0 : (int64_t)i * 1000000007);
+        ck_assert_uint_eq(m->body_len, len);
+        ck_assert_int_eq(memcmp(m->body, body, len), 0);
+        nsqd_message_free(m);
+    }
     ck_assert_ptr_null(msg_ring_pop(&r));
-    ck_assert_uint_le(r.cap, 1024); /* storage shrank back while draining */
-    for (unsigned i = 0; i < N; i++)
-        nsqd_message_free(all[i]);
-    free(all);
     msg_ring_release(&r);
+    free(body);
+}
+END_TEST
+
+/* A drained ring keeps a small chunk; a record too large for it must not leave that empty chunk
+   ahead of the new one. Also: iterating, peeking, dropping, and a TTL carried through. */
+START_TEST(ring_drained_then_large_and_iter)
+{
+    enum { LARGE = 20000 };
+    struct msg_ring r = {0};
+    ck_assert_int_eq(msg_ring_push(&r, msg(1)), 0);
+    nsqd_message_free(msg_ring_pop(&r));
+    ck_assert_ptr_nonnull(r.head); /* the kept chunk */
+    uint8_t *body = calloc(1, LARGE);
+    ck_assert_ptr_nonnull(body);
+    struct nsqd_message *big = nsqd_message_new("00000000000000ff", 7, body, LARGE);
+    ck_assert_ptr_nonnull(big);
+    big->ttl_ms = 1234;
+    ck_assert_int_eq(msg_ring_push(&r, big), 0);
+    for (unsigned i = 2; i < 5000; i++)
+        ck_assert_int_eq(msg_ring_push(&r, msg(i)), 0);
+
+    struct msg_ring_iter it;
+    msg_ring_iter_init(&r, &it);
+    struct nsqd_message *m = msg_ring_iter_next(&it);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->body_len, LARGE);
+    ck_assert_uint_eq(m->ttl_ms, 1234);
+    nsqd_message_free(m);
+    bool ok = true;
+    for (unsigned i = 2; i < 5000; i++) {
+        m = msg_ring_iter_next(&it);
+        ok &= is_msg(m, i) && m->ttl_ms == 0;
+        nsqd_message_free(m);
+    }
+    ck_assert(ok);
+    ck_assert_ptr_null(msg_ring_iter_next(&it));
+    ck_assert_uint_eq(msg_ring_len(&r), 4999); /* iterating consumed nothing */
+    m = msg_ring_peek(&r);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->ttl_ms, 1234);
+    nsqd_message_free(m);
+    ck_assert_uint_eq(msg_ring_len(&r), 4999); /* nor did peeking */
+
+    m = msg_ring_pop(&r);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_mem_eq(m->id, "00000000000000ff", NSQ_MSG_ID_LEN);
+    ck_assert_int_eq(m->timestamp, 7);
+    ck_assert_uint_eq(m->body_len, LARGE);
+    ck_assert_uint_eq(m->ttl_ms, 1234);
+    nsqd_message_free(m);
+    for (unsigned i = 2; i < 5000; i++) {
+        m = msg_ring_pop(&r);
+        ok &= is_msg(m, i);
+        nsqd_message_free(m);
+    }
+    ck_assert(ok);
+    ck_assert_ptr_null(msg_ring_pop(&r));
+    ck_assert(!msg_ring_drop(&r));
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_int_eq(msg_ring_push(&r, msg(i)), 0);
+    ck_assert(msg_ring_drop(&r));
+    m = msg_ring_pop(&r);
+    ck_assert(is_msg(m, 1));
+    nsqd_message_free(m);
+    msg_ring_release(&r);
+    free(body);
 }
 END_TEST
 
@@ -260,6 +379,8 @@ static Suite *queues_suite(void)
     Suite *s = suite_create("nsqd_queues");
     TCase *tc = tcase_create("queues");
     tcase_add_test(tc, ring_fifo_grow_shrink);
+    tcase_add_test(tc, ring_keeps_fields);
+    tcase_add_test(tc, ring_drained_then_large_and_iter);
     tcase_add_test(tc, table_insert_find_remove);
     tcase_add_test(tc, pqueue_order_remove_update);
     tcase_add_test(tc, in_flight_index_model);
