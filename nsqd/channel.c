@@ -522,16 +522,13 @@ static void channel_pump_cb(evutil_socket_t fd, short what, void *arg)
         }
         struct nsqd_message *m = msg_ring_pop(&c->memq);
         if (!m && c->dq) {
-            uint8_t *data;
+            const uint8_t *data; /* in the read-ahead buffer until the next pop_view */
             size_t len;
-            if (diskqueue_pop(c->dq, &data, &len) != 1)
+            if (diskqueue_pop_view(c->dq, &data, &len) != 1)
                 return; /* the ready callback wakes us */
-            if (queue_skip_popped(&c->drops)) {
-                free(data);
+            if (queue_skip_popped(&c->drops))
                 continue;
-            }
             m = nsqd_message_decode(data, len);
-            free(data);
             if (!m) {
                 nsq_error("CHANNEL(%s) ERROR: failed to decode message - invalid length", c->name);
                 continue;

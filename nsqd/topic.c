@@ -260,16 +260,13 @@ static void topic_pump_cb(evutil_socket_t fd, short what, void *arg)
     while (budget-- > 0 && topic_can_distribute(t)) {
         struct nsqd_message *m = msg_ring_pop(&t->memq);
         if (!m && t->dq) {
-            uint8_t *data;
+            const uint8_t *data; /* in the read-ahead buffer until the next pop_view */
             size_t len;
-            if (diskqueue_pop(t->dq, &data, &len) != 1)
+            if (diskqueue_pop_view(t->dq, &data, &len) != 1)
                 return; /* the ready callback wakes us */
-            if (queue_skip_popped(&t->drops)) {
-                free(data);
+            if (queue_skip_popped(&t->drops))
                 continue;
-            }
             m = nsqd_message_decode(data, len);
-            free(data);
             if (!m) {
                 nsq_error("TOPIC(%s) ERROR: failed to decode message - invalid length", t->name);
                 continue;
