@@ -33,8 +33,10 @@
 
 struct diskqueue;
 
-/* Put waits once this many bytes are accepted but not yet written. */
-#define DISKQUEUE_MAX_PENDING_BYTES (64 * 1024 * 1024)
+/* Put waits once this many bytes are accepted but not yet written. The I/O thread writes one batch
+   while the next fills, so this only has to cover a batch's write (and an fsync): a larger bound
+   adds resident memory for every queue that overflows to disk without adding throughput. */
+#define DISKQUEUE_MAX_PENDING_BYTES (16 * 1024 * 1024)
 /* The I/O thread reads ahead at most this much (at least one record, whatever its size). Large
    enough that a consumer popping at memory speed does not drain it while the I/O thread is busy
    with an fsync (a sync costs a few ms; 16K records of 200 bytes last ~10 ms at 1.5M/s). */
