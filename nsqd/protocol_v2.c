@@ -367,9 +367,8 @@ static bool pub_hold_ok(struct client *c, const char *cmd, uint64_t journal_seq0
         hold_ok(c);
         return true;
     }
-    if (c->held_journal_seq &&
-        journal_when_done(n->journal, c->held_journal_seq, NULL, held_ok_send, c,
-                          held_ok_drop) == 0) {
+    if (c->held_journal_seq && journal_when_done(n->journal, c->held_journal_seq, NULL,
+                                                 held_ok_send, c, held_ok_drop) == 0) {
         hold_ok(c);
         return true;
     }
