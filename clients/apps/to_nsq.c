@@ -4,7 +4,9 @@
  * Input is cut at --delimiter; each chunk loses its last byte (the delimiter, or the last byte of
  * a final chunk without one, as upstream does) and empty chunks are skipped. Every message is
  * published synchronously to every --nsqd-tcp-address; a publish error is fatal. --rate bounds
- * messages per second with a token bucket holding at most one second of tokens.
+ * messages per second with a token bucket holding at most one second of tokens. --ttl (not an
+ * upstream flag) gives every message a time-to-live on nsqds that support it
+ * (docs/ttl-and-depth.md).
  */
 #include <errno.h>
 #include <signal.h>
@@ -56,6 +58,7 @@ int main(int argc, char **argv)
     char *topic = NULL, *delimiter = NULL;
     struct nsq_strlist nsqd = {0}, popts = {0};
     int rate = 0;
+    int64_t ttl_ns = 0;
     const struct nsq_opt table[] = {
             NSQ_OPT_ENTRY("topic", "", NSQ_OPT_STRING, &topic, "", "NSQ topic to publish to"),
             NSQ_OPT_ENTRY("delimiter", "", NSQ_OPT_STRING, &delimiter, "\n",
@@ -66,6 +69,9 @@ int main(int argc, char **argv)
                           "option to passthrough to nsq.Producer (may be given multiple times)"),
             NSQ_OPT_ENTRY("rate", "", NSQ_OPT_INT, &rate, "0",
                           "Throttle messages to n/second. 0 to disable"),
+            NSQ_OPT_ENTRY("ttl", "", NSQ_OPT_DURATION, &ttl_ns, "0s",
+                          "message time-to-live (e.g. 30s), 0 for none (not in upstream NSQ; "
+                          "needs an nsqd with message TTL support)"),
     };
     const size_t ntable = sizeof(table) / sizeof(table[0]);
     app_parse_options(table, ntable, "to_nsq", argc, argv);
@@ -78,6 +84,10 @@ int main(int argc, char **argv)
         app_fatal("--nsqd-tcp-address required");
     if (!nsq_topic_name_valid(topic, strlen(topic)))
         app_fatal("invalid topic name %s", topic);
+    /* whole milliseconds on the wire; a positive TTL below 1 ms becomes 1 ms rather than none */
+    int64_t ttl_ms = (ttl_ns + NSQ_NS_PER_MS - 1) / NSQ_NS_PER_MS;
+    if (ttl_ns < 0 || ttl_ms > UINT32_MAX)
+        app_fatal("--ttl must be between 0 and 4294967295ms");
 
     struct nsq_config *cfg = nsq_config_new();
     app_set_user_agent(cfg, "to_nsq");
@@ -87,6 +97,7 @@ int main(int argc, char **argv)
         producers[i] = nsq_producer_new(NULL, nsqd.items[i], cfg);
         if (!producers[i])
             app_fatal("failed to create nsq.Producer - invalid address %s", nsqd.items[i]);
+        nsq_producer_set_msg_ttl(producers[i], ttl_ms);
     }
 
     struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: reads return EINTR */

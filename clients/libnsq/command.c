@@ -85,23 +85,33 @@ int nsq_cmd_cls(struct evbuffer *out)
     return evbuffer_add(out, "CLS\n", 4) < 0 ? -ENOMEM : 0;
 }
 
-int nsq_cmd_pub(struct evbuffer *out, const char *topic, const void *body, size_t len)
+/* Ends a publish command line: " <ttl_ms>" when a TTL is set, then the newline. */
+static int end_pub_line(struct evbuffer *out, uint32_t ttl_ms)
 {
-    if (evbuffer_add_printf(out, "PUB %s\n", topic) < 0)
+    int rc = ttl_ms ? evbuffer_add_printf(out, " %" PRIu32 "\n", ttl_ms)
+                    : evbuffer_add(out, "\n", 1);
+    return rc < 0 ? -ENOMEM : 0;
+}
+
+int nsq_cmd_pub(struct evbuffer *out, const char *topic, uint32_t ttl_ms, const void *body,
+                size_t len)
+{
+    if (evbuffer_add_printf(out, "PUB %s", topic) < 0 || end_pub_line(out, ttl_ms) < 0)
         return -ENOMEM;
     return add_body(out, body, len);
 }
 
-int nsq_cmd_dpub(struct evbuffer *out, const char *topic, int64_t delay_ms, const void *body,
-                 size_t len)
+int nsq_cmd_dpub(struct evbuffer *out, const char *topic, int64_t delay_ms, uint32_t ttl_ms,
+                 const void *body, size_t len)
 {
-    if (evbuffer_add_printf(out, "DPUB %s %" PRId64 "\n", topic, delay_ms) < 0)
+    if (evbuffer_add_printf(out, "DPUB %s %" PRId64, topic, delay_ms) < 0 ||
+        end_pub_line(out, ttl_ms) < 0)
         return -ENOMEM;
     return add_body(out, body, len);
 }
 
-int nsq_cmd_mpub(struct evbuffer *out, const char *topic, const void *const *bodies,
-                 const size_t *lens, size_t n)
+int nsq_cmd_mpub(struct evbuffer *out, const char *topic, uint32_t ttl_ms,
+                 const void *const *bodies, const size_t *lens, size_t n)
 {
     uint8_t hdr[8];
     size_t total = 4;
@@ -112,7 +122,7 @@ int nsq_cmd_mpub(struct evbuffer *out, const char *topic, const void *const *bod
     }
     if (n == 0 || n > INT32_MAX || total > INT32_MAX)
         return -EINVAL;
-    if (evbuffer_add_printf(out, "MPUB %s\n", topic) < 0)
+    if (evbuffer_add_printf(out, "MPUB %s", topic) < 0 || end_pub_line(out, ttl_ms) < 0)
         return -ENOMEM;
     nsq_put_be32(hdr, (uint32_t)total);
     nsq_put_be32(hdr + 4, (uint32_t)n);

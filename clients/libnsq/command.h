@@ -22,10 +22,13 @@ int nsq_cmd_req(struct evbuffer *out, const char id[16], int64_t delay_ms);
 int nsq_cmd_touch(struct evbuffer *out, const char id[16]);
 int nsq_cmd_nop(struct evbuffer *out);
 int nsq_cmd_cls(struct evbuffer *out);
-int nsq_cmd_pub(struct evbuffer *out, const char *topic, const void *body, size_t len);
-int nsq_cmd_dpub(struct evbuffer *out, const char *topic, int64_t delay_ms, const void *body,
-                 size_t len);
-int nsq_cmd_mpub(struct evbuffer *out, const char *topic, const void *const *bodies,
-                 const size_t *lens, size_t n);
+/* ttl_ms > 0 appends nsqd's optional trailing time-to-live parameter (docs/ttl-and-depth.md);
+   0 sends upstream's command unchanged. */
+int nsq_cmd_pub(struct evbuffer *out, const char *topic, uint32_t ttl_ms, const void *body,
+                size_t len);
+int nsq_cmd_dpub(struct evbuffer *out, const char *topic, int64_t delay_ms, uint32_t ttl_ms,
+                 const void *body, size_t len);
+int nsq_cmd_mpub(struct evbuffer *out, const char *topic, uint32_t ttl_ms,
+                 const void *const *bodies, const size_t *lens, size_t n);
 
 #endif

@@ -107,6 +107,14 @@ int nsq_producer_deferred_publish(struct nsq_producer *p, const char *topic, int
 const char *nsq_producer_last_error(const struct nsq_producer *p);
 /* Number of publishes sent and not yet answered. */
 size_t nsq_producer_pending(const struct nsq_producer *p);
+/*
+ * Time-to-live, in milliseconds from publication, of the messages of every later publish (PUB,
+ * MPUB and DPUB, synchronous or not); 0 (the default) sets none. Not an upstream NSQ feature: it
+ * appends nsqd's optional trailing parameter ("PUB <topic> <ttl_ms>"), and nsqd drops a message
+ * that has not been delivered when its TTL passes (docs/ttl-and-depth.md). Upstream nsqd ignores
+ * the parameter (the messages never expire). Returns 0, or -EINVAL outside 0..4294967295.
+ */
+int nsq_producer_set_msg_ttl(struct nsq_producer *p, int64_t ttl_ms);
 
 /* ---- consumer: one topic/channel from many nsqds ---- */
 

@@ -46,6 +46,7 @@ struct nsq_producer {
     struct zombie *zombies; /* closed connections waiting for their deferred close callback */
     struct txn_list txns;   /* oldest first: sent ones precede unsent ones */
     size_t pending;
+    uint32_t msg_ttl_ms; /* sent with every publish when non-zero */
     char last_error[PRODUCER_ERR_LEN];
 };
 
@@ -210,6 +211,14 @@ size_t nsq_producer_pending(const struct nsq_producer *p)
     return p->pending;
 }
 
+int nsq_producer_set_msg_ttl(struct nsq_producer *p, int64_t ttl_ms)
+{
+    if (ttl_ms < 0 || ttl_ms > UINT32_MAX)
+        return -EINVAL;
+    p->msg_ttl_ms = (uint32_t)ttl_ms;
+    return 0;
+}
+
 static int connect_now(struct nsq_producer *p)
 {
     p->conn = nsq_conn_new(p->base, p->addr, &p->cfg, &producer_handler, p);
@@ -252,7 +261,7 @@ int nsq_producer_publish_async(struct nsq_producer *p, const char *topic, const 
                                size_t len, nsq_publish_cb cb, void *arg)
 {
     struct evbuffer *cmd = evbuffer_new();
-    int rc = cmd ? nsq_cmd_pub(cmd, topic, body, len) : -ENOMEM;
+    int rc = cmd ? nsq_cmd_pub(cmd, topic, p->msg_ttl_ms, body, len) : -ENOMEM;
     if (rc < 0) {
         if (cmd)
             evbuffer_free(cmd);
@@ -266,7 +275,7 @@ int nsq_producer_multi_publish_async(struct nsq_producer *p, const char *topic,
                                      nsq_publish_cb cb, void *arg)
 {
     struct evbuffer *cmd = evbuffer_new();
-    int rc = cmd ? nsq_cmd_mpub(cmd, topic, bodies, lens, n) : -ENOMEM;
+    int rc = cmd ? nsq_cmd_mpub(cmd, topic, p->msg_ttl_ms, bodies, lens, n) : -ENOMEM;
     if (rc < 0) {
         if (cmd)
             evbuffer_free(cmd);
@@ -279,7 +288,7 @@ int nsq_producer_deferred_publish_async(struct nsq_producer *p, const char *topi
                                         const void *body, size_t len, nsq_publish_cb cb, void *arg)
 {
     struct evbuffer *cmd = evbuffer_new();
-    int rc = cmd ? nsq_cmd_dpub(cmd, topic, delay_ms, body, len) : -ENOMEM;
+    int rc = cmd ? nsq_cmd_dpub(cmd, topic, delay_ms, p->msg_ttl_ms, body, len) : -ENOMEM;
     if (rc < 0) {
         if (cmd)
             evbuffer_free(cmd);

@@ -1,7 +1,7 @@
 /*
  * test_clients_apps: the command-line utilities round-trip real data through real nsqd processes
- * (to_nsq → nsq_tail, nsq_to_nsq between two nsqds, nsq_to_file, nsq_to_http) and report
- * invalid flags with the upstream wording.
+ * (to_nsq → nsq_tail, nsq_to_nsq between two nsqds, nsq_to_file, nsq_to_http), to_nsq --ttl
+ * publishes messages that expire, and invalid flags are reported with the upstream wording.
  */
 #include <check.h>
 #include <dirent.h>
@@ -24,10 +24,14 @@
 
 #include "harness.h"
 #include "nsq.h"
+#include "nsqd_itest.h"
 
 #define BIN(name) NSQ_CLIENTS_BIN_DIR "/" name
 /* every utility run is bounded: `timeout` kills a hung one */
 #define RUN_LIMIT "timeout 30 "
+/* to_nsq --ttl: a TTL that passes at once and the wall-clock margin waited beyond it */
+#define SHORT_TTL_MS  1
+#define TTL_MARGIN_MS 50
 
 struct nsqd {
     struct harness_proc *p;
@@ -168,6 +172,56 @@ START_TEST(test_to_nsq_and_nsq_tail)
 }
 END_TEST
 
+struct expired_wait {
+    int http;
+    int64_t want;
+};
+
+/* Expired messages are counted on the topic (dropped from its backlog) or on the channel. */
+static bool expired_reached(void *arg)
+{
+    struct expired_wait *w = arg;
+    int64_t t = itest_stats_int(w->http, "appttl", NULL, "expired_count");
+    int64_t c = itest_stats_int(w->http, "appttl", "ch", "expired_count");
+    return t >= 0 && c >= 0 && t + c == w->want;
+}
+
+/* to_nsq --ttl: messages whose TTL passed are never delivered; a TTL not yet passed and no TTL
+   (the default) deliver. */
+START_TEST(test_to_nsq_ttl)
+{
+    struct nsqd d;
+    char cmd[1024], *out = NULL;
+    nsqd_start(&d);
+    int http = harness_port(d.p, "HTTP");
+    ck_assert_int_eq(itest_http("POST", http, "/topic/create?topic=appttl", NULL, NULL), 200);
+    ck_assert_int_eq(
+            itest_http("POST", http, "/channel/create?topic=appttl&channel=ch", NULL, NULL), 200);
+    int64_t t0 = harness_now_ms();
+    snprintf(cmd, sizeof(cmd),
+             RUN_LIMIT BIN("to_nsq") " --topic=appttl --ttl=%dms --nsqd-tcp-address=%s",
+             SHORT_TTL_MS, d.tcp);
+    ck_assert_int_eq(run(cmd, "gone1\ngone2\n", NULL), 0);
+    while (harness_now_ms() < t0 + SHORT_TTL_MS + TTL_MARGIN_MS)
+        usleep(5000);
+    snprintf(cmd, sizeof(cmd),
+             RUN_LIMIT BIN("to_nsq") " --topic=appttl --ttl=10m --nsqd-tcp-address=%s", d.tcp);
+    ck_assert_int_eq(run(cmd, "live1\n", NULL), 0);
+    snprintf(cmd, sizeof(cmd), RUN_LIMIT BIN("to_nsq") " --topic=appttl --nsqd-tcp-address=%s",
+             d.tcp);
+    ck_assert_int_eq(run(cmd, "live2\n", NULL), 0);
+    snprintf(cmd, sizeof(cmd),
+             RUN_LIMIT BIN("nsq_tail") " --topic=appttl --channel=ch --nsqd-tcp-address=%s -n 2",
+             d.tcp);
+    ck_assert_int_eq(run(cmd, NULL, &out), 0);
+    ck_assert_str_eq(out, "live1\nlive2\n");
+    free(out);
+    struct expired_wait w = {http, 2};
+    ck_assert(harness_wait_until(expired_reached, &w, 30000));
+    nsqd_stop(&d);
+}
+END_TEST
+
 START_TEST(test_flag_errors)
 {
     char *out = NULL;
@@ -191,6 +245,11 @@ START_TEST(test_flag_errors)
                          NULL, &out),
                      1);
     ck_assert_ptr_nonnull(strstr(out, "--delimiter must be a single byte"));
+    free(out);
+    ck_assert_int_eq(run(BIN("to_nsq") " --topic=a --ttl=-1s --nsqd-tcp-address=127.0.0.1:1 2>&1",
+                         NULL, &out),
+                     1);
+    ck_assert_ptr_nonnull(strstr(out, "--ttl must be between 0 and 4294967295ms"));
     free(out);
     ck_assert_int_eq(run(BIN("nsq_stat") " 2>&1", NULL, &out), 1);
     ck_assert_ptr_nonnull(strstr(out, "--topic and --channel are required"));
@@ -814,6 +873,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_flag_errors);
     tcase_add_test(tc, test_to_nsq_and_nsq_tail);
+    tcase_add_test(tc, test_to_nsq_ttl);
     tcase_add_test(tc, test_nsq_to_nsq);
     tcase_add_test(tc, test_nsq_to_file);
     tcase_add_test(tc, test_nsq_to_file_rotation);

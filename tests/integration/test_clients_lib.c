@@ -1,8 +1,8 @@
 /*
  * test_clients_lib: the client library (libnsq) against real nsqd processes: synchronous and
  * asynchronous publishing, error reporting and reconnection, consumption, RDY distribution over
- * three nsqds within max_in_flight, requeue with backoff, max_attempts, and the negotiated
- * transports (snappy, deflate, TLS).
+ * three nsqds within max_in_flight, requeue with backoff, max_attempts, the negotiated
+ * transports (snappy, deflate, TLS), and publishing with a message time-to-live.
  */
 #include <check.h>
 #include <errno.h>
@@ -23,8 +23,15 @@
 
 #include "harness.h"
 #include "nsq.h"
+#include "nsqd_itest.h"
 
 #define WAIT_MS 15000
+/* Message time-to-live test: a TTL that passes at once, one that never passes during the test,
+   and the wall-clock margin waited beyond the short one. */
+#define SHORT_TTL_MS  1
+#define LONG_TTL_MS   600000
+#define TTL_MARGIN_MS 50
+#define DEFER_MS      20
 
 /* ---- helpers ---- */
 
@@ -269,6 +276,18 @@ static bool async_all(void *arg)
     return a->ok + a->failed >= 200;
 }
 
+static bool async_all_one(void *arg)
+{
+    struct async_state *a = arg;
+    return a->ok + a->failed >= 1;
+}
+
+static bool async_all_two(void *arg)
+{
+    struct async_state *a = arg;
+    return a->ok + a->failed >= 2;
+}
+
 START_TEST(test_async_publish)
 {
     struct nsqd d;
@@ -293,6 +312,79 @@ START_TEST(test_async_publish)
     nsq_consumer_connect_nsqd(s.c, d.tcp);
     ck_assert(run_until(base, sink_done, &s, WAIT_MS));
     ck_assert(has_body(&s, "m0") && has_body(&s, "m199"));
+    sink_stop(&s);
+    nsq_config_free(cfg);
+    nsqd_stop(&d);
+}
+END_TEST
+
+struct ttl_wait {
+    int http;
+    int64_t want;
+};
+
+/* Expired messages are counted on the topic (dropped from its backlog) or on the channel. */
+static bool ttl_expired(void *arg)
+{
+    struct ttl_wait *w = arg;
+    int64_t t = itest_stats_int(w->http, "ttl", NULL, "expired_count");
+    int64_t c = itest_stats_int(w->http, "ttl", "ch", "expired_count");
+    return t >= 0 && c >= 0 && t + c == w->want;
+}
+
+/* nsq_producer_set_msg_ttl: every publish form, synchronous and asynchronous, carries the TTL;
+   expired messages are never delivered, those without a TTL (or with a TTL not yet passed) are. */
+START_TEST(test_publish_ttl)
+{
+    struct nsqd d;
+    nsqd_start(&d, NULL);
+    int http = harness_port(d.p, "HTTP");
+    ck_assert_int_eq(itest_http("POST", http, "/topic/create?topic=ttl", NULL, NULL), 200);
+    ck_assert_int_eq(itest_http("POST", http, "/channel/create?topic=ttl&channel=ch", NULL, NULL),
+                     200);
+    struct event_base *base = event_base_new();
+    struct nsq_producer *p = nsq_producer_new(base, d.tcp, NULL);
+    struct async_state a = {0};
+    const void *gone[] = {"gone-m1", "gone-m2"}, *live[] = {"live-m1", "live-m2"};
+    size_t lens[] = {7, 7};
+    ck_assert_int_eq(nsq_producer_set_msg_ttl(p, -1), -EINVAL);
+    ck_assert_int_eq(nsq_producer_set_msg_ttl(p, 4294967296LL), -EINVAL);
+
+    int64_t t0 = harness_now_ms();
+    ck_assert_int_eq(nsq_producer_set_msg_ttl(p, SHORT_TTL_MS), 0);
+    ck_assert_int_eq(nsq_producer_publish(p, "ttl", "gone-pub", 8), 0);
+    ck_assert_int_eq(nsq_producer_multi_publish(p, "ttl", gone, lens, 2), 0);
+    ck_assert_int_eq(nsq_producer_deferred_publish(p, "ttl", DEFER_MS, "gone-dpub", 9), 0);
+    ck_assert_int_eq(nsq_producer_publish_async(p, "ttl", "gone-async", 10, async_done, &a), 0);
+    ck_assert(run_until(base, async_all_one, &a, WAIT_MS));
+    ck_assert_int_eq(a.ok, 1);
+    while (harness_now_ms() < t0 + SHORT_TTL_MS + TTL_MARGIN_MS)
+        usleep(5000);
+
+    ck_assert_int_eq(nsq_producer_set_msg_ttl(p, 0), 0);
+    ck_assert_int_eq(nsq_producer_publish(p, "ttl", "live-pub", 8), 0);
+    ck_assert_int_eq(nsq_producer_multi_publish(p, "ttl", live, lens, 2), 0);
+    ck_assert_int_eq(nsq_producer_deferred_publish(p, "ttl", DEFER_MS, "live-dpub", 9), 0);
+    ck_assert_int_eq(nsq_producer_set_msg_ttl(p, LONG_TTL_MS), 0);
+    ck_assert_int_eq(nsq_producer_publish_async(p, "ttl", "live-async", 10, async_done, &a), 0);
+    ck_assert(run_until(base, async_all_two, &a, WAIT_MS));
+    ck_assert_int_eq(a.ok, 2);
+    nsq_producer_free(p);
+
+    struct sink s = {.base = base, .expected = 5};
+    struct nsq_config *cfg = config((const char *const[]){"max_in_flight", "20", NULL});
+    s.c = nsq_consumer_new(base, "ttl", "ch", cfg, sink_handle, &s);
+    ck_assert_int_eq(nsq_consumer_connect_nsqd(s.c, d.tcp), 0);
+    ck_assert_msg(run_until(base, sink_done, &s, WAIT_MS), "received %d of 5", s.received);
+    /* all 10 messages are accounted for (5 expired, 5 received): nothing else can arrive */
+    struct ttl_wait w = {http, 5};
+    ck_assert_msg(harness_wait_until(ttl_expired, &w, WAIT_MS), "expired: topic %lld channel %lld",
+                  (long long)itest_stats_int(http, "ttl", NULL, "expired_count"),
+                  (long long)itest_stats_int(http, "ttl", "ch", "expired_count"));
+    ck_assert_int_eq(s.received, 5);
+    const char *want[] = {"live-pub", "live-m1", "live-m2", "live-dpub", "live-async"};
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(has_body(&s, want[i]), "missing %s", want[i]);
     sink_stop(&s);
     nsq_config_free(cfg);
     nsqd_stop(&d);
@@ -730,6 +822,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_publish_forms_and_consume);
     tcase_add_test(tc, test_async_publish);
+    tcase_add_test(tc, test_publish_ttl);
     tcase_add_test(tc, test_rdy_fewer_conns_than_budget);
     tcase_add_test(tc, test_rdy_more_conns_than_budget);
     tcase_add_test(tc, test_requeue_and_backoff);

@@ -61,16 +61,23 @@ END_TEST
 START_TEST(test_body_commands)
 {
     struct evbuffer *b = evbuffer_new();
-    ck_assert_int_eq(nsq_cmd_pub(b, "t", "hello", 5), 0);
+    ck_assert_int_eq(nsq_cmd_pub(b, "t", 0, "hello", 5), 0);
     expect(b, "PUB t\n\0\0\0\5hello", 15);
-    ck_assert_int_eq(nsq_cmd_dpub(b, "t", 1500, "x", 1), 0);
+    ck_assert_int_eq(nsq_cmd_dpub(b, "t", 1500, 0, "x", 1), 0);
     expect(b, "DPUB t 1500\n\0\0\0\1x", 17);
     const void *bodies[] = {"ab", "c"};
     size_t lens[] = {2, 1};
-    ck_assert_int_eq(nsq_cmd_mpub(b, "t", bodies, lens, 2), 0);
+    ck_assert_int_eq(nsq_cmd_mpub(b, "t", 0, bodies, lens, 2), 0);
     /* body size = 4 (count) + 4+2 + 4+1 = 15 */
     expect(b, "MPUB t\n\0\0\0\x0f\0\0\0\2\0\0\0\2ab\0\0\0\1c", 7 + 4 + 4 + 6 + 5);
-    ck_assert_int_eq(nsq_cmd_mpub(b, "t", bodies, lens, 0), -EINVAL);
+    ck_assert_int_eq(nsq_cmd_mpub(b, "t", 0, bodies, lens, 0), -EINVAL);
+    /* a time-to-live is nsqd's optional trailing parameter, in ms */
+    ck_assert_int_eq(nsq_cmd_pub(b, "t", 250, "hello", 5), 0);
+    expect(b, "PUB t 250\n\0\0\0\5hello", 19);
+    ck_assert_int_eq(nsq_cmd_dpub(b, "t", 1500, 4294967295u, "x", 1), 0);
+    expect(b, "DPUB t 1500 4294967295\n\0\0\0\1x", 28);
+    ck_assert_int_eq(nsq_cmd_mpub(b, "t", 7, bodies, lens, 2), 0);
+    expect(b, "MPUB t 7\n\0\0\0\x0f\0\0\0\2\0\0\0\2ab\0\0\0\1c", 9 + 4 + 4 + 6 + 5);
     ck_assert_uint_eq(evbuffer_get_length(b), 0);
     ck_assert_int_eq(nsq_cmd_identify(b, "{}", 2), 0);
     expect(b, "IDENTIFY\n\0\0\0\2{}", 15);
