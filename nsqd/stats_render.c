@@ -445,6 +445,33 @@ static void add_topology_text(struct evbuffer *out, const struct nsqd_channel_st
                         c->zone_local_msg_count, c->region_local_msg_count, c->global_msg_count);
 }
 
+/* A topic's TTL and depth limits and its own counters, only where limits are shown (upstream's
+   line otherwise): " ttl: 30s max-depth: 100 policy: reject expired: 2 dropped: 0", the ttl and
+   max-depth parts only when set. */
+static void add_topic_limits_text(struct evbuffer *out, const struct nsqd_topic_stats *t)
+{
+    char ttl[DURATION_LEN];
+    if (!t->limits_shown)
+        return;
+    if (t->ttl_ns > 0) {
+        nsq_format_duration(t->ttl_ns, ttl, sizeof(ttl));
+        evbuffer_add_printf(out, " ttl: %s", ttl);
+    }
+    if (t->max_depth > 0)
+        evbuffer_add_printf(out, " max-depth: %" PRId64 " policy: %s", t->max_depth,
+                            t->overflow_policy);
+    evbuffer_add_printf(out, " expired: %" PRIu64 " dropped: %" PRIu64, t->expired_count,
+                        t->dropped_count);
+}
+
+/* A channel's TTL and depth counters, only where its topic's limits are shown. */
+static void add_channel_limits_text(struct evbuffer *out, const struct nsqd_channel_stats *c)
+{
+    if (c->limits_shown)
+        evbuffer_add_printf(out, " expired: %" PRIu64 " dropped: %" PRIu64, c->expired_count,
+                            c->dropped_count);
+}
+
 /* Go's time.Format(time.RFC3339) in local time: "2006-01-02T15:04:05Z07:00". */
 static void add_rfc3339(struct evbuffer *out, int64_t unix_ns)
 {
@@ -500,6 +527,7 @@ void nsqd_stats_render_text(const struct nsqd_stats *s, bool include_mem, struct
                 out, "] depth: %-5" PRId64 " be-depth: %-5" PRId64 " msgs: %-8" PRIu64 " e2e%%: ",
                 t->depth, t->backend_depth, t->message_count);
         add_latency_text(out, &t->e2e);
+        add_topic_limits_text(out, t);
         evbuffer_add(out, "\n", 1);
         for (size_t k = 0; k < t->n_channels; k++) {
             const struct nsqd_channel_stats *c = &t->channels[k];
@@ -516,6 +544,7 @@ void nsqd_stats_render_text(const struct nsqd_stats *s, bool include_mem, struct
             if (c->dead_letter)
                 evbuffer_add_printf(out, " max-attempts: %" PRId64 " dead: %" PRIu64,
                                     c->max_attempts, c->dead_letter_count);
+            add_channel_limits_text(out, c);
             evbuffer_add(out, "\n", 1);
             for (size_t m = 0; m < c->n_clients; m++) {
                 evbuffer_add(out, "        ", 8);

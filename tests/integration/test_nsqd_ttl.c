@@ -2,8 +2,8 @@
  * test_nsqd_ttl: message time-to-live and per-topic maximum depth (docs/ttl-and-depth.md),
  * through a real nsqd: per-publish TTL over TCP and HTTP, a topic TTL applied to messages on disk
  * and across a restart, the per-publish TTL lost on a spill to disk, max_depth with the reject and
- * drop_oldest policies in memory and on disk, the counters in /stats and /metrics, persistence in
- * nsqd.dat, and nothing new in /stats or nsqd.dat while the features are off.
+ * drop_oldest policies in memory and on disk, the counters in /stats (JSON and text) and /metrics,
+ * persistence in nsqd.dat, and nothing new in /stats or nsqd.dat while the features are off.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -170,6 +170,15 @@ static void expect_msg(int fd, const char *want)
     ck_assert_str_eq(m.body, want);
     ck_assert_int_eq(itest_fin(fd, m.id), 0);
     free(m.body);
+}
+
+/* GET /stats?format=text (malloc'd). */
+static char *stats_text(int port)
+{
+    char *body = NULL;
+    ck_assert_int_eq(itest_http("GET", port, "/stats?format=text", NULL, &body), 200);
+    ck_assert_ptr_nonnull(body);
+    return body;
 }
 
 static bool file_contains(const char *dir, const char *name, const char *needle)
@@ -527,6 +536,10 @@ START_TEST(test_limits_persist)
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(t, "overflow_policy")->valuestring,
                      "drop_oldest");
     cJSON_Delete(root);
+    char *text = stats_text(n.http);
+    ck_assert_msg(strstr(text, " max-depth: 7 policy: drop_oldest expired: 0 dropped: 0\n"), "%s",
+                  text);
+    free(text);
     node_free(&n);
 }
 END_TEST
@@ -542,6 +555,9 @@ START_TEST(test_off_by_default)
     ck_assert_int_eq(itest_http("GET", n.http, "/stats?format=json", NULL, &stats), 200);
     ck_assert_ptr_null(strstr(stats, "expired_count"));
     ck_assert_ptr_null(strstr(stats, "max_depth"));
+    free(stats);
+    stats = stats_text(n.http);
+    ck_assert_msg(!strstr(stats, "expired:") && !strstr(stats, "max-depth:"), "%s", stats);
     free(stats);
     node_stop(&n);
     ck_assert(!file_contains(n.dir, "nsqd.dat", "max_depth"));
@@ -563,6 +579,10 @@ START_TEST(test_msg_ttl_flag)
     int c = consumer(n.tcp, "tf", "c", 10);
     wait_stat(n.http, "tf", "c", "expired_count", 1);
     ck_assert_int_eq(itest_stats_int(n.http, "tf", NULL, "ttl"), 1000000);
+    char *text = stats_text(n.http);
+    ck_assert_msg(strstr(text, " ttl: 1ms expired: 0 dropped: 0\n"), "%s", text);
+    ck_assert_msg(strstr(text, " expired: 1 dropped: 0\n"), "%s", text);
+    free(text);
     close(c);
     node_free(&n);
 }

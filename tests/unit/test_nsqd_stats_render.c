@@ -462,6 +462,36 @@ START_TEST(text_optional_parts)
 }
 END_TEST
 
+/* TTL and depth limits: appended to the topic and channel lines only when shown. */
+START_TEST(text_limits)
+{
+    struct nsqd_stats *s = hand_built();
+    struct nsqd_topic_stats *t = &s->topics[0];
+    struct nsqd_channel_stats *c = &t->channels[0];
+    char *got = render_text(s, false);
+    ck_assert_ptr_null(strstr(got, "expired:"));
+    free(got);
+
+    t->limits_shown = c->limits_shown = true;
+    t->overflow_policy = "reject";
+    t->expired_count = 2;
+    c->dropped_count = 5;
+    got = render_text(s, false);
+    ck_assert_ptr_nonnull(strstr(got, "e2e%: 2.5s, 1.5ms, 1.5us expired: 2 dropped: 0\n"));
+    ck_assert_ptr_nonnull(strstr(got, " expired: 0 dropped: 5\n        [V2 "));
+    free(got);
+
+    t->ttl_ns = 1500000000;
+    t->max_depth = 100;
+    t->overflow_policy = "drop_oldest";
+    got = render_text(s, false);
+    ck_assert_ptr_nonnull(strstr(got, "e2e%: 2.5s, 1.5ms, 1.5us ttl: 1.5s max-depth: 100 "
+                                      "policy: drop_oldest expired: 2 dropped: 0\n"));
+    free(got);
+    nsqd_stats_free(s);
+}
+END_TEST
+
 START_TEST(text_no_topics)
 {
     struct nsqd_stats *s = calloc(1, sizeof(*s));
@@ -503,6 +533,7 @@ static Suite *suite(void)
     tcase_add_test(tc, text_recorded_stats);
     tcase_add_test(tc, text_recorded_clients);
     tcase_add_test(tc, text_optional_parts);
+    tcase_add_test(tc, text_limits);
     tcase_add_test(tc, text_no_topics);
     tcase_add_test(tc, memory_collect);
     suite_add_tcase(s, tc);
