@@ -865,6 +865,9 @@ static struct ci_channel *parse_channel(struct ci_arena *a, const cJSON *o, cons
     c->client_count = jint(o, "client_count");
     c->has_dead_letter = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "dead_letter_count"));
     c->dead_letter_count = jint(o, "dead_letter_count");
+    c->has_limits = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "expired_count"));
+    c->expired_count = jint(o, "expired_count");
+    c->dropped_count = jint(o, "dropped_count");
     c->paused = jbool(o, "paused");
     parse_latency(a, cJSON_GetObjectItemCaseSensitive(o, "e2e_processing_latency"), &c->e2e);
     const cJSON *clients = cJSON_GetObjectItemCaseSensitive(o, "clients");
@@ -896,6 +899,13 @@ static struct ci_topic *parse_topic(struct ci_arena *a, const cJSON *o, const ch
     t->backend_depth = jint(o, "backend_depth");
     t->memory_depth = t->depth - t->backend_depth;
     t->message_count = jint(o, "message_count");
+    t->has_limits = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "expired_count"));
+    t->limits_agree = t->has_limits;
+    t->expired_count = jint(o, "expired_count");
+    t->dropped_count = jint(o, "dropped_count");
+    t->ttl_ns = jint(o, "ttl");
+    t->max_depth = jint(o, "max_depth");
+    t->overflow_policy = jstr(a, o, "overflow_policy");
     t->paused = jbool(o, "paused");
     parse_latency(a, cJSON_GetObjectItemCaseSensitive(o, "e2e_processing_latency"), &t->e2e);
     const cJSON *chans = cJSON_GetObjectItemCaseSensitive(o, "channels");
@@ -994,6 +1004,9 @@ static int channel_add(struct ci_arena *a, struct ci_channel *c, struct ci_chann
     c->client_count += n->client_count;
     c->dead_letter_count += n->dead_letter_count;
     c->has_dead_letter |= n->has_dead_letter;
+    c->expired_count += n->expired_count;
+    c->dropped_count += n->dropped_count;
+    c->has_limits |= n->has_limits;
     if (n->paused)
         c->paused = true;
     if (ci_vec_push(a, &c->nodes, n) != 0)
@@ -1046,9 +1059,29 @@ struct ci_topic *ci_topic_aggregate_new(struct ci_arena *a, const char *topic_na
     return t;
 }
 
+/* Adds node topic n's limits to aggregate t: counters sum; the configuration is kept while every
+   node reporting one reports the same. */
+static void topic_limits_add(struct ci_topic *t, const struct ci_topic *n)
+{
+    t->expired_count += n->expired_count;
+    t->dropped_count += n->dropped_count;
+    if (!n->has_limits)
+        return;
+    if (!t->has_limits) {
+        t->ttl_ns = n->ttl_ns;
+        t->max_depth = n->max_depth;
+        t->overflow_policy = n->overflow_policy;
+        t->has_limits = t->limits_agree = true;
+    } else if (t->ttl_ns != n->ttl_ns || t->max_depth != n->max_depth ||
+               strcmp(t->overflow_policy, n->overflow_policy) != 0) {
+        t->limits_agree = false;
+    }
+}
+
 int ci_topic_add(struct ci_arena *a, struct ci_topic *t, struct ci_topic *n)
 {
     t->node = "*";
+    topic_limits_add(t, n);
     t->depth += n->depth;
     t->memory_depth += n->memory_depth;
     t->backend_depth += n->backend_depth;
@@ -1338,6 +1371,10 @@ void ci_json_channel_members(struct nsq_json *j, const struct ci_channel *c)
     nsq_json_kv_int(j, "timeout_count", c->timeout_count);
     if (c->has_dead_letter)
         nsq_json_kv_int(j, "dead_letter_count", c->dead_letter_count);
+    if (c->has_limits) {
+        nsq_json_kv_int(j, "expired_count", c->expired_count);
+        nsq_json_kv_int(j, "dropped_count", c->dropped_count);
+    }
     nsq_json_kv_int(j, "message_count", c->message_count);
     json_channel_locality(j, c);
     nsq_json_kv_int(j, "client_count", c->client_count);
@@ -1368,6 +1405,15 @@ void ci_json_topic_members(struct nsq_json *j, const struct ci_topic *t)
     nsq_json_kv_int(j, "message_count", t->message_count);
     if (t->has_dead_letter)
         nsq_json_kv_int(j, "dead_letter_count", t->dead_letter_count);
+    if (t->has_limits) {
+        nsq_json_kv_int(j, "expired_count", t->expired_count);
+        nsq_json_kv_int(j, "dropped_count", t->dropped_count);
+    }
+    if (t->limits_agree) {
+        nsq_json_kv_int(j, "ttl", t->ttl_ns);
+        nsq_json_kv_int(j, "max_depth", t->max_depth);
+        nsq_json_kv_string(j, "overflow_policy", t->overflow_policy);
+    }
     nsq_json_key(j, "nodes");
     ci_json_vec(j, &t->nodes, json_topic_item);
     nsq_json_key(j, "channels");

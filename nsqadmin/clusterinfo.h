@@ -81,6 +81,10 @@ struct ci_channel {
        JSON stays upstream's when no node has it on. */
     int64_t dead_letter_count;
     bool has_dead_letter;
+    /* TTL and depth limits (nsqd docs/ttl-and-depth.md): the channel's expired and dropped
+       messages, present only when an nsqd reported them. */
+    int64_t expired_count, dropped_count;
+    bool has_limits;
     struct ci_vec nodes;   /* struct ci_channel * */
     struct ci_vec clients; /* struct ci_client * */
     bool paused;
@@ -92,6 +96,13 @@ struct ci_topic {
     int64_t depth, memory_depth, backend_depth, message_count;
     int64_t dead_letter_count; /* sum over its channels, rendered when has_dead_letter */
     bool has_dead_letter;
+    /* TTL and depth limits (nsqd docs/ttl-and-depth.md), present only when an nsqd reported
+       them: the topic's own queue's expired and dropped counts (summed over nodes), and its
+       configuration (ttl in ns, 0 = none; max_depth 0 = unbounded; overflow_policy in the arena),
+       which an aggregate carries only when every node reporting it agrees (limits_agree). */
+    int64_t expired_count, dropped_count, ttl_ns, max_depth;
+    const char *overflow_policy;
+    bool has_limits, limits_agree;
     struct ci_vec nodes;    /* struct ci_topic * */
     struct ci_vec channels; /* struct ci_channel * */
     bool paused;

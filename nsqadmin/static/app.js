@@ -356,6 +356,19 @@ function hasDeadLetter(x) { return x && "dead_letter_count" in x; }
 function deadHead(on) { return on ? th("Dead-Lettered") : null; }
 function deadCell(on, v) { return on ? td(num(v || 0)) : null; }
 
+// TTL and depth limits (nsqd docs/ttl-and-depth.md): expired/dropped columns appear only when a node
+// reports the counts; the topic's configuration is shown when the nodes agree on it.
+function hasLimits(x) { return x && "expired_count" in x; }
+function limitHeads(on) { return on ? [th("Expired", true, "dropped by their time-to-live"), th("Dropped", true, "evicted at the maximum depth")] : null; }
+function limitCells(on, x) { return on ? [td(num(x.expired_count || 0)), td(num(x.dropped_count || 0))] : null; }
+function limitsNote(d) {
+    if (!hasLimits(d)) return null;
+    if (!("ttl" in d)) return h("p", { class: "sub", "data-testid": "topic-limits" }, "Message TTL and maximum depth differ between nodes.");
+    const ttl = d.ttl > 0 ? `TTL ${nsText(d.ttl)}` : "no TTL";
+    const depth = d.max_depth > 0 ? `max depth ${num(d.max_depth)} (${d.overflow_policy})` : "no maximum depth";
+    return h("p", { class: "sub", "data-testid": "topic-limits" }, `Messages: ${ttl}, ${depth}.`);
+}
+
 function hostCell(st) {
     return h("td", {}, h("a", { href: link(nodePath(st.node)), "data-nav": true }, st.hostname || st.node),
         st.hostname ? h("div", { class: "sub mono" }, st.node) : null);
@@ -445,34 +458,36 @@ pages.topic = (topic) => {
             for (const st of nodes) record(`topic:${topic}@${st.node}`, st.depth, st.message_count, now);
             const qs = quantilesOf([d, ...nodes]);
             const dead = hasDeadLetter(d);
+            const lim = hasLimits(d);
             const nodeRow = (st, total) => {
                 const sum = total ? sumAll(nodes) : sumChannels(st);
                 return h("tr", { class: total ? "total" : (st.paused ? "paused" : null), "data-node": total ? null : st.node },
                     total ? h("td", {}, "Total") : hostCell(st),
                     td(num(st.depth)), td(`${num(st.memory_depth)} + ${num(st.backend_depth)}`),
-                    td(num(sum.in_flight_count)), td(num(sum.deferred_count)), td(num(sum.requeue_count)), td(num(sum.timeout_count)), deadCell(dead, sum.dead_letter_count),
+                    td(num(sum.in_flight_count)), td(num(sum.deferred_count)), td(num(sum.requeue_count)), td(num(sum.timeout_count)), deadCell(dead, sum.dead_letter_count), limitCells(lim, st),
                     td(num(st.message_count)), td(rateText(currentRate(total ? "topic:" + topic : `topic:${topic}@${st.node}`))), td(num(sum.client_count)),
                     e2eCells(st, qs),
                     td(total ? "" : pausedBadge(st.paused), ""),
                     isAdmin() ? td(total ? "" : actionButton("Tombstone", { id: "tombstone", title: "Tombstone producer", text: `Tombstone topic "${topic}" on node ${st.node}? The node's topic is deleted and lookupd stops listing it as a producer.`, ok: "Tombstone", method: "DELETE", path: "/nodes/" + enc(st.node), body: { topic }, done: `Topic ${topic} tombstoned on ${st.node}.` }, true), "") : null);
             };
-            const heads = [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), deadHead(dead), th("Messages"), th("Rate"), th("Connections"), e2eHeads(qs), th("", false), isAdmin() ? th("", false) : null];
+            const heads = [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), deadHead(dead), limitHeads(lim), th("Messages"), th("Rate"), th("Connections"), e2eHeads(qs), th("", false), isAdmin() ? th("", false) : null];
 
             const chans = d.channels || [];
             const cqs = quantilesOf(chans);
             const chanRows = chans.map(c => h("tr", { class: c.paused ? "paused" : null, "data-channel": c.channel_name },
                 h("td", {}, h("a", { href: link(channelPath(topic, c.channel_name)), "data-nav": true }, c.channel_name), " ", pausedBadge(c.paused)),
                 td(num(c.depth)), td(`${num(c.memory_depth)} + ${num(c.backend_depth)}`),
-                td(num(c.in_flight_count)), td(num(c.deferred_count)), td(num(c.requeue_count)), td(num(c.timeout_count)), deadCell(dead, c.dead_letter_count),
+                td(num(c.in_flight_count)), td(num(c.deferred_count)), td(num(c.requeue_count)), td(num(c.timeout_count)), deadCell(dead, c.dead_letter_count), limitCells(lim, c),
                 td(num(c.message_count)), td(rateText(currentRate(`channel:${topic}/${c.channel_name}`))),
                 td(miniSpark(`channel:${topic}/${c.channel_name}`), ""), td(num(c.client_count)), e2eCells(c, cqs)));
 
             replace(body,
                 h("h2", {}, "Topic message queue"),
+                limitsNote(d),
                 table("topic-nodes", heads, [nodes.map(st => nodeRow(st, false)), nodes.length > 1 ? nodeRow(d, true) : null]),
                 h("h2", {}, "Channels"),
                 chans.length
-                    ? table("channels", [th("Channel", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), deadHead(dead), th("Messages"), th("Rate"), th("Rate trend", false), th("Connections"), e2eHeads(cqs)], chanRows)
+                    ? table("channels", [th("Channel", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), deadHead(dead), limitHeads(lim), th("Messages"), th("Rate"), th("Rate trend", false), th("Connections"), e2eHeads(cqs)], chanRows)
                     : h("p", { class: "empty" }, "This topic has no channels yet."));
         },
     };
@@ -602,16 +617,17 @@ pages.channel = (topic, channel) => {
             const qs = quantilesOf([d, ...nodes]);
             const locality = (d.delivery_msg_count || 0) > 0;
             const dead = hasDeadLetter(d);
+            const lim = hasLimits(d);
             const row = (st, total) => h("tr", { class: total ? "total" : (st.paused ? "paused" : null), "data-node": total ? null : st.node },
                 total ? h("td", {}, "Total") : hostCell(st),
                 td(num(st.depth)), td(`${num(st.memory_depth)} + ${num(st.backend_depth)}`),
-                td(num(st.in_flight_count)), td(num(st.deferred_count)), td(num(st.requeue_count)), td(num(st.timeout_count)), deadCell(dead, st.dead_letter_count),
+                td(num(st.in_flight_count)), td(num(st.deferred_count)), td(num(st.requeue_count)), td(num(st.timeout_count)), deadCell(dead, st.dead_letter_count), limitCells(lim, st),
                 td(num(st.message_count)), td(rateText(currentRate(total ? key : `${key}@${st.node}`))), td(num(st.client_count)),
                 locality ? localityCell(st) : null, e2eCells(st, qs), td(total ? "" : pausedBadge(st.paused), ""));
             const clients = d.clients || [];
             replace(body,
                 h("h2", {}, "Channel message queue"),
-                table("channel-nodes", [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), deadHead(dead), th("Messages"), th("Rate"), th("Connections"),
+                table("channel-nodes", [th("nsqd host", false), th("Depth"), th("Memory + Disk"), th("In-Flight"), th("Deferred"), th("Requeued"), th("Timed Out"), deadHead(dead), limitHeads(lim), th("Messages"), th("Rate"), th("Connections"),
                     locality ? th("Delivery", true, "deliveries to consumers in nsqd's zone, its region, elsewhere") : null, e2eHeads(qs), th("", false)],
                     [nodes.map(st => row(st, false)), nodes.length > 1 ? row(d, true) : null]),
                 h("h2", {}, `Clients (${clients.length})`),

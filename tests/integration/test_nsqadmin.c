@@ -3,7 +3,8 @@
  * address where nothing listens): every /api answer compared in shape with upstream's recorded
  * answers, each admin action checked on nsqd, ACL refusals, notifications received by an evhttp
  * listener, partial and total upstream failures, /config, compression, base path, the rate
- * history, startup errors, and the command-line mode (output, --json, exit codes).
+ * history, startup errors, the command-line mode (output, --json, exit codes), and the TTL and
+ * depth-limit fields aggregated over two nsqds.
  */
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -379,6 +380,144 @@ START_TEST(api_channel_topology)
     ck_assert_int_eq(harness_stop(nsqd, 0), 0);
     harness_rmdir(dir);
     free(dir);
+}
+END_TEST
+
+/* ---- TTL and depth limits ---- */
+
+#define LIMITS_WAIT_MS 15000 /* nsqd's memory sweep drops expired messages every 2 s */
+#define ONE_MS_NS      1000000
+
+struct limits_cond {
+    int http;
+    const char *key;
+    int64_t want;
+};
+
+/* A topic's and its channel's counter, summed: where a message expires or is evicted (topic
+   backlog or channel) depends on the timing of nsqd's topic pump. */
+static bool limits_sum_reached(void *arg)
+{
+    struct limits_cond *c = arg;
+    int64_t t = itest_stats_int(c->http, "lim", NULL, c->key);
+    int64_t ch = itest_stats_int(c->http, "lim", "c", c->key);
+    return t >= 0 && ch >= 0 && t + ch == c->want;
+}
+
+static int64_t jnum(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    ck_assert_msg(cJSON_IsNumber(v), "no number %s", key);
+    return (int64_t)v->valuedouble;
+}
+
+/* The node entry of an aggregate whose "node" (<broadcast address>:<port>) has HTTP port port. */
+static const cJSON *node_entry(const cJSON *agg, int port)
+{
+    const cJSON *n;
+    char suffix[16];
+    snprintf(suffix, sizeof(suffix), ":%d", port);
+    cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(agg, "nodes"))
+    {
+        const char *node = jstr(n, "node");
+        size_t len = strlen(node), slen = strlen(suffix);
+        if (len > slen && strcmp(node + len - slen, suffix) == 0)
+            return n;
+    }
+    ck_abort_msg("node with port %d missing", port);
+    return NULL;
+}
+
+START_TEST(api_ttl_and_depth)
+{
+    char *dir[2], path[256], flag[2][96], node[2][64];
+    struct harness_proc *nsqd[2];
+    int http[2];
+    for (int i = 0; i < 2; i++) {
+        dir[i] = harness_tmpdir();
+        nsqd[i] = itest_nsqd_start(dir[i], NULL);
+        ck_assert_ptr_nonnull(nsqd[i]);
+        http[i] = harness_port(nsqd[i], "HTTP");
+        snprintf(node[i], sizeof(node[i]), "127.0.0.1:%d", http[i]);
+        snprintf(flag[i], sizeof(flag[i]), "--nsqd-http-address=%s", node[i]);
+        ck_assert_int_eq(post(http[i], "/topic/create?topic=lim", NULL), 200);
+        ck_assert_int_eq(post(http[i], "/channel/create?topic=lim&channel=c", NULL), 200);
+    }
+    const char *const admin_flags[] = {flag[0], flag[1], NULL};
+    struct harness_proc *admin = start_admin(admin_flags);
+    ck_assert_ptr_nonnull(admin);
+    int port = harness_port(admin, "HTTP");
+    long st;
+
+    /* no limits: none of the fields */
+    cJSON *j = admin_json(port, "GET", "/api/topics/lim", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    const char *absent[] = {"expired_count", "dropped_count", "ttl", "max_depth",
+                            "overflow_policy"};
+    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+        ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(j, absent[i]));
+        ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "channels"), 0), absent[i]));
+    }
+    cJSON_Delete(j);
+
+    /* node 0: a 1 ms TTL, two messages expire; node 1: max depth 1 evicting, two evicted */
+    ck_assert_int_eq(post(http[0], "/topic/ttl?topic=lim&ttl=1ms", NULL), 200);
+    ck_assert_int_eq(
+            post(http[1], "/topic/max_depth?topic=lim&max_depth=1&policy=drop_oldest", NULL), 200);
+    for (int k = 0; k < 3; k++) {
+        if (k < 2)
+            ck_assert_int_eq(post(http[0], "/pub?topic=lim", "x"), 200);
+        ck_assert_int_eq(post(http[1], "/pub?topic=lim", "y"), 200);
+    }
+    struct limits_cond expired = {http[0], "expired_count", 2},
+                       dropped = {http[1], "dropped_count", 2};
+    ck_assert(harness_wait_until(limits_sum_reached, &expired, LIMITS_WAIT_MS));
+    ck_assert(harness_wait_until(limits_sum_reached, &dropped, LIMITS_WAIT_MS));
+
+    j = admin_json(port, "GET", "/api/topics/lim", NULL, &st);
+    ck_assert_int_eq(st, 200);
+    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "channels"), 0);
+    ck_assert_str_eq(jstr(ch, "channel_name"), "c");
+    ck_assert_int_eq(jnum(j, "expired_count") + jnum(ch, "expired_count"), 2);
+    ck_assert_int_eq(jnum(j, "dropped_count") + jnum(ch, "dropped_count"), 2);
+    /* the nodes disagree: the aggregate has no configuration, each node its own */
+    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(j, "ttl"));
+    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(j, "max_depth"));
+    const cJSON *n0 = node_entry(j, http[0]), *n1 = node_entry(j, http[1]);
+    ck_assert_int_eq(jnum(n0, "ttl"), ONE_MS_NS);
+    ck_assert_int_eq(jnum(n0, "max_depth"), 0);
+    ck_assert_str_eq(jstr(n0, "overflow_policy"), "reject");
+    ck_assert_int_eq(jnum(n1, "ttl"), 0);
+    ck_assert_int_eq(jnum(n1, "max_depth"), 1);
+    ck_assert_str_eq(jstr(n1, "overflow_policy"), "drop_oldest");
+    int64_t ch_expired = jnum(ch, "expired_count"), ch_dropped = jnum(ch, "dropped_count");
+    cJSON_Delete(j);
+
+    snprintf(path, sizeof(path), "/api/topics/lim/c");
+    j = admin_json(port, "GET", path, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_int_eq(jnum(j, "expired_count"), ch_expired);
+    ck_assert_int_eq(jnum(j, "dropped_count"), ch_dropped);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "nodes")), 2);
+    cJSON_Delete(j);
+
+    /* the same configuration on both nodes: the aggregate shows it */
+    ck_assert_int_eq(
+            post(http[0], "/topic/max_depth?topic=lim&max_depth=1&policy=drop_oldest", NULL), 200);
+    ck_assert_int_eq(post(http[1], "/topic/ttl?topic=lim&ttl=1ms", NULL), 200);
+    j = admin_json(port, "GET", "/api/topics/lim", NULL, &st);
+    ck_assert_int_eq(jnum(j, "ttl"), ONE_MS_NS);
+    ck_assert_int_eq(jnum(j, "max_depth"), 1);
+    ck_assert_str_eq(jstr(j, "overflow_policy"), "drop_oldest");
+    cJSON_Delete(j);
+
+    ck_assert_int_eq(harness_stop(admin, 0), 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(harness_stop(nsqd[i], 0), 0);
+        harness_rmdir(dir[i]);
+        free(dir[i]);
+    }
 }
 END_TEST
 
@@ -1173,6 +1312,7 @@ int main(void)
     tcase_add_test(tc, rates_history);
     tcase_add_test(tc, api_shapes_with_client);
     tcase_add_test(tc, api_channel_topology);
+    tcase_add_test(tc, api_ttl_and_depth);
     tcase_add_test(tc, actions_take_effect);
     tcase_add_test(tc, action_errors);
     tcase_add_test(tc, acl_and_notifications);
