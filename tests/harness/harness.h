@@ -25,8 +25,9 @@
 /* How long harness_start() waits for the listening lines, and harness_stop() for the exit. */
 #define HARNESS_START_TIMEOUT_MS 10000
 #define HARNESS_STOP_TIMEOUT_MS  10000
-/* Default timeout of the TCP and HTTP helpers. */
-#define HARNESS_IO_TIMEOUT_MS 5000
+/* Default timeout of the TCP and HTTP helpers: a bound for failures, generous because a loaded
+   machine running sanitizer builds can take seconds to answer a large request. */
+#define HARNESS_IO_TIMEOUT_MS 20000
 #define HARNESS_MAX_LISTENERS 8
 
 struct harness_proc; /* a started daemon (opaque) */
