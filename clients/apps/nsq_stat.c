@@ -2,7 +2,9 @@
  * nsq_stat: polls /stats of every nsqd producing a topic and prints per-interval rates and
  * aggregate channel figures. The first poll only records a baseline; each later poll prints one
  * row, with the two header lines repeated every 25 rows. Producers come from --nsqd-http-address
- * or from nsqlookupd's /lookup (broadcast_address:http_port).
+ * or from nsqlookupd's /lookup (broadcast_address:http_port). When an nsqd reports the channel's
+ * TTL and depth counters (docs/ttl-and-depth.md; not in upstream) two more columns, expired and
+ * dropped, end each row; otherwise the output is upstream's.
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +26,8 @@
 
 struct totals {
     int64_t depth, backend_depth, in_flight, deferred, requeue, timeout, messages, clients;
+    int64_t expired, dropped;
+    bool has_limits; /* some nsqd reported expired_count for the channel */
 };
 
 struct body {
@@ -146,11 +150,43 @@ static int poll_stats(const struct nsq_strlist *addrs, const char *topic, const 
                 t->timeout += num(ch, "timeout_count");
                 t->messages += num(ch, "message_count");
                 t->clients += num(ch, "client_count");
+                t->expired += num(ch, "expired_count");
+                t->dropped += num(ch, "dropped_count");
+                t->has_limits |=
+                        cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(ch, "expired_count"));
             }
         }
         cJSON_Delete(root);
     }
     return ok;
+}
+
+/* The two header lines; limits adds the expired and dropped columns. */
+static void print_header(bool limits)
+{
+    printf("------rate------+----------------depth----------------+"
+           "--------------metadata---------------%s\n",
+           limits ? "+------limits-----" : "");
+    printf("%7s %7s | %7s %7s %7s %5s %5s | %7s %7s %12s %7s", "ingress", "egress", "total", "mem",
+           "disk", "inflt", "def", "req", "t-o", "msgs", "clients");
+    if (limits)
+        printf(" | %7s %7s", "expired", "dropped");
+    printf("\n");
+}
+
+static void print_row(const struct totals *cur, const struct totals *prev, double secs)
+{
+    int64_t dmsg = cur->messages - prev->messages;
+    int64_t ddepth = cur->depth - prev->depth;
+    printf("%7lld %7lld | %7lld %7lld %7lld %5lld %5lld | %7lld %7lld %12lld %7lld",
+           (long long)((double)dmsg / secs), (long long)((double)(dmsg - ddepth) / secs),
+           (long long)cur->depth, (long long)(cur->depth - cur->backend_depth),
+           (long long)cur->backend_depth, (long long)cur->in_flight, (long long)cur->deferred,
+           (long long)cur->requeue, (long long)cur->timeout, (long long)cur->messages,
+           (long long)cur->clients);
+    if (cur->has_limits)
+        printf(" | %7lld %7lld", (long long)cur->expired, (long long)cur->dropped);
+    printf("\n");
 }
 
 static volatile sig_atomic_t g_stop;
@@ -212,6 +248,7 @@ int main(int argc, char **argv)
     struct totals prev = {0}, cur;
     bool have_prev = false;
     int rows = 0;
+    bool header_limits = false;
     double secs = (double)interval / 1e9;
     while (!g_stop) {
         struct nsq_strlist addrs = {0};
@@ -224,20 +261,11 @@ int main(int argc, char **argv)
         if (ok == 0)
             app_log("ERROR: failed to get any stats");
         if (have_prev && ok > 0) {
-            if (rows % STAT_HEADER_EVERY == 0) {
-                printf("------rate------+----------------depth----------------+"
-                       "--------------metadata---------------\n");
-                printf("%7s %7s | %7s %7s %7s %5s %5s | %7s %7s %12s %7s\n", "ingress", "egress",
-                       "total", "mem", "disk", "inflt", "def", "req", "t-o", "msgs", "clients");
+            if (rows % STAT_HEADER_EVERY == 0 || cur.has_limits != header_limits) {
+                print_header(cur.has_limits);
+                header_limits = cur.has_limits;
             }
-            int64_t dmsg = cur.messages - prev.messages;
-            int64_t ddepth = cur.depth - prev.depth;
-            printf("%7lld %7lld | %7lld %7lld %7lld %5lld %5lld | %7lld %7lld %12lld %7lld\n",
-                   (long long)((double)dmsg / secs), (long long)((double)(dmsg - ddepth) / secs),
-                   (long long)cur.depth, (long long)(cur.depth - cur.backend_depth),
-                   (long long)cur.backend_depth, (long long)cur.in_flight, (long long)cur.deferred,
-                   (long long)cur.requeue, (long long)cur.timeout, (long long)cur.messages,
-                   (long long)cur.clients);
+            print_row(&cur, &prev, secs);
             fflush(stdout);
             rows++;
             if (count > 0 && rows >= count)

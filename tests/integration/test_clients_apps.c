@@ -862,6 +862,23 @@ START_TEST(test_nsq_stat)
                           "      0       0 |       4       4       0     0     0 |       0       "
                           "0            4       0\n");
     free(out);
+    /* with a depth limit nsqd reports the counters: two more columns */
+    ck_assert_int_eq(
+            harness_http("POST", port, "/topic/max_depth?topic=st&max_depth=3&policy=drop_oldest",
+                         NULL, 0, &r),
+            0);
+    ck_assert_int_eq(r.status, 200);
+    harness_response_free(&r);
+    ck_assert_int_eq(harness_http("POST", port, "/pub?topic=st", "m", 1, &r), 0);
+    harness_response_free(&r);
+    ck_assert_int_eq(run(cmd, NULL, &out), 0);
+    ck_assert_str_eq(out, "------rate------+----------------depth----------------+"
+                          "--------------metadata---------------+------limits-----\n"
+                          "ingress  egress |   total     mem    disk inflt   def |     req     "
+                          "t-o         msgs clients | expired dropped\n"
+                          "      0       0 |       3       3       0     0     0 |       0       "
+                          "0            5       0 |       0       2\n");
+    free(out);
     nsqd_stop(&d);
 }
 END_TEST
