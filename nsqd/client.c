@@ -35,6 +35,9 @@ static const char heartbeat_text[] = "_heartbeat_";
    when heartbeats (and so the write deadline) are disabled. */
 #define CLIENT_CLOSE_POLL_US     5000
 #define CLIENT_CLOSE_MAX_WAIT_NS (1000LL * 1000 * 1000)
+/* The read deadline (two heartbeat intervals) and the second heartbeat fall due together; as
+   upstream, whose deadline is set just after its heartbeat ticker, the heartbeat goes first. */
+#define CLIENT_READ_DEADLINE_SLACK_NS (1000LL * 1000)
 
 static void client_check_backpressure(struct client *c);
 
@@ -156,6 +159,11 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
                  (what & BEV_EVENT_READING) ? "read" : "write");
     else if (what & BEV_EVENT_ERROR)
         nsq_debug("PROTOCOL(V2): [%s] connection error", c->remote_addr);
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !c->tls_handshaking) {
+        /* A heartbeat queued in the same loop iteration still goes out. */
+        client_close_after_flush(c);
+        return;
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         if (what & BEV_EVENT_EOF) {
             /* Commands complete before the EOF still run; a truncated one gets its error. */
@@ -196,7 +204,7 @@ void client_apply_timeouts(struct client *c)
         return;
     if (c->heartbeat_interval_ns > 0) {
         struct timeval rd, wr;
-        ns_to_tv(2 * c->heartbeat_interval_ns, &rd);
+        ns_to_tv(2 * c->heartbeat_interval_ns + CLIENT_READ_DEADLINE_SLACK_NS, &rd);
         ns_to_tv(c->heartbeat_interval_ns, &wr);
         bufferevent_set_timeouts(c->bev, &rd, &wr);
         evtimer_add(c->heartbeat_ev, &wr);

@@ -805,7 +805,12 @@ START_TEST(test_heartbeat)
     free(data);
     int64_t first = harness_now_ms() - t0;
     ck_assert_msg(first >= 700 && first <= 1800, "first heartbeat after %lld ms", (long long)first);
-    /* Silent client: closed when two intervals pass without a command. */
+    /* Silent client: the second heartbeat, due with the read deadline, still goes out (as
+       upstream); then it is closed, two intervals having passed without a command. */
+    ck_assert_int_eq(harness_tcp_read_frame(fd, &type, &data, &len, 3000), 0);
+    ck_assert_int_eq(type, FRAME_RESP);
+    ck_assert_str_eq(data, "_heartbeat_");
+    free(data);
     ck_assert(harness_tcp_wait_closed(fd, 3000));
     int64_t closed = harness_now_ms() - t0;
     ck_assert_msg(closed >= 1500 && closed <= 3000, "closed after %lld ms", (long long)closed);
