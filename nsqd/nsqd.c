@@ -41,6 +41,7 @@
 #include "nsq_log.h"
 #include "nsq_names.h"
 #include "nsq_net.h"
+#include "nsq_statsd.h"
 #include "nsq_systemd.h"
 #include "nsq_tls.h"
 #include "nsq_version.h"
@@ -57,6 +58,8 @@
    before the heap is trimmed. */
 #define NSQD_TRIM_INTERVAL_S      2
 #define NSQD_TRIM_THRESHOLD_BYTES (64u * 1024 * 1024)
+/* Longest expanded --statsd-prefix. */
+#define NSQD_STATSD_PREFIX_MAX 512
 
 /* ---- health ---- */
 
@@ -552,6 +555,27 @@ static struct bufferevent *nsqd_https_bev(struct event_base *base, void *arg)
 /* Memory housekeeping: drop expired messages at the head of memory queues (topic_limits.h), and
    once queues have drained a lot since the last look, hand the freed heap back to the OS (glibc
    keeps it otherwise; after a burst of 1,000,000 queued messages that is hundreds of MB). */
+/*
+ * As upstream, --statsd-prefix is stored expanded once the listeners are open ("nsq.%s" becomes
+ * "nsq.<host>_<port>."), so /config/statsd_prefix shows the prefix in use. The options own the
+ * new string; on failure (too long) the template stays and the statsd pusher reports it.
+ */
+static void nsqd_expand_statsd_prefix(struct nsqd *n)
+{
+    char prefix[NSQD_STATSD_PREFIX_MAX];
+    char *tmpl = n->opts->statsd_prefix;
+    if (!tmpl || !*tmpl)
+        return;
+    if (nsq_statsd_build_prefix(tmpl, nsqd_broadcast_address(n), nsqd_broadcast_http_port(n),
+                                prefix, sizeof(prefix)) < 0)
+        return;
+    char *dup = strdup(prefix);
+    if (!dup)
+        return;
+    free(tmpl);
+    n->opts->statsd_prefix = dup;
+}
+
 static void nsqd_trim_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct nsqd *n = arg;
@@ -705,6 +729,7 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
     if (opts->nsqlookupd_tcp_addresses.len)
         nsq_warn("lookupd-tcp-address is not yet supported");
 #endif
+    nsqd_expand_statsd_prefix(n);
 #ifdef NSQD_HAVE_STATSD
     n->statsd = nsqd_statsd_new(n);
 #else

@@ -388,6 +388,10 @@ START_TEST(config)
     expect("GET", "/config/broadcast_address", NULL, 200, "127.0.0.1");
     expect("GET", "/config/msg_timeout", NULL, 200, "60000000000");
     expect("GET", "/config/max_msg_size", NULL, 200, "100");
+    /* As upstream, the statsd prefix is shown expanded with the broadcast address and HTTP port. */
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "nsq.127_0_0_1_%d.", g_http);
+    expect("GET", "/config/statsd_prefix", NULL, 200, prefix);
     expect_err("GET", "/config/nope", NULL, 400, "INVALID_OPTION");
     expect_err("PUT", "/config/msg_timeout", "1s", 400, "INVALID_OPTION");
     expect_err("PUT", "/config/nope", "1", 400, "INVALID_OPTION");
