@@ -555,6 +555,16 @@ static struct bufferevent *nsqd_https_bev(struct event_base *base, void *arg)
 /* Memory housekeeping: drop expired messages at the head of memory queues (topic_limits.h), and
    once queues have drained a lot since the last look, hand the freed heap back to the OS (glibc
    keeps it otherwise; after a burst of 1,000,000 queued messages that is hundreds of MB). */
+/* As upstream, unset broadcast ports take the TCP and HTTP listeners' ports (not for unix
+   sockets), so /config/broadcast_tcp_port and broadcast_http_port show the ports announced. */
+static void nsqd_fill_broadcast_ports(struct nsqd *n)
+{
+    if (n->opts->broadcast_tcp_port == 0 && n->tcp_port > 0)
+        n->opts->broadcast_tcp_port = n->tcp_port;
+    if (n->opts->broadcast_http_port == 0 && n->http_port > 0)
+        n->opts->broadcast_http_port = n->http_port;
+}
+
 /*
  * As upstream, --statsd-prefix is stored expanded once the listeners are open ("nsq.%s" becomes
  * "nsq.<host>_<port>."), so /config/statsd_prefix shows the prefix in use. The options own the
@@ -729,6 +739,7 @@ struct nsqd *nsqd_new(struct nsqd_options *opts, char *err, size_t errlen)
     if (opts->nsqlookupd_tcp_addresses.len)
         nsq_warn("lookupd-tcp-address is not yet supported");
 #endif
+    nsqd_fill_broadcast_ports(n);
     nsqd_expand_statsd_prefix(n);
 #ifdef NSQD_HAVE_STATSD
     n->statsd = nsqd_statsd_new(n);

@@ -392,6 +392,10 @@ START_TEST(config)
     char prefix[64];
     snprintf(prefix, sizeof(prefix), "nsq.127_0_0_1_%d.", g_http);
     expect("GET", "/config/statsd_prefix", NULL, 200, prefix);
+    /* Unset broadcast ports show the listeners' ports, as upstream. */
+    char port[16];
+    snprintf(port, sizeof(port), "%d", g_http);
+    expect("GET", "/config/broadcast_http_port", NULL, 200, port);
     expect_err("GET", "/config/nope", NULL, 400, "INVALID_OPTION");
     expect_err("PUT", "/config/msg_timeout", "1s", 400, "INVALID_OPTION");
     expect_err("PUT", "/config/nope", "1", 400, "INVALID_OPTION");
