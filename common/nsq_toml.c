@@ -419,8 +419,13 @@ static int parse_key(struct parser *ps, char **out)
         ps->p++;
     if (ps->p == s)
         return fail(ps, "expected a key");
-    *out = strndup(s, (size_t)(ps->p - s));
-    return *out ? 0 : -ENOMEM;
+    /* the text need not be NUL-terminated: copy the key's bytes, not a C string */
+    size_t n = (size_t)(ps->p - s);
+    if (!(*out = malloc(n + 1)))
+        return -ENOMEM;
+    memcpy(*out, s, n);
+    (*out)[n] = '\0';
+    return 0;
 }
 
 int nsq_toml_parse(const char *text, size_t len, struct nsq_toml **out, char *err, size_t errlen)

@@ -128,16 +128,11 @@ static bool parse_digits(struct nsq_slice s, int64_t *out)
 static bool ttl_param(struct client *c, struct nsq_command *cmd, size_t idx, const char *name,
                       uint32_t *ttl_ms)
 {
-    char q[NSQ_MAX_LINE];
     int64_t ms = 0;
     *ttl_ms = 0;
-    if (cmd->nparams <= idx)
+    /* A parameter that is not a number is ignored, as upstream ignores extra parameters. */
+    if (cmd->nparams <= idx || !parse_digits(cmd->params[idx], &ms))
         return true;
-    if (!parse_digits(cmd->params[idx], &ms)) {
-        fatal(c, "E_INVALID %s could not parse ttl %s", name,
-              slice_str(cmd->params[idx], q, sizeof(q)));
-        return false;
-    }
     if (ms > (int64_t)TOPIC_MAX_MSG_TTL_MS) {
         fatal(c, "E_INVALID %s ttl %lld out of range 0-%lld", name, (long long)ms,
               (long long)TOPIC_MAX_MSG_TTL_MS);

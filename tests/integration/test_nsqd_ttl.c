@@ -220,9 +220,14 @@ START_TEST(test_ttl_tcp)
             strstr(metrics, "nsqd_channel_expired_total{topic=\"tt\",channel=\"c\"} 3"));
     free(metrics);
 
-    /* A bad TTL parameter is E_INVALID (fatal, as for DPUB's timeout). */
+    /* A parameter that is not a number is ignored, as upstream ignores extra parameters; a
+       number out of range is E_INVALID (fatal, as for DPUB's timeout). */
     ck_assert_int_eq(harness_tcp_send_str(p, "PUB tt abc\n"), 0);
-    expect_error(p, "E_INVALID PUB could not parse ttl abc");
+    ck_assert_int_eq(harness_tcp_send_sized(p, "extra", 5), 0);
+    ck_assert_int_eq(itest_expect_response(p, "OK"), 0);
+    expect_msg(c, "extra");
+    ck_assert_int_eq(harness_tcp_send_str(p, "PUB tt 4294967296\n"), 0);
+    expect_error(p, "E_INVALID PUB ttl 4294967296 out of range 0-4294967295");
     close(p);
     close(c);
     node_free(&n);

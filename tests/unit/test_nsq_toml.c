@@ -119,6 +119,24 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* The text is a length, not a C string: a buffer that ends inside a key is read no further. */
+START_TEST(test_unterminated_buffer)
+{
+    static const char *texts[] = {"_", "key", "a = 1\nbc"};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        size_t len = strlen(texts[i]);
+        char *buf = malloc(len); /* exactly the bytes, no NUL after them */
+        ck_assert_ptr_nonnull(buf);
+        memcpy(buf, texts[i], len);
+        struct nsq_toml *t = NULL;
+        char err[256] = "";
+        ck_assert_int_eq(nsq_toml_parse(buf, len, &t, err, sizeof(err)), -EINVAL);
+        ck_assert_msg(strstr(err, "expected '='") != NULL, "%s: %s", texts[i], err);
+        free(buf);
+    }
+}
+END_TEST
+
 START_TEST(test_load)
 {
     struct nsq_toml *t = NULL;
@@ -147,6 +165,7 @@ int main(void)
     tcase_add_test(tc, test_arrays);
     tcase_add_test(tc, test_tables_skipped);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_unterminated_buffer);
     tcase_add_test(tc, test_load);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
