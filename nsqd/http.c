@@ -579,6 +579,19 @@ static struct topic *channel_args(struct nsq_http_call *c, const char **channel)
     return topic;
 }
 
+/* The existing channel named by the call's topic and channel, or NULL after replying 400/404. */
+static struct channel *existing_channel(struct nsq_http_call *c)
+{
+    const char *ch;
+    struct topic *t = channel_args(c, &ch);
+    if (!t)
+        return NULL;
+    struct channel *chan = topic_find_channel(t, ch);
+    if (!chan)
+        nsq_http_reply_error(c->req, 404, "CHANNEL_NOT_FOUND");
+    return chan;
+}
+
 static void h_channel_create(struct nsq_http_call *c)
 {
     const char *ch;
@@ -604,15 +617,9 @@ static void h_channel_delete(struct nsq_http_call *c)
 
 static void h_channel_empty(struct nsq_http_call *c)
 {
-    const char *ch;
-    struct topic *t = channel_args(c, &ch);
-    if (!t)
+    struct channel *chan = existing_channel(c);
+    if (!chan)
         return;
-    struct channel *chan = topic_find_channel(t, ch);
-    if (!chan) {
-        nsq_http_reply_error(c->req, 404, "CHANNEL_NOT_FOUND");
-        return;
-    }
     if (channel_empty(chan) != 0) {
         nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
         return;
@@ -664,15 +671,9 @@ static int peek_include_arg(struct nsq_http_call *c, unsigned *include)
 
 static void h_channel_peek(struct nsq_http_call *c)
 {
-    const char *ch;
-    struct topic *t = channel_args(c, &ch);
-    if (!t)
+    struct channel *chan = existing_channel(c);
+    if (!chan)
         return;
-    struct channel *chan = topic_find_channel(t, ch);
-    if (!chan) {
-        nsq_http_reply_error(c->req, 404, "CHANNEL_NOT_FOUND");
-        return;
-    }
     size_t n;
     if (peek_count_arg(c, &n) != 0) {
         nsq_http_reply_error(c->req, 400, "INVALID_ARG_N");
@@ -696,15 +697,9 @@ static void h_channel_peek(struct nsq_http_call *c)
 
 static void channel_pause_common(struct nsq_http_call *c, bool pause)
 {
-    const char *ch;
-    struct topic *t = channel_args(c, &ch);
-    if (!t)
+    struct channel *chan = existing_channel(c);
+    if (!chan)
         return;
-    struct channel *chan = topic_find_channel(t, ch);
-    if (!chan) {
-        nsq_http_reply_error(c->req, 404, "CHANNEL_NOT_FOUND");
-        return;
-    }
     channel_pause(chan, pause);
     if (nsqd_persist_metadata(call_nsqd(c)) != 0) {
         nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
