@@ -4,8 +4,9 @@
  * never beyond the first NSQ_MAX_LINE bytes of the buffer.
  *
  * Memory: a parser lives as long as its connection, and nsqd may hold tens of thousands of them.
- * Real command lines are short (FIN <id> is 21 bytes), so the line is kept in a small inline buffer;
- * only a longer line borrows a heap buffer, which is given back as soon as a short line follows.
+ * Real command lines are short (FIN <id> is 21 bytes), so the line is kept in a small inline
+ * buffer; only a longer line borrows a heap buffer, which is given back as soon as a short line
+ * follows.
  */
 #include "nsq_command.h"
 
@@ -19,7 +20,7 @@
 #include <event2/buffer.h>
 
 #define MPUB_COUNT_LEN   4
-#define MPUB_MIN_MSG_LEN 5 /* 4 size bytes + at least one body byte */
+#define MPUB_MIN_MSG_LEN 5   /* 4 size bytes + at least one body byte */
 #define INLINE_LINE_LEN  256 /* covers every command line real clients send */
 
 enum parser_state { ST_LINE, ST_SIZE, ST_BODY, ST_TOO_LONG };
@@ -291,4 +292,32 @@ int nsq_mpub_validate(struct nsq_mpub_iter *it, const uint8_t *payload, size_t l
     while (r == 0 && (r = nsq_mpub_next(it, &msg, &msg_len)) == 1)
         r = 0;
     return r;
+}
+
+void nsq_mpub_lines_begin(struct nsq_mpub_lines *it, const uint8_t *body, size_t len,
+                          int64_t max_msg_size)
+{
+    it->p = body;
+    it->left = len;
+    it->max_msg_size = max_msg_size;
+}
+
+int nsq_mpub_lines_next(struct nsq_mpub_lines *it, const uint8_t **msg, size_t *msg_len)
+{
+    while (it->left > 0) {
+        const uint8_t *nl = memchr(it->p, '\n', it->left);
+        size_t n = nl ? (size_t)(nl - it->p) : it->left;
+        const uint8_t *line = it->p;
+        size_t step = nl ? n + 1 : n;
+        it->p += step;
+        it->left -= step;
+        if (n == 0)
+            continue; /* empty lines carry no message */
+        if ((int64_t)n > it->max_msg_size)
+            return NSQ_MPUB_ERR_TOO_BIG;
+        *msg = line;
+        *msg_len = n;
+        return 1;
+    }
+    return 0;
 }

@@ -119,4 +119,18 @@ int nsq_mpub_next(struct nsq_mpub_iter *it, const uint8_t **msg, size_t *msg_len
 int nsq_mpub_validate(struct nsq_mpub_iter *it, const uint8_t *payload, size_t len,
                       int64_t max_body_size, int64_t max_msg_size);
 
+/* HTTP /mpub without binary=true: the messages are the body's non-empty lines (split on '\n').
+   Points into the caller's bytes. */
+struct nsq_mpub_lines {
+    const uint8_t *p;
+    size_t left;
+    int64_t max_msg_size;
+};
+
+void nsq_mpub_lines_begin(struct nsq_mpub_lines *it, const uint8_t *body, size_t len,
+                          int64_t max_msg_size);
+/* Returns 1 and the next non-empty line (without its '\n'), 0 after the last one, or
+   NSQ_MPUB_ERR_TOO_BIG for a line longer than max_msg_size. */
+int nsq_mpub_lines_next(struct nsq_mpub_lines *it, const uint8_t **msg, size_t *msg_len);
+
 #endif

@@ -272,7 +272,8 @@ static void h_pub(struct nsq_http_call *c)
     const char *d = nsq_http_query(c, "defer");
     if (d) {
         int64_t ms;
-        if (!parse_int64(d, &ms) || ms < 0 || ms > nsqd_max_defer_timeout(n->opts) / NSQ_NS_PER_MS) {
+        if (!parse_int64(d, &ms) || ms < 0 ||
+            ms > nsqd_max_defer_timeout(n->opts) / NSQ_NS_PER_MS) {
             nsq_http_reply_error(c->req, 400, "INVALID_DEFER");
             return;
         }
@@ -345,33 +346,31 @@ static void h_mpub(struct nsq_http_call *c)
             nmsgs++;
         }
     } else {
+        struct nsq_mpub_lines it;
+        nsq_mpub_lines_begin(&it, data, len, o->max_msg_size);
         size_t cap = 0;
-        size_t off = 0;
-        while (off < len) {
-            const uint8_t *nl = memchr(data + off, '\n', len - off);
-            size_t end = nl ? (size_t)(nl - data) : len;
-            size_t mlen = end - off;
-            if (mlen > 0) {
-                if ((int64_t)mlen > o->max_msg_size) {
+        const uint8_t *m;
+        size_t mlen;
+        int r;
+        while ((r = nsq_mpub_lines_next(&it, &m, &mlen)) == 1) {
+            if (nmsgs == cap) {
+                cap = cap ? cap * 2 : 64;
+                struct iovec *a = realloc(msgs, cap * sizeof(*a));
+                if (!a) {
                     free(msgs);
-                    nsq_http_reply_error(c->req, 413, "MSG_TOO_BIG");
+                    nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
                     return;
                 }
-                if (nmsgs == cap) {
-                    cap = cap ? cap * 2 : 64;
-                    struct iovec *a = realloc(msgs, cap * sizeof(*a));
-                    if (!a) {
-                        free(msgs);
-                        nsq_http_reply_error(c->req, 500, "INTERNAL_ERROR");
-                        return;
-                    }
-                    msgs = a;
-                }
-                msgs[nmsgs].iov_base = (void *)(data + off);
-                msgs[nmsgs].iov_len = mlen;
-                nmsgs++;
+                msgs = a;
             }
-            off = end + 1;
+            msgs[nmsgs].iov_base = (void *)m;
+            msgs[nmsgs].iov_len = mlen;
+            nmsgs++;
+        }
+        if (r < 0) {
+            free(msgs);
+            nsq_http_reply_error(c->req, 413, "MSG_TOO_BIG");
+            return;
         }
     }
     uint64_t seq0 = pub_begin(n);
@@ -864,8 +863,8 @@ static void h_config(struct nsq_http_call *c)
     bool empty_lookupd = strcmp(name, "nsqlookupd_tcp_addresses") == 0 &&
                          n->opts->nsqlookupd_tcp_addresses.len == 0 &&
                          !((struct nsqd_http *)c->ctx)->lookupd_set_null;
-    bool empty_auth = strcmp(name, "auth_http_addresses") == 0 &&
-                      n->opts->auth_http_addresses.len == 0;
+    bool empty_auth =
+            strcmp(name, "auth_http_addresses") == 0 && n->opts->auth_http_addresses.len == 0;
     if (empty_lookupd || empty_auth) {
         struct evbuffer *out = evbuffer_new();
         if (out) {

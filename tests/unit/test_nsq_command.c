@@ -586,6 +586,31 @@ START_TEST(test_mpub_errors)
 }
 END_TEST
 
+/* /mpub text mode: non-empty lines, in order, without their '\n'; a line over the limit fails. */
+START_TEST(test_mpub_lines)
+{
+    static const char body[] = "\none\n\n\ntwo\nthree";
+    struct nsq_mpub_lines it;
+    const uint8_t *m;
+    size_t len;
+    const char *want[] = {"one", "two", "three"};
+    nsq_mpub_lines_begin(&it, (const uint8_t *)body, strlen(body), 5);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(nsq_mpub_lines_next(&it, &m, &len), 1);
+        ck_assert_uint_eq(len, strlen(want[i]));
+        ck_assert(memcmp(m, want[i], len) == 0);
+    }
+    ck_assert_int_eq(nsq_mpub_lines_next(&it, &m, &len), 0);
+
+    nsq_mpub_lines_begin(&it, (const uint8_t *)"ok\ntoolong\n", 11, 5);
+    ck_assert_int_eq(nsq_mpub_lines_next(&it, &m, &len), 1);
+    ck_assert_int_eq(nsq_mpub_lines_next(&it, &m, &len), NSQ_MPUB_ERR_TOO_BIG);
+
+    nsq_mpub_lines_begin(&it, (const uint8_t *)"\n\n", 2, 5);
+    ck_assert_int_eq(nsq_mpub_lines_next(&it, &m, &len), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("nsq_command");
@@ -603,6 +628,7 @@ int main(void)
     tcase_add_test(tc, test_empty_and_missing_newline);
     tcase_add_test(tc, test_mpub_iterate);
     tcase_add_test(tc, test_mpub_errors);
+    tcase_add_test(tc, test_mpub_lines);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
