@@ -35,6 +35,7 @@
 #include "http.h"
 #include "journal.h"
 #include "message.h"
+#include "metadata.h"
 #include "name_map.h"
 #include "nsq_http_client.h"
 #include "nsq_json.h"
@@ -357,12 +358,6 @@ out:
     return rc;
 }
 
-static bool json_paused(const cJSON *obj)
-{
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(obj, "paused");
-    return cJSON_IsTrue(p);
-}
-
 /* A channel's own dead-letter limit (absent in upstream's file: inherit). */
 static void load_max_attempts(struct channel *c, const cJSON *obj)
 {
@@ -373,82 +368,80 @@ static void load_max_attempts(struct channel *c, const cJSON *obj)
         nsq_warn("ignoring invalid max_attempts %g of channel %s", p->valuedouble, c->name);
 }
 
+/* nsqd_metadata_visitor callbacks: create what the file lists, paused as it was. */
+static void *load_topic(void *arg, const char *name, bool paused, const cJSON *obj)
+{
+    struct topic *t = nsqd_get_topic(arg, name);
+    if (!t)
+        return NULL;
+    if (paused)
+        topic_pause(t, true);
+    topic_limits_read_json(t, obj);
+    return t;
+}
+
+static void load_channel(void *arg, void *topic, const char *name, bool paused, const cJSON *obj)
+{
+    struct channel *c = topic_get_channel(topic, name);
+    if (!c)
+        return;
+    if (paused)
+        channel_pause(c, true);
+    load_max_attempts(c, obj);
+}
+
+static void load_topic_end(void *arg, void *topic)
+{
+    topic_start(topic);
+}
+
+/* Reads path whole into a new buffer. Returns it, or NULL with errno set (ENOENT: no file). */
+static struct evbuffer *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct evbuffer *buf = evbuffer_new();
+    char chunk[65536];
+    size_t r;
+    while (buf && (r = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        evbuffer_add(buf, chunk, r);
+    int failed = !buf || ferror(f);
+    fclose(f);
+    if (failed) {
+        if (buf)
+            evbuffer_free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    return buf;
+}
+
 static int nsqd_load_metadata(struct nsqd *n, char *err, size_t errlen)
 {
     char path[sizeof(n->data_path) + 64];
     snprintf(path, sizeof(path), "%s/%s", n->data_path, NSQD_METADATA_FILE);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    struct evbuffer *buf = read_file(path);
+    if (!buf) {
         if (errno == ENOENT)
             return 0;
-        snprintf(err, errlen, "failed to read metadata from %s - %s", path, strerror(errno));
+        snprintf(err, errlen, "failed to read metadata from %s - %s", path,
+                 errno == EIO ? "read error" : strerror(errno));
         return -1;
     }
-    struct evbuffer *buf = evbuffer_new();
-    char chunk[65536];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        evbuffer_add(buf, chunk, r);
-    bool rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        evbuffer_free(buf);
-        snprintf(err, errlen, "failed to read metadata from %s - read error", path);
-        return -1;
-    }
+    static const struct nsqd_metadata_visitor visitor = {
+            .topic = load_topic, .channel = load_channel, .topic_end = load_topic_end};
+    struct nsqd_metadata_visitor v = visitor;
+    v.arg = n;
+    n->loading = true;
     size_t len = evbuffer_get_length(buf);
-    cJSON *root = cJSON_ParseWithLength((const char *)evbuffer_pullup(buf, -1), len);
+    int rc = nsqd_metadata_parse((const char *)evbuffer_pullup(buf, -1), len, &v);
+    n->loading = false;
     evbuffer_free(buf);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
+    if (rc != 0) {
         snprintf(err, errlen, "failed to parse metadata in %s - invalid JSON", path);
         return -1;
     }
-    n->loading = true;
-    const cJSON *topics = cJSON_GetObjectItemCaseSensitive(root, "topics");
-    const cJSON *jt;
-    if (!cJSON_IsArray(topics))
-        topics = NULL;
-    cJSON_ArrayForEach(jt, topics)
-    {
-        const cJSON *jn = cJSON_GetObjectItemCaseSensitive(jt, "name");
-        if (!cJSON_IsString(jn))
-            continue;
-        const char *tname = jn->valuestring;
-        if (!nsq_topic_name_valid(tname, strlen(tname))) {
-            nsq_warn("skipping creation of invalid topic %s", tname);
-            continue;
-        }
-        struct topic *t = nsqd_get_topic(n, tname);
-        if (!t)
-            continue;
-        if (json_paused(jt))
-            topic_pause(t, true);
-        topic_limits_read_json(t, jt);
-        const cJSON *chans = cJSON_GetObjectItemCaseSensitive(jt, "channels");
-        const cJSON *jc;
-        if (!cJSON_IsArray(chans))
-            chans = NULL;
-        cJSON_ArrayForEach(jc, chans)
-        {
-            const cJSON *cn = cJSON_GetObjectItemCaseSensitive(jc, "name");
-            if (!cJSON_IsString(cn))
-                continue;
-            const char *cname = cn->valuestring;
-            if (!nsq_channel_name_valid(cname, strlen(cname))) {
-                nsq_warn("skipping creation of invalid channel %s", cname);
-                continue;
-            }
-            struct channel *c = topic_get_channel(t, cname);
-            if (c && json_paused(jc))
-                channel_pause(c, true);
-            if (c)
-                load_max_attempts(c, jc);
-        }
-        topic_start(t);
-    }
-    n->loading = false;
-    cJSON_Delete(root);
     return 0;
 }
 
