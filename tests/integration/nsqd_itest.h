@@ -1,7 +1,8 @@
 /*
  * nsqd_itest: helpers shared by the nsqd integration suites (header-only, test code only).
  *
- *  - itest_nsqd_start: nsqd on ephemeral loopback ports in a data directory.
+ *  - itest_nsqd_start: nsqd on ephemeral loopback ports in a data directory; struct itest_node: the
+ *    same with a data directory of its own, kept across restarts.
  *  - a minimal blocking V2 client (magic, IDENTIFY, PUB, MPUB, SUB, RDY, FIN, reading messages
  *    while answering heartbeats).
  *  - JSON helpers over the harness HTTP client, and itest_json_shape_diff: the "same shape" check
@@ -12,7 +13,9 @@
 #define NSQD_ITEST_H
 
 #include <arpa/inet.h>
+#include <check.h>
 #include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,6 +51,47 @@ static inline struct harness_proc *itest_nsqd_start(const char *data_path, const
         args[n++] = extra[i];
     args[n] = NULL;
     return harness_start(NSQD_BIN, args, 2);
+}
+
+/* An nsqd in a data directory of its own: created by the first itest_node_start, kept across
+   itest_node_stop/itest_node_start (a restart), removed by itest_node_free. */
+struct itest_node {
+    char *dir;
+    struct harness_proc *p; /* NULL while stopped */
+    int tcp, http;
+};
+
+static inline void itest_node_start(struct itest_node *n, const char *const *extra)
+{
+    if (!n->dir)
+        n->dir = harness_tmpdir();
+    ck_assert_ptr_nonnull(n->dir);
+    n->p = itest_nsqd_start(n->dir, extra);
+    ck_assert_ptr_nonnull(n->p);
+    n->tcp = harness_port(n->p, "TCP");
+    n->http = harness_port(n->p, "HTTP");
+    ck_assert_int_gt(n->tcp, 0);
+    ck_assert_int_gt(n->http, 0);
+}
+
+/* SIGTERM; asserts a clean exit. The data directory stays. */
+static inline void itest_node_stop(struct itest_node *n)
+{
+    ck_assert_int_eq(harness_stop(n->p, SIGTERM), 0);
+    n->p = NULL;
+}
+
+/* Stops n if it runs (SIGTERM) and removes its data directory. Returns the stop's result (0: a
+   clean exit, or not running). */
+static inline int itest_node_free(struct itest_node *n)
+{
+    int rc = n->p ? harness_stop(n->p, SIGTERM) : 0;
+    n->p = NULL;
+    if (n->dir)
+        harness_rmdir(n->dir);
+    free(n->dir);
+    n->dir = NULL;
+    return rc;
 }
 
 /* ---- HTTP ---- */

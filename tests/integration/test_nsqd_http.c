@@ -17,15 +17,13 @@
 #define MAX_MSG_SIZE  100
 #define MAX_BODY_SIZE 1000
 
-static struct harness_proc *g_nsqd;
-static char *g_dir;
-static int g_http, g_tcp;
+static struct itest_node g_node;
 
 /* Sends request on a fresh connection to the HTTP port and returns everything read until the
    server closes (malloc'd, NUL-terminated), or NULL. */
 static char *raw_http_exchange(const char *request)
 {
-    int fd = harness_connect(g_http);
+    int fd = harness_connect(g_node.http);
     if (fd < 0)
         return NULL;
     size_t cap = 4096, len = 0;
@@ -50,25 +48,12 @@ static void start_nsqd(void)
                                         "--broadcast-address=127.0.0.1",
                                         "--e2e-processing-latency-percentile=0.99",
                                         NULL};
-    g_dir = harness_tmpdir();
-    ck_assert_ptr_nonnull(g_dir);
-    g_nsqd = itest_nsqd_start(g_dir, extra);
-    ck_assert_ptr_nonnull(g_nsqd);
-    g_http = harness_port(g_nsqd, "HTTP");
-    g_tcp = harness_port(g_nsqd, "TCP");
-    ck_assert_int_gt(g_http, 0);
-    ck_assert_int_gt(g_tcp, 0);
+    itest_node_start(&g_node, extra);
 }
 
 static void stop_nsqd(void)
 {
-    if (g_nsqd != NULL)
-        ck_assert_int_eq(harness_stop(g_nsqd, SIGTERM), 0);
-    g_nsqd = NULL;
-    if (g_dir != NULL)
-        harness_rmdir(g_dir);
-    free(g_dir);
-    g_dir = NULL;
+    ck_assert_int_eq(itest_node_free(&g_node), 0);
 }
 
 /* Sends a request and checks status and body (body NULL = not checked). */
@@ -76,7 +61,7 @@ static void expect(const char *method, const char *path, const char *body, long 
                    const char *want_body)
 {
     char *got = NULL;
-    long st = itest_http(method, g_http, path, body, &got);
+    long st = itest_http(method, g_node.http, path, body, &got);
     ck_assert_msg(st == status, "%s %s: status %ld, want %ld (body %s)", method, path, st, status,
                   got ? got : "");
     if (want_body != NULL)
@@ -100,7 +85,7 @@ static char *header_of(const char *method, const char *path, const char *body, c
     struct harness_response r;
     char *h;
     memset(&r, 0, sizeof(r));
-    ck_assert_int_eq(harness_http(method, g_http, path, body, body ? strlen(body) : 0, &r), 0);
+    ck_assert_int_eq(harness_http(method, g_node.http, path, body, body ? strlen(body) : 0, &r), 0);
     h = harness_response_header(&r, name);
     if (status)
         *status = r.status;
@@ -123,7 +108,7 @@ START_TEST(info)
     char *want_text = itest_read_file(ITEST_HTTP_DIR "nsqd-info.json", NULL);
     cJSON *want = cJSON_Parse(want_text);
     long st;
-    cJSON *got = itest_http_json("GET", g_http, "/info", NULL, &st);
+    cJSON *got = itest_http_json("GET", g_node.http, "/info", NULL, &st);
     char err[512];
     char *ct, *xct;
 
@@ -132,8 +117,8 @@ START_TEST(info)
     ck_assert_msg(itest_json_shape_diff(got, want, "$", err, sizeof(err)), "%s", err);
     ck_assert_str_eq(cJSON_GetObjectItem(got, "version")->valuestring, "1.3.0");
     ck_assert_str_eq(cJSON_GetObjectItem(got, "broadcast_address")->valuestring, "127.0.0.1");
-    ck_assert_int_eq(cJSON_GetObjectItem(got, "http_port")->valueint, g_http);
-    ck_assert_int_eq(cJSON_GetObjectItem(got, "tcp_port")->valueint, g_tcp);
+    ck_assert_int_eq(cJSON_GetObjectItem(got, "http_port")->valueint, g_node.http);
+    ck_assert_int_eq(cJSON_GetObjectItem(got, "tcp_port")->valueint, g_node.tcp);
     ck_assert_double_eq(cJSON_GetObjectItem(got, "max_heartbeat_interval")->valuedouble,
                         60000000000.0);
     ck_assert_int_eq(cJSON_GetObjectItem(got, "max_output_buffer_size")->valueint, 65536);
@@ -171,7 +156,8 @@ START_TEST(routing)
     expect("HEAD", "/ping", NULL, 405, NULL);
     {
         /* on the wire: HEAD gets the error's Content-Length and no body */
-        char *raw = raw_http_exchange("HEAD /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        char *raw =
+                raw_http_exchange("HEAD /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         ck_assert_ptr_nonnull(raw);
         ck_assert_msg(strncmp(raw, "HTTP/1.1 405 ", 13) == 0, "%s", raw);
         ck_assert_msg(strcasestr(raw, "\r\nContent-Length: 32\r\n") != NULL, "%s", raw);
@@ -221,9 +207,9 @@ START_TEST(pub_ok)
     ck_assert_str_eq(xct, "nsq; version=1.0");
     free(xct);
     expect("POST", "/pub?topic=pubok&defer=0", "hello", 200, "OK");
-    ck_assert_int_eq(itest_stats_int(g_http, "pubok", NULL, "message_count"), 2);
-    ck_assert_int_eq(itest_stats_int(g_http, "pubok", NULL, "message_bytes"), 10);
-    ck_assert_int_eq(itest_stats_int(g_http, "pubok", NULL, "depth"), 2);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "pubok", NULL, "message_count"), 2);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "pubok", NULL, "message_bytes"), 10);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "pubok", NULL, "depth"), 2);
 }
 END_TEST
 
@@ -240,7 +226,7 @@ static long post_raw(const char *path, const void *body, size_t len, char **out)
     struct harness_response r;
     long st;
     memset(&r, 0, sizeof(r));
-    ck_assert_int_eq(harness_http("POST", g_http, path, body, len, &r), 0);
+    ck_assert_int_eq(harness_http("POST", g_node.http, path, body, len, &r), 0);
     st = r.status;
     *out = r.body;
     r.body = NULL;
@@ -255,11 +241,11 @@ START_TEST(mpub)
     char big[MAX_BODY_SIZE + 10];
 
     expect("POST", "/mpub?topic=mpubt", "a\nbb\n\nccc\r\n", 200, "OK");
-    ck_assert_int_eq(itest_stats_int(g_http, "mpubt", NULL, "message_count"), 3);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "mpubt", NULL, "message_count"), 3);
     /* "a", "bb", "ccc\r" */
-    ck_assert_int_eq(itest_stats_int(g_http, "mpubt", NULL, "message_bytes"), 7);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "mpubt", NULL, "message_bytes"), 7);
     expect("POST", "/mpub?topic=mpubt", "\n\n", 200, "OK");
-    ck_assert_int_eq(itest_stats_int(g_http, "mpubt", NULL, "message_count"), 3);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "mpubt", NULL, "message_count"), 3);
 
     /* binary: 2 messages */
     put32(bin, 2);
@@ -270,7 +256,7 @@ START_TEST(mpub)
     ck_assert_int_eq(post_raw("/mpub?topic=mpubt&binary=true", bin, 16, &out), 200);
     ck_assert_str_eq(out, "OK");
     free(out);
-    ck_assert_int_eq(itest_stats_int(g_http, "mpubt", NULL, "message_count"), 5);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "mpubt", NULL, "message_count"), 5);
 
     put32(bin, 0);
     ck_assert_int_eq(post_raw("/mpub?topic=mpubt&binary=1", bin, 4, &out), 413);
@@ -286,7 +272,7 @@ START_TEST(mpub)
     ck_assert_int_eq(post_raw("/mpub?topic=mpubt&binary=true", bin, 8, &out), 413);
     ck_assert_str_eq(out, "{\"message\":\"BAD_MESSAGE\"}");
     free(out);
-    ck_assert_int_eq(itest_stats_int(g_http, "mpubt", NULL, "message_count"), 5);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "mpubt", NULL, "message_count"), 5);
 
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
@@ -322,22 +308,22 @@ START_TEST(topic_endpoints)
     expect("POST", "/topic/create?topic=tadmin", NULL, 200, "");
     expect("POST", "/pub?topic=tadmin", "m1", 200, "OK");
     expect("POST", "/pub?topic=tadmin", "m2", 200, "OK");
-    ck_assert_int_eq(itest_stats_int(g_http, "tadmin", NULL, "depth"), 2);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "tadmin", NULL, "depth"), 2);
     expect("POST", "/topic/pause?topic=tadmin", NULL, 200, "");
-    root = itest_stats(g_http, NULL);
+    root = itest_stats(g_node.http, NULL);
     t = itest_stats_find(root, "tadmin", NULL);
     ck_assert_ptr_nonnull(t);
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(t, "paused")));
     cJSON_Delete(root);
     expect("POST", "/topic/unpause?topic=tadmin", NULL, 200, "");
-    root = itest_stats(g_http, NULL);
+    root = itest_stats(g_node.http, NULL);
     t = itest_stats_find(root, "tadmin", NULL);
     ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(t, "paused")));
     cJSON_Delete(root);
     expect("POST", "/topic/empty?topic=tadmin", NULL, 200, "");
-    ck_assert_int_eq(itest_stats_int(g_http, "tadmin", NULL, "depth"), 0);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "tadmin", NULL, "depth"), 0);
     expect("POST", "/topic/delete?topic=tadmin", NULL, 200, "");
-    ck_assert_int_eq(itest_stats_int(g_http, "tadmin", NULL, "depth"), -1);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "tadmin", NULL, "depth"), -1);
     expect_err("POST", "/topic/delete?topic=tadmin", NULL, 404, "TOPIC_NOT_FOUND");
 }
 END_TEST
@@ -368,17 +354,17 @@ START_TEST(channel_endpoints)
     expect("POST", "/channel/create?topic=cadmin&channel=ch", NULL, 200, "");
     expect("POST", "/pub?topic=cadmin", "m", 200, "OK");
     expect("POST", "/channel/pause?topic=cadmin&channel=ch", NULL, 200, "");
-    root = itest_stats(g_http, NULL);
+    root = itest_stats(g_node.http, NULL);
     c = itest_stats_find(root, "cadmin", "ch");
     ck_assert_ptr_nonnull(c);
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(c, "paused")));
     cJSON_Delete(root);
     expect("POST", "/channel/unpause?topic=cadmin&channel=ch", NULL, 200, "");
-    ck_assert_int_eq(itest_stats_int(g_http, "cadmin", "ch", "depth"), 1);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "cadmin", "ch", "depth"), 1);
     expect("POST", "/channel/empty?topic=cadmin&channel=ch", NULL, 200, "");
-    ck_assert_int_eq(itest_stats_int(g_http, "cadmin", "ch", "depth"), 0);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "cadmin", "ch", "depth"), 0);
     expect("POST", "/channel/delete?topic=cadmin&channel=ch", NULL, 200, "");
-    ck_assert_int_eq(itest_stats_int(g_http, "cadmin", "ch", "depth"), -1);
+    ck_assert_int_eq(itest_stats_int(g_node.http, "cadmin", "ch", "depth"), -1);
 }
 END_TEST
 
@@ -390,11 +376,11 @@ START_TEST(config)
     expect("GET", "/config/max_msg_size", NULL, 200, "100");
     /* As upstream, the statsd prefix is shown expanded with the broadcast address and HTTP port. */
     char prefix[64];
-    snprintf(prefix, sizeof(prefix), "nsq.127_0_0_1_%d.", g_http);
+    snprintf(prefix, sizeof(prefix), "nsq.127_0_0_1_%d.", g_node.http);
     expect("GET", "/config/statsd_prefix", NULL, 200, prefix);
     /* Unset broadcast ports show the listeners' ports, as upstream. */
     char port[16];
-    snprintf(port, sizeof(port), "%d", g_http);
+    snprintf(port, sizeof(port), "%d", g_node.http);
     expect("GET", "/config/broadcast_http_port", NULL, 200, port);
     expect_err("GET", "/config/nope", NULL, 400, "INVALID_OPTION");
     expect_err("PUT", "/config/msg_timeout", "1s", 400, "INVALID_OPTION");
@@ -449,7 +435,7 @@ static void build_fixture_state(int *consumer, int *producer)
     for (int i = 0; i < 20; i++)
         expect("POST", "/pub?topic=orders", "order-xxxx", 200, "OK");
 
-    *consumer = itest_v2_connect(g_tcp);
+    *consumer = itest_v2_connect(g_node.tcp);
     ck_assert_int_ge(*consumer, 0);
     ck_assert_int_eq(itest_identify(*consumer, "{\"client_id\":\"fixture-consumer\","
                                                "\"hostname\":\"fixture-host\","
@@ -470,7 +456,7 @@ static void build_fixture_state(int *consumer, int *producer)
         free(m[i].body);
     }
 
-    *producer = itest_v2_connect(g_tcp);
+    *producer = itest_v2_connect(g_node.tcp);
     ck_assert_int_ge(*producer, 0);
     ck_assert_int_eq(itest_identify(*producer, "{\"client_id\":\"fixture-producer\","
                                                "\"hostname\":\"fixture-host\","
@@ -486,7 +472,7 @@ struct inflight_arg {
 static bool billing_has_inflight(void *arg)
 {
     struct inflight_arg *a = arg;
-    return itest_stats_int(g_http, "orders", "billing", "in_flight_count") == a->want;
+    return itest_stats_int(g_node.http, "orders", "billing", "in_flight_count") == a->want;
 }
 
 /* Normalises a text /stats answer: numbers → 9, e2e values dropped, runs of spaces → one, the
@@ -546,7 +532,7 @@ START_TEST(stats_shapes)
     /* JSON with clients: same shape as upstream's recorded answer. */
     want_text = itest_read_file(ITEST_HTTP_DIR "nsqd-stats-clients.json", NULL);
     want = cJSON_Parse(want_text);
-    got = itest_stats(g_http, NULL);
+    got = itest_stats(g_node.http, NULL);
     ck_assert_ptr_nonnull(got);
     t = itest_stats_find(got, "orders", NULL);
     ck_assert_ptr_nonnull(t);
@@ -580,7 +566,7 @@ START_TEST(stats_shapes)
 
     /* Text: same lines once numbers are masked. */
     want_text = itest_read_file(ITEST_HTTP_DIR "nsqd-stats-clients.txt", NULL);
-    st = itest_http("GET", g_http, "/stats", NULL, &got_text);
+    st = itest_http("GET", g_node.http, "/stats", NULL, &got_text);
     ck_assert_int_eq(st, 200);
     nw = normalise_text(want_text);
     ng = normalise_text(got_text);
@@ -589,46 +575,47 @@ START_TEST(stats_shapes)
     free(ng);
     free(got_text);
     free(want_text);
-    st = itest_http("GET", g_http, "/stats?format=text", NULL, &got_text);
+    st = itest_http("GET", g_node.http, "/stats?format=text", NULL, &got_text);
     ck_assert_int_eq(st, 200);
     ck_assert(strncmp(got_text, "nsqd v1.3.0 (built w/", 21) == 0);
     free(got_text);
 
     /* Filters. */
-    got = itest_stats(g_http, "&include_clients=false");
+    got = itest_stats(g_node.http, "&include_clients=false");
     c = itest_stats_find(got, "orders", "billing");
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(c, "clients")));
     ck_assert_int_eq(cJSON_GetObjectItem(c, "client_count")->valueint, 1);
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(got, "producers")));
     cJSON_Delete(got);
 
-    got = itest_stats(g_http, "&include_mem=false");
+    got = itest_stats(g_node.http, "&include_mem=false");
     ck_assert_ptr_null(cJSON_GetObjectItem(got, "memory"));
     ck_assert_ptr_nonnull(cJSON_GetObjectItem(got, "producers"));
     cJSON_Delete(got);
-    st = itest_http("GET", g_http, "/stats?include_mem=false", NULL, &got_text);
+    st = itest_http("GET", g_node.http, "/stats?include_mem=false", NULL, &got_text);
     ck_assert_ptr_null(strstr(got_text, "Memory:"));
     free(got_text);
 
     /* Unrecognised boolean values fall back to the defaults; any format but json is text. */
-    got = itest_stats(g_http, "&include_clients=maybe&include_mem=maybe");
+    got = itest_stats(g_node.http, "&include_clients=maybe&include_mem=maybe");
     ck_assert(cJSON_IsArray(
             cJSON_GetObjectItem(itest_stats_find(got, "orders", "billing"), "clients")));
     ck_assert_ptr_nonnull(cJSON_GetObjectItem(got, "memory"));
     cJSON_Delete(got);
-    st = itest_http("GET", g_http, "/stats?format=JSON", NULL, &got_text);
+    st = itest_http("GET", g_node.http, "/stats?format=JSON", NULL, &got_text);
     ck_assert(strncmp(got_text, "nsqd v1.3.0", 11) == 0);
     free(got_text);
-    st = itest_http("GET", g_http, "/stats?format=text&include_clients=false", NULL, &got_text);
+    st = itest_http("GET", g_node.http, "/stats?format=text&include_clients=false", NULL,
+                    &got_text);
     ck_assert_ptr_nonnull(strstr(got_text, "\nProducers: None\n"));
     ck_assert_ptr_null(strstr(got_text, "fixture-host"));
     free(got_text);
 
-    got = itest_stats(g_http, "&topic=nosuch");
+    got = itest_stats(g_node.http, "&topic=nosuch");
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(got, "topics")));
     cJSON_Delete(got);
 
-    got = itest_stats(g_http, "&topic=orders&channel=billing");
+    got = itest_stats(g_node.http, "&topic=orders&channel=billing");
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(got, "topics")), 1);
     t = itest_stats_find(got, "orders", NULL);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(t, "channels")), 1);
@@ -636,7 +623,7 @@ START_TEST(stats_shapes)
     cJSON_Delete(got);
 
     /* Topics sorted by name. */
-    got = itest_stats(g_http, NULL);
+    got = itest_stats(g_node.http, NULL);
     {
         cJSON *it;
         const char *prev = "";

@@ -22,44 +22,30 @@
 #define CHANNEL   "ch"
 #define PEEK_PATH "/channel/peek?topic=" TOPIC "&channel=" CHANNEL
 
-static struct harness_proc *g_nsqd;
-static char *g_dir;
-static int g_http, g_tcp;
+static struct itest_node g_node;
 
 static void start_nsqd(const char *const *extra)
 {
-    g_dir = harness_tmpdir();
-    ck_assert_ptr_nonnull(g_dir);
-    g_nsqd = itest_nsqd_start(g_dir, extra);
-    ck_assert_ptr_nonnull(g_nsqd);
-    g_http = harness_port(g_nsqd, "HTTP");
-    g_tcp = harness_port(g_nsqd, "TCP");
-    ck_assert_int_gt(g_http, 0);
-    ck_assert_int_gt(g_tcp, 0);
+    itest_node_start(&g_node, extra);
 }
 
 static void teardown(void)
 {
-    if (g_nsqd != NULL)
-        ck_assert_int_eq(harness_stop(g_nsqd, SIGTERM), 0);
-    g_nsqd = NULL;
-    if (g_dir != NULL)
-        harness_rmdir(g_dir);
-    free(g_dir);
-    g_dir = NULL;
+    ck_assert_int_eq(itest_node_free(&g_node), 0);
 }
 
 /* Creates the topic and the channel, then publishes "m<i>" for i in [from, to) over HTTP. */
 static void publish(int from, int to)
 {
-    ck_assert_int_eq(itest_http("POST", g_http, "/topic/create?topic=" TOPIC, NULL, NULL), 200);
-    ck_assert_int_eq(itest_http("POST", g_http, "/channel/create?topic=" TOPIC "&channel=" CHANNEL,
-                                NULL, NULL),
+    ck_assert_int_eq(itest_http("POST", g_node.http, "/topic/create?topic=" TOPIC, NULL, NULL),
+                     200);
+    ck_assert_int_eq(itest_http("POST", g_node.http,
+                                "/channel/create?topic=" TOPIC "&channel=" CHANNEL, NULL, NULL),
                      200);
     for (int i = from; i < to; i++) {
         char body[32];
         snprintf(body, sizeof(body), "m%d", i);
-        ck_assert_int_eq(itest_http("POST", g_http, "/pub?topic=" TOPIC, body, NULL), 200);
+        ck_assert_int_eq(itest_http("POST", g_node.http, "/pub?topic=" TOPIC, body, NULL), 200);
     }
 }
 
@@ -79,7 +65,7 @@ static void peek(int n, struct peeked *p)
     long st;
     snprintf(path, sizeof(path), PEEK_PATH "&n=%d", n);
     memset(p, 0, sizeof(*p));
-    p->root = itest_http_json("GET", g_http, path, NULL, &st);
+    p->root = itest_http_json("GET", g_node.http, path, NULL, &st);
     ck_assert_int_eq(st, 200);
     ck_assert_ptr_nonnull(p->root);
     const cJSON *msgs = cJSON_GetObjectItem(p->root, "messages");
@@ -159,7 +145,7 @@ static void consume_expect(int fd, const struct peeked *p, int n)
 
 static int subscribe(void)
 {
-    int fd = itest_v2_connect(g_tcp);
+    int fd = itest_v2_connect(g_node.tcp);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(itest_sub(fd, TOPIC, CHANNEL), 0);
     return fd;
@@ -180,7 +166,7 @@ static void run_peek_consume(int total, int first_batch)
         ck_assert_str_eq(b.ids[i], a.ids[i]);
     ck_assert_int_eq(b.depth, total);
     peeked_free(&b);
-    ck_assert_int_eq(itest_stats_int(g_http, TOPIC, CHANNEL, "depth"), total);
+    ck_assert_int_eq(itest_stats_int(g_node.http, TOPIC, CHANNEL, "depth"), total);
 
     int fd = subscribe();
     consume_expect(fd, &a, first_batch);
@@ -237,7 +223,8 @@ START_TEST(test_peek_count_and_binary)
     static const char bin[] = {'\xff', '\0', 'a', 'b', 'c'};
     struct harness_response r;
     memset(&r, 0, sizeof(r));
-    ck_assert_int_eq(harness_http("POST", g_http, "/pub?topic=" TOPIC, bin, sizeof(bin), &r), 0);
+    ck_assert_int_eq(harness_http("POST", g_node.http, "/pub?topic=" TOPIC, bin, sizeof(bin), &r),
+                     0);
     ck_assert_int_eq(r.status, 200);
     harness_response_free(&r);
 
@@ -258,7 +245,7 @@ START_TEST(test_peek_count_and_binary)
 
     /* no n: the default count */
     long st;
-    cJSON *j = itest_http_json("GET", g_http, PEEK_PATH, NULL, &st);
+    cJSON *j = itest_http_json("GET", g_node.http, PEEK_PATH, NULL, &st);
     ck_assert_int_eq(st, 200);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "messages")), 6);
     cJSON_Delete(j);
@@ -294,7 +281,8 @@ START_TEST(test_peek_include_in_flight_deferred)
     int64_t deadline = harness_now_ms() + WAIT_MS;
     for (;;) {
         long st;
-        j = itest_http_json("GET", g_http, PEEK_PATH "&n=2&include=inflight,deferred", NULL, &st);
+        j = itest_http_json("GET", g_node.http, PEEK_PATH "&n=2&include=inflight,deferred", NULL,
+                            &st);
         ck_assert_int_eq(st, 200);
         if (cJSON_GetObjectItem(j, "deferred_count")->valueint == TAKEN - 1)
             break;
@@ -341,7 +329,7 @@ static void expect_err(const char *method, const char *path, long status, const 
     char *got = NULL;
     char want[128];
     snprintf(want, sizeof(want), "{\"message\":\"%s\"}", msg);
-    long st = itest_http(method, g_http, path, NULL, &got);
+    long st = itest_http(method, g_node.http, path, NULL, &got);
     ck_assert_msg(st == status && got && strcmp(got, want) == 0, "%s: %ld %s, want %ld %s", path,
                   st, got ? got : "", status, want);
     free(got);

@@ -28,37 +28,6 @@
 #define DEPTH_MAX   3
 #define DGRAM_MAX   65536
 
-struct node {
-    char *dir;
-    struct harness_proc *p;
-    int tcp, http;
-};
-
-static void node_start(struct node *n, const char *const *extra)
-{
-    if (!n->dir)
-        n->dir = harness_tmpdir();
-    ck_assert_ptr_nonnull(n->dir);
-    n->p = itest_nsqd_start(n->dir, extra);
-    ck_assert_ptr_nonnull(n->p);
-    n->tcp = harness_port(n->p, "TCP");
-    n->http = harness_port(n->p, "HTTP");
-}
-
-static void node_stop(struct node *n)
-{
-    ck_assert_int_eq(harness_stop(n->p, SIGTERM), 0);
-    n->p = NULL;
-}
-
-static void node_free(struct node *n)
-{
-    if (n->p)
-        harness_stop(n->p, SIGTERM);
-    harness_rmdir(n->dir);
-    free(n->dir);
-}
-
 static void post_ok(int port, const char *path)
 {
     char *body = NULL;
@@ -194,8 +163,8 @@ static bool file_contains(const char *dir, const char *name, const char *needle)
 /* Per-publish TTL over TCP: expired messages are dropped before delivery and counted. */
 START_TEST(test_ttl_tcp)
 {
-    struct node n = {0};
-    node_start(&n, NULL);
+    struct itest_node n = {0};
+    itest_node_start(&n, NULL);
     make_channel(n.http, "tt");
     int p = itest_v2_connect(n.tcp);
     ck_assert_int_ge(p, 0);
@@ -230,15 +199,15 @@ START_TEST(test_ttl_tcp)
     expect_error(p, "E_INVALID PUB ttl 4294967296 out of range 0-4294967295");
     close(p);
     close(c);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
 /* Per-publish TTL over HTTP (/pub and /mpub ttl=<Go duration>). */
 START_TEST(test_ttl_http)
 {
-    struct node n = {0};
-    node_start(&n, NULL);
+    struct itest_node n = {0};
+    itest_node_start(&n, NULL);
     make_channel(n.http, "th");
     int64_t t0 = harness_now_ms();
     char *body = NULL;
@@ -256,7 +225,7 @@ START_TEST(test_ttl_http)
     expect_msg(c, "plain");
     wait_stat(n.http, "th", "c", "expired_count", 3);
     close(c);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
@@ -264,8 +233,8 @@ END_TEST
    channel's and a topic's without channels. */
 START_TEST(test_ttl_sweep_idle)
 {
-    struct node n = {0};
-    node_start(&n, NULL);
+    struct itest_node n = {0};
+    itest_node_start(&n, NULL);
     make_channel(n.http, "ts");
     ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=ts&ttl=1ms", "a", NULL), 200);
     ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=ts&ttl=1ms", "b", NULL), 200);
@@ -274,7 +243,7 @@ START_TEST(test_ttl_sweep_idle)
     ck_assert_int_eq(itest_stats_int(n.http, "ts", "c", "depth"), 0);
     wait_stat(n.http, "tn", NULL, "expired_count", 1);
     ck_assert_int_eq(itest_stats_int(n.http, "tn", NULL, "depth"), 0);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
@@ -324,15 +293,15 @@ START_TEST(test_ttl_statsd)
     char addr[64];
     snprintf(addr, sizeof(addr), "--statsd-address=127.0.0.1:%d", uport);
     const char *const flags[] = {addr, "--statsd-interval=1s", NULL};
-    struct node n = {0};
-    node_start(&n, flags);
+    struct itest_node n = {0};
+    itest_node_start(&n, flags);
     make_channel(n.http, "tq");
     ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tq&ttl=1ms", "a", NULL), 200);
     ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tq&ttl=1ms", "b", NULL), 200);
     wait_stat(n.http, "tq", "c", "expired_count", 2);
     ck_assert_int_eq(statsd_counter_until(ufd, ".topic.tq.channel.c.expired_count", 2), 2);
     close(ufd);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
@@ -341,8 +310,8 @@ END_TEST
 START_TEST(test_topic_ttl_disk_restart)
 {
     static const char *const flags[] = {"--mem-queue-size=0", NULL};
-    struct node n = {0};
-    node_start(&n, flags);
+    struct itest_node n = {0};
+    itest_node_start(&n, flags);
     make_channel(n.http, "td");
     int p = itest_v2_connect(n.tcp);
     int64_t t0 = harness_now_ms();
@@ -352,11 +321,11 @@ START_TEST(test_topic_ttl_disk_restart)
     wait_stat(n.http, "td", "c", "backend_depth", 3);
     post_ok(n.http, "/topic/ttl?topic=td&ttl=300ms");
     ck_assert_int_eq(itest_stats_int(n.http, "td", NULL, "ttl"), 300000000);
-    node_stop(&n);
+    itest_node_stop(&n);
     ck_assert(file_contains(n.dir, "nsqd.dat", "\"msg_ttl_ns\":300000000"));
     wait_past(t0, 300 + TTL_MARGIN_MS);
 
-    node_start(&n, flags);
+    itest_node_start(&n, flags);
     ck_assert_int_eq(itest_stats_int(n.http, "td", NULL, "ttl"), 300000000);
     int c = consumer(n.tcp, "td", "c", 10);
     wait_stat(n.http, "td", "c", "expired_count", 3);
@@ -366,7 +335,7 @@ START_TEST(test_topic_ttl_disk_restart)
     ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=td", "fresh", NULL), 200);
     expect_msg(c, "fresh");
     close(c);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
@@ -375,8 +344,8 @@ END_TEST
 START_TEST(test_ttl_journal_mode)
 {
     static const char *const flags[] = {"--mem-queue-size=0", "--sync-every=1", NULL};
-    struct node n = {0};
-    node_start(&n, flags);
+    struct itest_node n = {0};
+    itest_node_start(&n, flags);
     make_channel(n.http, "tj");
     post_ok(n.http, "/topic/ttl?topic=tj&ttl=100ms");
     int64_t t0 = harness_now_ms();
@@ -389,8 +358,8 @@ START_TEST(test_ttl_journal_mode)
     ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tj", "fresh", NULL), 200);
     expect_msg(c, "fresh");
     close(c);
-    node_stop(&n);
-    node_free(&n);
+    itest_node_stop(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
@@ -398,8 +367,8 @@ END_TEST
 START_TEST(test_msg_ttl_lost_on_disk)
 {
     static const char *const flags[] = {"--mem-queue-size=0", NULL};
-    struct node n = {0};
-    node_start(&n, flags);
+    struct itest_node n = {0};
+    itest_node_start(&n, flags);
     make_channel(n.http, "tl");
     int64_t t0 = harness_now_ms();
     ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tl&ttl=1ms", "spilled", NULL), 200);
@@ -408,7 +377,7 @@ START_TEST(test_msg_ttl_lost_on_disk)
     expect_msg(c, "spilled");
     ck_assert_int_eq(itest_stats_int(n.http, "tl", "c", "expired_count"), 0);
     close(c);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
@@ -416,8 +385,8 @@ END_TEST
    what was accepted stays. */
 static void check_reject(const char *const *flags)
 {
-    struct node n = {0};
-    node_start(&n, flags);
+    struct itest_node n = {0};
+    itest_node_start(&n, flags);
     post_ok(n.http, "/topic/create?topic=tr");
     post_ok(n.http, "/topic/max_depth?topic=tr&max_depth=3&policy=reject");
     int p = itest_v2_connect(n.tcp);
@@ -451,7 +420,7 @@ static void check_reject(const char *const *flags)
     expect_msg(c, "9");
     close(c);
     close(p);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 
 START_TEST(test_max_depth_reject_memory)
@@ -470,9 +439,9 @@ END_TEST
 /* drop_oldest: the oldest queued messages give way, in the topic's queue and a channel's. */
 static void check_drop_oldest(const char *const *flags)
 {
-    struct node n = {0};
+    struct itest_node n = {0};
     char body[16];
-    node_start(&n, flags);
+    itest_node_start(&n, flags);
     post_ok(n.http, "/topic/create?topic=to");
     post_ok(n.http, "/topic/max_depth?topic=to&max_depth=3&policy=drop_oldest");
     for (int i = 1; i <= 5; i++) {
@@ -497,7 +466,7 @@ static void check_drop_oldest(const char *const *flags)
     expect_msg(c, "7");
     wait_stat(n.http, "to", "c", "depth", 0);
     close(c);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 
 START_TEST(test_max_depth_drop_oldest_memory)
@@ -516,9 +485,9 @@ END_TEST
 /* Limits persist in nsqd.dat and come back after a restart; bad arguments are 400. */
 START_TEST(test_limits_persist)
 {
-    struct node n = {0};
+    struct itest_node n = {0};
     char *body = NULL;
-    node_start(&n, NULL);
+    itest_node_start(&n, NULL);
     post_ok(n.http, "/topic/create?topic=tp");
     post_ok(n.http, "/topic/max_depth?topic=tp&max_depth=7&policy=drop_oldest");
     ck_assert_int_eq(
@@ -531,10 +500,10 @@ START_TEST(test_limits_persist)
     ck_assert_int_eq(itest_http("POST", n.http, "/topic/ttl?topic=tp&ttl=1", NULL, NULL), 400);
     ck_assert_int_eq(itest_http("POST", n.http, "/topic/ttl?topic=missing&ttl=1s", NULL, NULL),
                      404);
-    node_stop(&n);
+    itest_node_stop(&n);
     ck_assert(file_contains(n.dir, "nsqd.dat", "\"max_depth\":7"));
     ck_assert(file_contains(n.dir, "nsqd.dat", "\"overflow_policy\":\"drop_oldest\""));
-    node_start(&n, NULL);
+    itest_node_start(&n, NULL);
     ck_assert_int_eq(itest_stats_int(n.http, "tp", NULL, "max_depth"), 7);
     cJSON *root = itest_stats(n.http, NULL);
     cJSON *t = itest_stats_find(root, "tp", NULL);
@@ -545,15 +514,15 @@ START_TEST(test_limits_persist)
     ck_assert_msg(strstr(text, " max-depth: 7 policy: drop_oldest expired: 0 dropped: 0\n"), "%s",
                   text);
     free(text);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
 /* Off by default: /stats and nsqd.dat carry no new keys. */
 START_TEST(test_off_by_default)
 {
-    struct node n = {0};
-    node_start(&n, NULL);
+    struct itest_node n = {0};
+    itest_node_start(&n, NULL);
     make_channel(n.http, "tz");
     ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tz", "x", NULL), 200);
     char *stats = NULL;
@@ -564,10 +533,10 @@ START_TEST(test_off_by_default)
     stats = stats_text(n.http);
     ck_assert_msg(!strstr(stats, "expired:") && !strstr(stats, "max-depth:"), "%s", stats);
     free(stats);
-    node_stop(&n);
+    itest_node_stop(&n);
     ck_assert(!file_contains(n.dir, "nsqd.dat", "max_depth"));
     ck_assert(!file_contains(n.dir, "nsqd.dat", "msg_ttl_ns"));
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
@@ -575,8 +544,8 @@ END_TEST
 START_TEST(test_msg_ttl_flag)
 {
     static const char *const flags[] = {"--msg-ttl=1ms", NULL};
-    struct node n = {0};
-    node_start(&n, flags);
+    struct itest_node n = {0};
+    itest_node_start(&n, flags);
     make_channel(n.http, "tf");
     int64_t t0 = harness_now_ms();
     ck_assert_int_eq(itest_http("POST", n.http, "/pub?topic=tf", "gone", NULL), 200);
@@ -589,7 +558,7 @@ START_TEST(test_msg_ttl_flag)
     ck_assert_msg(strstr(text, " expired: 1 dropped: 0\n"), "%s", text);
     free(text);
     close(c);
-    node_free(&n);
+    (void)itest_node_free(&n);
 }
 END_TEST
 
