@@ -193,6 +193,19 @@ static void await_size(const char *path, long want)
                   file_size(path), want);
 }
 
+/* Puts DUR_N messages in flight ("f<i>", delivered to the returned consumer and not finished) and
+   DUR_N deferred for DUR_LONG_MS ("d<i>") on the test channel. */
+static int hold_in_flight_and_deferred(int tcp, int http)
+{
+    create_channel(http);
+    int c = consumer(tcp, DUR_N);
+    publish(tcp, "f", DUR_N);
+    int seen[DUR_N] = {0};
+    ck_assert_int_eq(receive(c, "f", DUR_N, seen, 1, DUR_WAIT_MS, false), DUR_N);
+    dpublish(tcp, "d", DUR_N, DUR_LONG_MS);
+    return c;
+}
+
 START_TEST(inflight_and_deferred)
 {
     char *dir = harness_tmpdir();
@@ -200,12 +213,8 @@ START_TEST(inflight_and_deferred)
     journal_path(dir, jpath, sizeof(jpath));
     struct harness_proc *p = start(dir);
     int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
-    create_channel(http);
-    int c1 = consumer(tcp, DUR_N);
-    publish(tcp, "f", DUR_N);
+    int c1 = hold_in_flight_and_deferred(tcp, http);
     int seen[DUR_N] = {0};
-    ck_assert_int_eq(receive(c1, "f", DUR_N, seen, 1, DUR_WAIT_MS, false), DUR_N);
-    dpublish(tcp, "d", DUR_N, DUR_LONG_MS);
     await_stat(http, "in_flight_count", DUR_N);
     await_stat(http, "deferred_count", DUR_N);
     ck_assert_int_gt(file_size(jpath), DUR_MAGIC_LEN);
@@ -327,12 +336,7 @@ START_TEST(clean_shutdown)
     journal_path(dir, jpath, sizeof(jpath));
     struct harness_proc *p = start(dir);
     int tcp = harness_port(p, "TCP"), http = harness_port(p, "HTTP");
-    create_channel(http);
-    int c1 = consumer(tcp, DUR_N);
-    publish(tcp, "f", DUR_N);
-    int seen[DUR_N] = {0};
-    ck_assert_int_eq(receive(c1, "f", DUR_N, seen, 1, DUR_WAIT_MS, false), DUR_N);
-    dpublish(tcp, "d", DUR_N, DUR_LONG_MS);
+    int c1 = hold_in_flight_and_deferred(tcp, http);
     ck_assert_int_gt(file_size(jpath), DUR_MAGIC_LEN);
     ck_assert_int_eq(harness_stop(p, SIGTERM), 0);
     close(c1);
