@@ -406,4 +406,20 @@ static inline int64_t itest_stats_int(int http_port, const char *topic, const ch
     return r;
 }
 
+/* A wait (for harness_wait_until) until topic's expired messages, counted on the topic (dropped
+   from its backlog) plus on channel, add up to want. */
+struct itest_expired_wait {
+    int http;
+    const char *topic, *channel;
+    int64_t want;
+};
+
+static inline bool itest_expired_reached(void *arg)
+{
+    struct itest_expired_wait *w = arg;
+    int64_t t = itest_stats_int(w->http, w->topic, NULL, "expired_count");
+    int64_t c = itest_stats_int(w->http, w->topic, w->channel, "expired_count");
+    return t >= 0 && c >= 0 && t + c == w->want;
+}
+
 #endif

@@ -172,20 +172,6 @@ START_TEST(test_to_nsq_and_nsq_tail)
 }
 END_TEST
 
-struct expired_wait {
-    int http;
-    int64_t want;
-};
-
-/* Expired messages are counted on the topic (dropped from its backlog) or on the channel. */
-static bool expired_reached(void *arg)
-{
-    struct expired_wait *w = arg;
-    int64_t t = itest_stats_int(w->http, "appttl", NULL, "expired_count");
-    int64_t c = itest_stats_int(w->http, "appttl", "ch", "expired_count");
-    return t >= 0 && c >= 0 && t + c == w->want;
-}
-
 /* to_nsq --ttl: messages whose TTL passed are never delivered; a TTL not yet passed and no TTL
    (the default) deliver. */
 START_TEST(test_to_nsq_ttl)
@@ -216,8 +202,8 @@ START_TEST(test_to_nsq_ttl)
     ck_assert_int_eq(run(cmd, NULL, &out), 0);
     ck_assert_str_eq(out, "live1\nlive2\n");
     free(out);
-    struct expired_wait w = {http, 2};
-    ck_assert(harness_wait_until(expired_reached, &w, 30000));
+    struct itest_expired_wait w = {http, "appttl", "ch", 2};
+    ck_assert(harness_wait_until(itest_expired_reached, &w, 30000));
     nsqd_stop(&d);
 }
 END_TEST
@@ -863,10 +849,10 @@ START_TEST(test_nsq_stat)
                           "0            4       0\n");
     free(out);
     /* with a depth limit nsqd reports the counters: two more columns */
-    ck_assert_int_eq(
-            harness_http("POST", port, "/topic/max_depth?topic=st&max_depth=3&policy=drop_oldest",
-                         NULL, 0, &r),
-            0);
+    ck_assert_int_eq(harness_http("POST", port,
+                                  "/topic/max_depth?topic=st&max_depth=3&policy=drop_oldest", NULL,
+                                  0, &r),
+                     0);
     ck_assert_int_eq(r.status, 200);
     harness_response_free(&r);
     ck_assert_int_eq(harness_http("POST", port, "/pub?topic=st", "m", 1, &r), 0);

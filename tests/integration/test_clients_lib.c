@@ -318,20 +318,6 @@ START_TEST(test_async_publish)
 }
 END_TEST
 
-struct ttl_wait {
-    int http;
-    int64_t want;
-};
-
-/* Expired messages are counted on the topic (dropped from its backlog) or on the channel. */
-static bool ttl_expired(void *arg)
-{
-    struct ttl_wait *w = arg;
-    int64_t t = itest_stats_int(w->http, "ttl", NULL, "expired_count");
-    int64_t c = itest_stats_int(w->http, "ttl", "ch", "expired_count");
-    return t >= 0 && c >= 0 && t + c == w->want;
-}
-
 /* nsq_producer_set_msg_ttl: every publish form, synchronous and asynchronous, carries the TTL;
    expired messages are never delivered, those without a TTL (or with a TTL not yet passed) are. */
 START_TEST(test_publish_ttl)
@@ -377,8 +363,9 @@ START_TEST(test_publish_ttl)
     ck_assert_int_eq(nsq_consumer_connect_nsqd(s.c, d.tcp), 0);
     ck_assert_msg(run_until(base, sink_done, &s, WAIT_MS), "received %d of 5", s.received);
     /* all 10 messages are accounted for (5 expired, 5 received): nothing else can arrive */
-    struct ttl_wait w = {http, 5};
-    ck_assert_msg(harness_wait_until(ttl_expired, &w, WAIT_MS), "expired: topic %lld channel %lld",
+    struct itest_expired_wait w = {http, "ttl", "ch", 5};
+    ck_assert_msg(harness_wait_until(itest_expired_reached, &w, WAIT_MS),
+                  "expired: topic %lld channel %lld",
                   (long long)itest_stats_int(http, "ttl", NULL, "expired_count"),
                   (long long)itest_stats_int(http, "ttl", "ch", "expired_count"));
     ck_assert_int_eq(s.received, 5);
