@@ -1,5 +1,6 @@
 /* diskqueue_meta: format, parse, load and atomically store the queue metadata file. */
 #include "diskqueue_meta.h"
+#include "nsq_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define META_FILE_MODE 0600
@@ -104,51 +104,9 @@ int diskqueue_meta_load(const char *path, struct diskqueue_meta *m)
     return diskqueue_meta_parse(buf, len, m);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int diskqueue_meta_store(const char *path, const struct diskqueue_meta *m)
 {
     char text[DISKQUEUE_META_MAX_TEXT];
     size_t len = diskqueue_meta_format(m, text);
-
-    uint32_t rnd = 0;
-    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-        rnd = (uint32_t)getpid() ^ (uint32_t)(uintptr_t)&rnd;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp)
-        return -ENOMEM;
-    snprintf(tmp, plen + 32, "%s.%u.tmp", path, (unsigned)(rnd & INT32_MAX));
-
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, META_FILE_MODE);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    rc = write_all(fd, text, len);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -errno;
-    if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc != 0)
-        unlink(tmp);
-out:
-    free(tmp);
-    return rc;
+    return nsq_file_replace(path, text, len, META_FILE_MODE);
 }

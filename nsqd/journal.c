@@ -19,6 +19,7 @@
 #include "message.h"
 #include "msg_table.h"
 #include "nsq_crc32c.h"
+#include "nsq_file.h"
 #include "nsq_log.h"
 #include "nsq_time.h"
 #include "options.h"
@@ -122,21 +123,6 @@ static uint64_t get_be64(const uint8_t *p)
 
 /* ---- writer thread ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int open_for_append(struct journal *j)
 {
     if (j->fd >= 0)
@@ -146,7 +132,7 @@ static int open_for_append(struct journal *j)
         return -errno;
     struct stat st;
     if (fstat(fd, &st) == 0 && st.st_size == 0 &&
-        write_all(fd, (const uint8_t *)JOURNAL_MAGIC, JOURNAL_MAGIC_LEN) != 0) {
+        nsq_write_all(fd, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN) != 0) {
         close(fd);
         return -EIO;
     }
@@ -180,9 +166,9 @@ static int replace_file(struct journal *j, const uint8_t *data, size_t len)
     int fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int rc = write_all(fd, (const uint8_t *)JOURNAL_MAGIC, JOURNAL_MAGIC_LEN);
+    int rc = nsq_write_all(fd, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN);
     if (!rc)
-        rc = write_all(fd, data, len);
+        rc = nsq_write_all(fd, data, len);
     if (!rc && fsync(fd) != 0)
         rc = -errno;
     if (!rc && rename(j->tmp_path, j->path) != 0)
@@ -245,7 +231,7 @@ static void writer_run_batch(struct journal_op *ops)
         case OP_APPEND:
             rc = open_for_append(j);
             if (!rc)
-                rc = write_all(j->fd, op->data, op->len);
+                rc = nsq_write_all(j->fd, op->data, op->len);
             if (rc) {
                 log_io_error(j, "write", rc);
             } else if (!j->dirty) {

@@ -36,6 +36,7 @@
 #include "journal.h"
 #include "message.h"
 #include "metadata.h"
+#include "nsq_file.h"
 #include "name_map.h"
 #include "nsq_http_client.h"
 #include "nsq_json.h"
@@ -324,36 +325,10 @@ int nsqd_persist_metadata(struct nsqd *n)
     nsq_json_kv_string(&j, "version", NSQ_VERSION);
     nsq_json_object_end(&j);
 
-    char path[sizeof(n->data_path) + 64], tmp[sizeof(path) + 32];
+    char path[sizeof(n->data_path) + 64];
     snprintf(path, sizeof(path), "%s/%s", n->data_path, NSQD_METADATA_FILE);
-    snprintf(tmp, sizeof(tmp), "%s.%u.tmp", path, (unsigned)(random() & 0x7fffffff));
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
     size_t len = evbuffer_get_length(out);
-    const char *data = (const char *)evbuffer_pullup(out, -1);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
-            break;
-        }
-        off += (size_t)w;
-    }
-    if (!rc && fsync(fd) != 0)
-        rc = -errno;
-    close(fd);
-    if (!rc && rename(tmp, path) != 0)
-        rc = -errno;
-    if (rc)
-        unlink(tmp);
-out:
+    int rc = nsq_file_replace(path, evbuffer_pullup(out, -1), len, NSQD_METADATA_FILE_MODE);
     evbuffer_free(out);
     return rc;
 }

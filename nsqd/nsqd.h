@@ -82,6 +82,7 @@ struct ssl_ctx_st;
 
 /* nsqd.dat inside the data path. */
 #define NSQD_METADATA_FILE "nsqd.dat"
+#define NSQD_METADATA_FILE_MODE 0600
 
 /* Upper bound of a hostname / address string kept in struct nsqd. */
 #define NSQD_ADDR_LEN 256
